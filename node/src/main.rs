@@ -1,0 +1,11 @@
+//! `modicum-node`: a validator of the Modicum chain.
+
+mod chain_spec;
+mod cli;
+mod command;
+mod rpc;
+mod service;
+
+fn main() -> sc_cli::Result<()> {
+	command::run()
+}

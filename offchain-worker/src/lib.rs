@@ -1,0 +1,1 @@
+//! Node-side Modicum workers; the roles land with their own issue.

@@ -1,0 +1,231 @@
+//! The fixed supply, tested on the real runtime built from its genesis presets.
+
+use crate::{
+	configs::{IssuanceChanging, SudoCall, ToBlockAuthor},
+	genesis_config_presets::{endowments, get_preset, POOL_ENDOWMENT},
+	*,
+};
+use codec::Encode;
+use frame_support::{
+	assert_err, assert_ok,
+	dispatch::GetDispatchInfo,
+	traits::{
+		fungible::{Balanced, Inspect},
+		tokens::{Fortitude, Precision, Preservation},
+		Contains, OnUnbalanced,
+	},
+};
+use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
+use sp_keyring::Sr25519Keyring;
+use sp_runtime::{
+	generic::{Digest, DigestItem, Era},
+	traits::{Dispatchable, Header as _},
+};
+
+/// Storage built exactly as a node builds it from the preset `id`.
+fn genesis_ext(id: &str) -> sp_io::TestExternalities {
+	fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+		match (base, patch) {
+			(serde_json::Value::Object(base), serde_json::Value::Object(patch)) =>
+				for (key, value) in patch {
+					merge(base.entry(key).or_insert(serde_json::Value::Null), value);
+				},
+			(base, patch) => *base = patch,
+		}
+	}
+	let patch = get_preset(&id.into()).expect("the preset exists");
+	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
+	merge(&mut config, serde_json::from_slice(&patch).unwrap());
+	let config: RuntimeGenesisConfig = serde_json::from_value(config).unwrap();
+	config.build_storage().unwrap().into()
+}
+
+fn endowed_total() -> Balance {
+	endowments().iter().map(|(_, balance)| balance).sum()
+}
+
+fn account(who: Sr25519Keyring) -> AccountId {
+	who.to_account_id()
+}
+
+/// Start block 1 as authored by the Aura authority of `slot`.
+fn start_block_in_slot(slot: u64) {
+	let pre_digest = DigestItem::PreRuntime(AURA_ENGINE_ID, Slot::from(slot).encode());
+	let header = Header::new(
+		1,
+		Default::default(),
+		Default::default(),
+		System::block_hash(0),
+		Digest { logs: vec![pre_digest] },
+	);
+	Executive::initialize_block(&header);
+}
+
+/// A transaction signed by `signer` the way every wallet signs it.
+fn signed(signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExtrinsic {
+	let nonce = System::account_nonce(account(signer));
+	let extension: TxExtension = (
+		frame_system::CheckNonZeroSender::new(),
+		frame_system::CheckSpecVersion::new(),
+		frame_system::CheckTxVersion::new(),
+		frame_system::CheckGenesis::new(),
+		frame_system::CheckEra::from(Era::Immortal),
+		frame_system::CheckNonce::from(nonce),
+		frame_system::CheckWeight::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::from(0),
+		frame_system::WeightReclaim::new(),
+	);
+	let payload = SignedPayload::new(call.clone(), extension.clone()).unwrap();
+	let signature = payload.using_encoded(|bytes| signer.sign(bytes));
+	UncheckedExtrinsic::new_signed(
+		call,
+		account(signer).into(),
+		Signature::Sr25519(signature),
+		extension,
+	)
+}
+
+#[test]
+fn genesis_total_issuance_is_the_endowment() {
+	for preset in [sp_genesis_builder::DEV_RUNTIME_PRESET, sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET]
+	{
+		genesis_ext(preset).execute_with(|| {
+			assert_eq!(Balances::total_issuance(), endowed_total());
+			assert_eq!(Balances::balance(&Market::account_id()), POOL_ENDOWMENT);
+			assert_eq!(Market::parameters().unwrap().verification_count, 2);
+		});
+	}
+}
+
+#[test]
+fn local_testnet_has_four_validators() {
+	genesis_ext(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 4);
+		assert_eq!(Grandpa::grandpa_authorities().len(), 4);
+	});
+}
+
+#[test]
+fn transfers_and_their_fees_keep_the_supply_fixed() {
+	genesis_ext(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		// Alice is the only authority, so she authors every slot.
+		start_block_in_slot(1);
+		assert_eq!(configs::block_author(), Some(account(Sr25519Keyring::Alice)));
+
+		let (alice, bob, charlie) = (
+			account(Sr25519Keyring::Alice),
+			account(Sr25519Keyring::Bob),
+			account(Sr25519Keyring::Charlie),
+		);
+		let amount = 1_234 * MDC;
+		let transfer = RuntimeCall::Balances(BalancesCall::transfer_keep_alive {
+			dest: charlie.clone().into(),
+			value: amount,
+		});
+		assert_ok!(Executive::apply_extrinsic(signed(Sr25519Keyring::Bob, transfer)).unwrap());
+
+		let bob_paid = ENDOWMENT_OF - Balances::balance(&bob);
+		let fee = bob_paid - amount;
+		assert!(fee > 0, "a transfer costs a fee");
+		assert_eq!(Balances::balance(&charlie), ENDOWMENT_OF + amount);
+		assert_eq!(Balances::balance(&alice), ENDOWMENT_OF + fee, "the author receives the fee");
+		assert_eq!(Balances::total_issuance(), endowed_total());
+	});
+}
+
+const ENDOWMENT_OF: Balance = genesis_config_presets::ENDOWMENT;
+
+#[test]
+fn dust_and_fees_without_an_author_go_to_the_penalty_pool() {
+	genesis_ext(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		assert_eq!(configs::block_author(), None);
+		let bob = account(Sr25519Keyring::Bob);
+		let credit = Balances::withdraw(
+			&bob,
+			MDC,
+			Precision::Exact,
+			Preservation::Preserve,
+			Fortitude::Polite,
+		)
+		.unwrap();
+		ToBlockAuthor::on_unbalanced(credit);
+		assert_eq!(Balances::balance(&Market::account_id()), POOL_ENDOWMENT + MDC);
+		assert_eq!(Balances::total_issuance(), endowed_total());
+	});
+}
+
+#[test]
+fn nobody_not_even_root_can_mint_or_burn() {
+	genesis_ext(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		System::set_block_number(1);
+		let alice = account(Sr25519Keyring::Alice);
+		let bob = account(Sr25519Keyring::Bob);
+		let mint = RuntimeCall::Balances(BalancesCall::force_set_balance {
+			who: bob.clone().into(),
+			new_free: ENDOWMENT_OF * 1_000,
+		});
+		let burn = RuntimeCall::Balances(BalancesCall::burn { value: MDC, keep_alive: true });
+		let rewrite = RuntimeCall::System(SystemCall::set_storage { items: vec![] });
+		let adjust = RuntimeCall::Balances(BalancesCall::force_adjust_total_issuance {
+			direction: pallet_balances::AdjustmentDirection::Increase,
+			delta: MDC,
+		});
+		for call in [&mint, &burn, &rewrite, &adjust] {
+			assert!(IssuanceChanging::contains(call));
+		}
+
+		// A signed origin is stopped by the base call filter.
+		assert_err!(
+			burn.clone().dispatch(RuntimeOrigin::signed(bob.clone())),
+			frame_system::Error::<Runtime>::CallFiltered
+		);
+
+		// Root, through sudo, directly, as another account, or nested, is refused too.
+		let sudo = |call: RuntimeCall| {
+			RuntimeCall::Sudo(pallet_sudo::Call::sudo { call: Box::new(SudoCall(call)) })
+		};
+		let attempts = [
+			sudo(mint.clone()),
+			sudo(rewrite),
+			sudo(adjust),
+			sudo(sudo(mint.clone())),
+			RuntimeCall::Sudo(pallet_sudo::Call::sudo_as {
+				who: bob.clone().into(),
+				call: Box::new(SudoCall(burn)),
+			}),
+		];
+		for attempt in attempts {
+			System::reset_events();
+			assert_ok!(attempt.dispatch(RuntimeOrigin::signed(alice.clone())));
+			let refused = System::events().iter().any(|record| {
+				matches!(
+					record.event,
+					RuntimeEvent::Sudo(pallet_sudo::Event::Sudid { sudo_result: Err(ref e) }
+						| pallet_sudo::Event::SudoAsDone { sudo_result: Err(ref e) })
+						if *e == frame_system::Error::<Runtime>::CallFiltered.into()
+				)
+			});
+			assert!(refused, "root's attempt to change issuance was refused");
+		}
+		assert_eq!(Balances::balance(&bob), ENDOWMENT_OF);
+		assert_eq!(Balances::total_issuance(), endowed_total());
+
+		// Everything else root may still do.
+		let remark = sudo(RuntimeCall::System(SystemCall::remark_with_event { remark: vec![1] }));
+		System::reset_events();
+		assert_ok!(remark.dispatch(RuntimeOrigin::signed(alice)));
+		assert!(System::events().iter().any(|record| matches!(
+			record.event,
+			RuntimeEvent::Sudo(pallet_sudo::Event::Sudid { sudo_result: Ok(()) })
+		)));
+	});
+}
+
+#[test]
+fn sudo_calls_look_like_runtime_calls_to_clients() {
+	// Same type in the metadata, same bytes on the wire, same weight.
+	assert_eq!(scale_info::meta_type::<SudoCall>(), scale_info::meta_type::<RuntimeCall>());
+	let call = RuntimeCall::System(SystemCall::remark { remark: vec![7; 3] });
+	assert_eq!(SudoCall(call.clone()).encode(), call.encode());
+	assert_eq!(SudoCall(call.clone()).get_dispatch_info(), call.get_dispatch_info());
+}
