@@ -11,7 +11,8 @@ use modicum_runtime::{
 	UncheckedExtrinsic, VERSION,
 };
 use serde_json::Value;
-use sp_core::{bytes, twox_128, Pair};
+use sp_core::{bytes, Pair};
+use sp_io::hashing::twox_128;
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::generic::Era;
 use std::{

@@ -211,7 +211,7 @@ fn nobody_not_even_root_can_mint_or_burn() {
 		assert_eq!(Balances::total_issuance(), endowed_total());
 
 		// Everything else root may still do.
-		let remark = sudo(RuntimeCall::System(SystemCall::remark_with_event { remark: vec![1] }));
+		let remark = sudo(RuntimeCall::System(SystemCall::remark { remark: vec![1] }));
 		System::reset_events();
 		assert_ok!(remark.dispatch(RuntimeOrigin::signed(alice)));
 		assert!(System::events().iter().any(|record| matches!(
