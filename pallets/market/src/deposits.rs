@@ -1,11 +1,15 @@
-//! Every movement of held balance goes through these helpers.
+//! Every movement of held balance goes through these helpers: take, release, and pay out of a
+//! hold to another account.
 
 use crate::{BalanceOf, Config, Error, HoldReason, Pallet};
 use frame_support::{
 	pallet_prelude::*,
-	traits::{fungible::MutateHold, tokens::Precision},
+	traits::{
+		fungible::MutateHold,
+		tokens::{Fortitude, Precision, Restriction},
+	},
 };
-use sp_runtime::traits::Zero;
+use sp_runtime::traits::{Saturating, Zero};
 
 impl<T: Config> Pallet<T> {
 	/// Hold `amount` of `who`'s free balance for `reason`.
@@ -31,5 +35,42 @@ impl<T: Config> Pallet<T> {
 			return Ok(());
 		}
 		T::Currency::release(&reason.into(), who, amount, Precision::Exact).map(|_| ())
+	}
+
+	/// Pay up to `wanted` out of `from`'s hold, never more than the `held` that remains of it,
+	/// and lower `held` by what left the hold. A recipient that cannot receive (e.g. a new
+	/// account below the existential deposit) is replaced by the penalty pool, so a settlement
+	/// never fails; should the pool refuse too, the amount stays held for its owner. Returns
+	/// what `to` received.
+	pub(crate) fn pay_from_deposit(
+		from: &T::AccountId,
+		reason: HoldReason,
+		to: &T::AccountId,
+		wanted: BalanceOf<T>,
+		held: &mut BalanceOf<T>,
+	) -> BalanceOf<T> {
+		let amount = wanted.min(*held);
+		if amount.is_zero() {
+			return amount;
+		}
+		let transfer = |to: &T::AccountId| {
+			T::Currency::transfer_on_hold(
+				&reason.into(),
+				from,
+				to,
+				amount,
+				Precision::Exact,
+				Restriction::Free,
+				Fortitude::Force,
+			)
+		};
+		if transfer(to).is_ok() {
+			held.saturating_reduce(amount);
+			return amount;
+		}
+		if transfer(&Self::account_id()).is_ok() {
+			held.saturating_reduce(amount);
+		}
+		Zero::zero()
 	}
 }

@@ -43,11 +43,18 @@ pub use weights::WeightInfo;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 mod deposits;
+mod matching;
+mod mediation;
 #[cfg(test)]
 mod mock;
+mod offers;
+mod payouts;
+mod results;
 mod roles;
+pub mod runtime_api;
 #[cfg(test)]
 mod tests;
+mod timeouts;
 pub mod types;
 pub mod weights;
 
@@ -96,6 +103,18 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxEndpointLength: Get<u32>;
 
+		/// The longest image repository name, in bytes.
+		#[pallet::constant]
+		type MaxRepositoryLength: Get<u32>;
+
+		/// The most deadlines one block of the deadline index holds; more spill to later blocks.
+		#[pallet::constant]
+		type MaxDeadlinesPerBlock: Get<u32>;
+
+		/// The most deadlines the per-block hook settles; the rest wait, in order, for the next.
+		#[pallet::constant]
+		type MaxSweepPerBlock: Get<u32>;
+
 		/// Weights of this pallet's calls.
 		type WeightInfo: WeightInfo;
 	}
@@ -106,6 +125,12 @@ pub mod pallet {
 		/// The bond of a registered mediator or directory.
 		#[codec(index = 0)]
 		Bond,
+		/// A job creator's deposit, for an open job offer or a match.
+		#[codec(index = 1)]
+		JobDeposit,
+		/// A resource provider's deposit, for an open resource offer or a match.
+		#[codec(index = 2)]
+		ResourceDeposit,
 	}
 
 	/// The market's chain parameters.
@@ -131,6 +156,46 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Directories<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, DirectoryInfo<T>, OptionQuery>;
+
+	/// The id the next offer gets.
+	#[pallet::storage]
+	pub type NextOfferId<T: Config> = StorageValue<_, OfferId, ValueQuery>;
+
+	/// The id the next match gets.
+	#[pallet::storage]
+	pub type NextMatchId<T: Config> = StorageValue<_, MatchId, ValueQuery>;
+
+	/// Job offers, open or taken by a match that is still open.
+	#[pallet::storage]
+	pub type JobOffers<T: Config> = StorageMap<_, Twox64Concat, OfferId, JobOfferOf<T>, OptionQuery>;
+
+	/// Resource offers, open or taken by a match that is still open.
+	#[pallet::storage]
+	pub type ResourceOffers<T: Config> =
+		StorageMap<_, Twox64Concat, OfferId, ResourceOfferOf<T>, OptionQuery>;
+
+	/// Open matches; a match is removed when it closes.
+	#[pallet::storage]
+	pub type Matches<T: Config> = StorageMap<_, Twox64Concat, MatchId, MatchOf<T>, OptionQuery>;
+
+	/// The deadline index: what falls due at each block.
+	#[pallet::storage]
+	pub type Deadlines<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<Deadline, T::MaxDeadlinesPerBlock>,
+		ValueQuery,
+	>;
+
+	/// The first block of the deadline index not yet swept.
+	#[pallet::storage]
+	pub type SweepCursor<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
+	/// How many open matches each account takes part in, per role.
+	#[pallet::storage]
+	pub type OpenMatches<T: Config> =
+		StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Twox64Concat, Role, u32, ValueQuery>;
 
 	/// Genesis configuration: the market's chain parameters.
 	#[pallet::genesis_config]
@@ -278,6 +343,119 @@ pub mod pallet {
 			/// The bond released.
 			bond_released: BalanceOf<T>,
 		},
+		/// A directory announced it is available.
+		DirectoryHeartbeat {
+			/// The directory.
+			directory: T::AccountId,
+		},
+		/// A resource provider offered its machine; the deposit is held.
+		ResourceOfferPosted {
+			/// The new offer.
+			offer: OfferId,
+			/// The resource provider.
+			provider: T::AccountId,
+			/// The deposit held.
+			deposit: BalanceOf<T>,
+			/// The last block of the offer's window.
+			valid_to: BlockNumberFor<T>,
+		},
+		/// A job creator offered a job; the deposit is held.
+		JobOfferPosted {
+			/// The new offer.
+			offer: OfferId,
+			/// The job creator.
+			creator: T::AccountId,
+			/// The deposit held.
+			deposit: BalanceOf<T>,
+			/// The block by which the result must be posted.
+			completion_deadline: BlockNumberFor<T>,
+		},
+		/// The owner withdrew an open offer; its whole deposit was released.
+		OfferCancelled {
+			/// The offer.
+			offer: OfferId,
+			/// Its owner.
+			owner: T::AccountId,
+		},
+		/// An offer's window or deadline passed unmatched; its whole deposit was released.
+		OfferExpired {
+			/// The offer.
+			offer: OfferId,
+			/// Its owner.
+			owner: T::AccountId,
+		},
+		/// A job offer and a resource offer were matched; both offers are closed.
+		Matched {
+			/// The new match.
+			match_id: MatchId,
+			/// The job offer taken.
+			job_offer: OfferId,
+			/// The resource offer taken.
+			resource_offer: OfferId,
+			/// The job creator.
+			creator: T::AccountId,
+			/// The resource provider, who now runs the job.
+			provider: T::AccountId,
+			/// The mediator of any dispute.
+			mediator: T::AccountId,
+			/// The directory holding the image.
+			directory: T::AccountId,
+			/// Who posted the match and earned the incentive from both parties.
+			solver: T::AccountId,
+			/// The job image.
+			image: ImageOf<T>,
+			/// The block by which the result must be posted.
+			completion_deadline: BlockNumberFor<T>,
+		},
+		/// The provider posted the job's result.
+		ResultPosted {
+			/// The match.
+			match_id: MatchId,
+			/// The provider's report.
+			receipt: Receipt,
+			/// From this block on the result counts as accepted.
+			reaction_deadline: BlockNumberFor<T>,
+		},
+		/// The result was accepted.
+		ResultAccepted {
+			/// The match.
+			match_id: MatchId,
+			/// π_c, paid to the provider.
+			job_price: BalanceOf<T>,
+		},
+		/// The job creator disputed the result; the mediator must re-execute the job.
+		JobAssignedForMediation {
+			/// The match.
+			match_id: MatchId,
+			/// The mediator.
+			mediator: T::AccountId,
+			/// The job creator's objection.
+			reason: RejectReason,
+			/// The last block the mediator may post its verdict in.
+			mediation_deadline: BlockNumberFor<T>,
+		},
+		/// The mediator posted its verdict.
+		MediationResultPosted {
+			/// The match.
+			match_id: MatchId,
+			/// The party at fault.
+			faulty_party: Party,
+			/// sha256 of the mediator's own result archive, if its runs produced one.
+			result_digest: Option<Digest>,
+		},
+		/// A match closed and every payment of its ending was made.
+		MatchClosed {
+			/// The match.
+			match_id: MatchId,
+			/// How it ended.
+			ending: Ending,
+			/// What the job creator got back of its deposit.
+			creator_refund: BalanceOf<T>,
+			/// What the provider got back of its deposit.
+			provider_refund: BalanceOf<T>,
+			/// What went to the penalty pool.
+			penalty: BalanceOf<T>,
+		},
 		/// Root changed the market's chain parameters; open matches keep their copy.
 		ParametersSet {
 			/// The new parameters.
@@ -322,10 +500,99 @@ pub mod pallet {
 		InvalidParameters,
 		/// The market's parameters were never set at genesis.
 		ParametersMissing,
+		/// A mediator or directory with open matches cannot leave its role.
+		HasOpenMatches,
+		/// No offer with that id.
+		UnknownOffer,
+		/// No open match with that id.
+		UnknownMatch,
+		/// Only the owner may do this.
+		NotOwner,
+		/// The offer was already taken by a match.
+		AlreadyMatched,
+		/// The offer's architecture differs from the provider's registered machine.
+		ArchitectureNotRegistered,
+		/// The window must end no earlier than it starts and not in the past.
+		InvalidWindow,
+		/// The completion deadline must be in the future.
+		DeadlineInPast,
+		/// The job must be allowed some cpu time.
+		ZeroCpuLimit,
+		/// The deposit is below the minimum for this offer.
+		DepositTooLow,
+		/// The resource offer's window has not started.
+		ResourceOfferNotYetValid,
+		/// The offer's window or deadline has passed.
+		OfferExpired,
+		/// The resource offer's window ends before the job's completion deadline.
+		WindowTooShort,
+		/// At the provider's speed the job cannot finish by its completion deadline.
+		DeadlineTooSoon,
+		/// The provider offers less cpu than the job's limit.
+		InsufficientCpu,
+		/// The provider offers less memory than the job's limit.
+		InsufficientMemory,
+		/// The provider offers less storage than the job's limit.
+		InsufficientStorage,
+		/// The provider offers less bandwidth than the job's limit.
+		InsufficientBandwidth,
+		/// The job's architecture differs from the provider's.
+		ArchitectureMismatch,
+		/// The job's architecture differs from the mediator's.
+		MediatorArchitectureMismatch,
+		/// The provider does not have the job's base layer.
+		BaseLayerUnsupported,
+		/// The mediator does not have the job's base layer.
+		MediatorBaseLayerUnsupported,
+		/// The job creator does not trust the mediator.
+		MediatorNotTrustedByJobCreator,
+		/// The provider does not trust the mediator.
+		MediatorNotTrustedByProvider,
+		/// The mediator is the job creator or the provider of the match.
+		MediatorIsParty,
+		/// The provider does not trust the job's directory.
+		DirectoryNotTrustedByProvider,
+		/// The mediator does not trust the job's directory.
+		DirectoryNotTrustedByMediator,
+		/// The provider asks more per cpu unit than the job bids.
+		CpuPriceAboveBid,
+		/// The provider asks more per KiB than the job bids.
+		BandwidthPriceAboveBid,
+		/// The job creator's deposit is below d_min for this match.
+		JobDepositBelowMinimum,
+		/// The provider's deposit is below d_min for this match.
+		ProviderDepositBelowMinimum,
+		/// Only the match's resource provider may do this.
+		NotProvider,
+		/// Only the match's job creator may do this.
+		NotJobCreator,
+		/// Only the match's mediator may do this.
+		NotMediator,
+		/// Only a registered directory may do this.
+		NotDirectory,
+		/// The match is not in the state this call needs.
+		WrongState,
+		/// The deadline for this call has passed.
+		TooLate,
+		/// This may only be done once the reaction deadline has passed.
+		TooEarly,
+		/// A completed job's result needs its digest.
+		MissingResultDigest,
+		/// The match has no deadline due yet.
+		NotDue,
+		/// The deadline index is full for this block and the next ones.
+		DeadlineIndexFull,
+		/// An amount or block number overflowed.
+		Overflow,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		/// Settle what fell due, oldest first, within the sweep budget.
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			Self::sweep(now)
+		}
+
 		fn integrity_test() {
 			assert!(T::MaxTrusted::get() > 0, "MaxTrusted must allow at least one entry");
 			assert!(T::MaxBaseLayers::get() > 0, "MaxBaseLayers must allow at least one entry");
@@ -333,6 +600,9 @@ pub mod pallet {
 				T::MaxEndpointLength::get() > 8,
 				"MaxEndpointLength must fit at least `https://` and a host"
 			);
+			assert!(T::MaxRepositoryLength::get() > 0, "MaxRepositoryLength must allow a name");
+			assert!(T::MaxDeadlinesPerBlock::get() > 0, "MaxDeadlinesPerBlock must allow entries");
+			assert!(T::MaxSweepPerBlock::get() > 0, "MaxSweepPerBlock must allow progress");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -502,6 +772,157 @@ pub mod pallet {
 			Self::deposit_event(Event::ParametersSet { parameters });
 			Ok(())
 		}
+
+		/// Announce that the caller's directory is available (its registry answers).
+		#[pallet::call_index(13)]
+		pub fn directory_heartbeat(origin: OriginFor<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_directory_heartbeat(who)
+		}
+
+		/// Offer the caller's machine to one job for the blocks `valid_from..=valid_to`, asking
+		/// `cpu_price` per cpu unit and `bandwidth_price` per KiB. `deposit` is held until the
+		/// offer is cancelled, expires, or its match closes.
+		#[pallet::call_index(14)]
+		pub fn post_resource_offer(
+			origin: OriginFor<T>,
+			capacity: Resources,
+			architecture: Architecture,
+			cpu_price: BalanceOf<T>,
+			bandwidth_price: BalanceOf<T>,
+			valid_from: BlockNumberFor<T>,
+			valid_to: BlockNumberFor<T>,
+			deposit: BalanceOf<T>,
+		) -> DispatchResult {
+			let provider = ensure_signed(origin)?;
+			let offer = ResourceOfferOf::<T> {
+				provider,
+				capacity,
+				architecture,
+				cpu_price,
+				bandwidth_price,
+				valid_from,
+				valid_to,
+				deposit,
+				state: OfferState::Open,
+			};
+			Self::do_post_resource_offer(offer)
+		}
+
+		/// Offer a job: `image` (built on `base_layer`) from `directory`, run within `limits`,
+		/// bidding `cpu_bid` per cpu unit and `bandwidth_bid` per KiB, result due by
+		/// `completion_deadline`. `deposit` must cover π̂_c·(θ + n) plus the match incentive.
+		#[pallet::call_index(15)]
+		#[allow(clippy::too_many_arguments)]
+		pub fn post_job_offer(
+			origin: OriginFor<T>,
+			limits: Resources,
+			architecture: Architecture,
+			image: ImageOf<T>,
+			base_layer: Digest,
+			directory: T::AccountId,
+			cpu_bid: BalanceOf<T>,
+			bandwidth_bid: BalanceOf<T>,
+			completion_deadline: BlockNumberFor<T>,
+			deposit: BalanceOf<T>,
+		) -> DispatchResult {
+			let creator = ensure_signed(origin)?;
+			let offer = JobOfferOf::<T> {
+				creator,
+				limits,
+				architecture,
+				image,
+				base_layer,
+				directory,
+				cpu_bid,
+				bandwidth_bid,
+				completion_deadline,
+				deposit,
+				state: OfferState::Open,
+			};
+			Self::do_post_job_offer(offer)
+		}
+
+		/// Withdraw an open job offer of the caller's; its whole deposit is released.
+		#[pallet::call_index(16)]
+		pub fn cancel_job_offer(origin: OriginFor<T>, offer: OfferId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_cancel_job_offer(who, offer)
+		}
+
+		/// Withdraw an open resource offer of the caller's; its whole deposit is released.
+		#[pallet::call_index(17)]
+		pub fn cancel_resource_offer(origin: OriginFor<T>, offer: OfferId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_cancel_resource_offer(who, offer)
+		}
+
+		/// Match a job offer to a resource offer with a mediator both trust. Anyone may post a
+		/// match; the chain checks its feasibility and pays the caller the match incentive from
+		/// each party's deposit.
+		#[pallet::call_index(18)]
+		pub fn post_match(
+			origin: OriginFor<T>,
+			job_offer: OfferId,
+			resource_offer: OfferId,
+			mediator: T::AccountId,
+		) -> DispatchResult {
+			let solver = ensure_signed(origin)?;
+			Self::do_post_match(solver, job_offer, resource_offer, mediator)
+		}
+
+		/// Post the result of a matched job (the match's provider, by the completion deadline).
+		#[pallet::call_index(19)]
+		pub fn post_result(
+			origin: OriginFor<T>,
+			match_id: MatchId,
+			status: ResultStatus,
+			usage: Resources,
+			result_digest: Option<Digest>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_post_result(who, match_id, Receipt { status, usage, result_digest })
+		}
+
+		/// Accept a posted result: the job creator at any time, anyone else once the reaction
+		/// deadline has passed. The provider is paid and the match closes.
+		#[pallet::call_index(20)]
+		pub fn accept_result(origin: OriginFor<T>, match_id: MatchId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_accept_result(who, match_id)
+		}
+
+		/// Dispute a posted result before the reaction deadline (the job creator only); the
+		/// match goes to its mediator.
+		#[pallet::call_index(21)]
+		pub fn reject_result(
+			origin: OriginFor<T>,
+			match_id: MatchId,
+			reason: RejectReason,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_reject_result(who, match_id, reason)
+		}
+
+		/// Post the verdict of a mediation (the match's mediator, by the mediation deadline).
+		#[pallet::call_index(22)]
+		pub fn post_mediation_result(
+			origin: OriginFor<T>,
+			match_id: MatchId,
+			faulty_party: Party,
+			result_digest: Option<Digest>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_post_mediation_result(who, match_id, faulty_party, result_digest)
+		}
+
+		/// Settle a match whose deadline has passed. Anyone may call it; the per-block hook
+		/// does the same for every due match.
+		#[pallet::call_index(23)]
+		pub fn claim_timeout(origin: OriginFor<T>, match_id: MatchId) -> DispatchResult {
+			ensure_signed(origin)?;
+			Self::do_claim_timeout(match_id)
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
@@ -518,30 +939,80 @@ pub mod pallet {
 		/// Invariants of the market's state:
 		/// - the parameters exist and are valid;
 		/// - every account's balance held under [`HoldReason::Bond`] equals the bonds of its
-		///   mediator and directory registrations;
+		///   mediator and directory registrations, under [`HoldReason::JobDeposit`] the deposits
+		///   of its open job offers plus what remains of them in its open matches, and likewise
+		///   under [`HoldReason::ResourceDeposit`] for resource offers;
+		/// - every open match is in the deadline index, and the open match counts agree with
+		///   the matches;
 		/// - no trust list names an account twice or names its owner, and no base layer list
 		///   repeats an entry.
 		#[cfg(any(test, feature = "try-runtime"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
-			use alloc::collections::btree_set::BTreeSet;
+			use alloc::collections::{btree_map::BTreeMap, btree_set::BTreeSet};
 			use frame_support::traits::fungible::InspectHold;
-			use sp_runtime::traits::{CheckedAdd, Zero};
 
 			ensure!(Self::parameters().is_ok_and(|p| p.is_valid()), "market parameters invalid");
 
-			let mut bonded = BTreeSet::new();
-			bonded.extend(Mediators::<T>::iter_keys());
-			bonded.extend(Directories::<T>::iter_keys());
-			for who in bonded {
-				let expected = Mediators::<T>::get(&who)
-					.map_or_else(Zero::zero, |m| m.bond)
-					.checked_add(&Directories::<T>::get(&who).map_or_else(Zero::zero, |d| d.bond))
-					.ok_or("bond sum overflows")?;
-				ensure!(
-					T::Currency::balance_on_hold(&HoldReason::Bond.into(), &who) == expected,
-					"held bond differs from registered bonds"
-				);
+			// What each account should have on hold, per reason.
+			const REASONS: [HoldReason; 3] =
+				[HoldReason::Bond, HoldReason::JobDeposit, HoldReason::ResourceDeposit];
+			let mut expected = BTreeMap::<T::AccountId, [BalanceOf<T>; 3]>::new();
+			let mut add = |who: &T::AccountId, reason: HoldReason, amount: BalanceOf<T>| {
+				let index = REASONS.iter().position(|r| *r == reason).unwrap_or_default();
+				let entry = &mut expected.entry(who.clone()).or_insert_with(Default::default)[index];
+				*entry = entry.checked_add(&amount).ok_or("held sum overflows")?;
+				Ok::<_, &'static str>(())
+			};
+			for (who, m) in Mediators::<T>::iter() {
+				add(&who, HoldReason::Bond, m.bond)?;
 			}
+			for (who, d) in Directories::<T>::iter() {
+				add(&who, HoldReason::Bond, d.bond)?;
+			}
+			for (_, offer) in JobOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open) {
+				add(&offer.creator, HoldReason::JobDeposit, offer.deposit)?;
+			}
+			for (_, offer) in ResourceOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open)
+			{
+				add(&offer.provider, HoldReason::ResourceDeposit, offer.deposit)?;
+			}
+			let indexed: BTreeSet<Deadline> =
+				Deadlines::<T>::iter_values().flat_map(|list| list.into_inner()).collect();
+			let mut open = BTreeMap::<(T::AccountId, Role), u32>::new();
+			for (id, m) in Matches::<T>::iter() {
+				add(&m.creator, HoldReason::JobDeposit, m.job_deposit)?;
+				add(&m.provider, HoldReason::ResourceDeposit, m.provider_deposit)?;
+				ensure!(indexed.contains(&Deadline::Match(id)), "open match missing from the index");
+				for (who, role) in [
+					(&m.creator, Role::JobCreator),
+					(&m.provider, Role::ResourceProvider),
+					(&m.mediator, Role::Mediator),
+					(&m.directory, Role::Directory),
+				] {
+					*open.entry((who.clone(), role)).or_default() += 1;
+				}
+			}
+			let holders: BTreeSet<T::AccountId> = expected
+				.keys()
+				.cloned()
+				.chain(OpenMatches::<T>::iter_keys().map(|(who, _)| who))
+				.collect();
+			for who in &holders {
+				let want = expected.get(who).copied().unwrap_or_default();
+				for (reason, want) in REASONS.into_iter().zip(want) {
+					ensure!(
+						T::Currency::balance_on_hold(&reason.into(), who) == want,
+						"held balance differs from open deposits"
+					);
+				}
+			}
+			for (who, role, count) in OpenMatches::<T>::iter() {
+				ensure!(open.get(&(who, role)) == Some(&count), "open match count is wrong");
+			}
+			ensure!(
+				open.len() == OpenMatches::<T>::iter().count(),
+				"an open match is not counted"
+			);
 
 			let distinct = |owner: &T::AccountId, list: &[T::AccountId]| {
 				list.iter().collect::<BTreeSet<_>>().len() == list.len() &&

@@ -14,6 +14,9 @@ pub const ENDOWMENT: Balance = 1_000_000;
 /// The minimum bond of the test parameters.
 pub const MIN_BOND: Balance = 1_000;
 
+/// The penalty pool exists from genesis, as in the runtime.
+pub const POOL_ENDOWMENT: Balance = 1;
+
 /// Accounts of the story.
 pub const ALICE: u64 = 1;
 pub const BOB: u64 = 2;
@@ -71,6 +74,9 @@ impl pallet_market::Config for Test {
 	type MaxTrusted = ConstU32<4>;
 	type MaxBaseLayers = ConstU32<4>;
 	type MaxEndpointLength = ConstU32<64>;
+	type MaxRepositoryLength = ConstU32<64>;
+	type MaxDeadlinesPerBlock = ConstU32<4>;
+	type MaxSweepPerBlock = ConstU32<3>;
 	type WeightInfo = ();
 }
 
@@ -89,7 +95,11 @@ impl ExtBuilder {
 	pub fn build(self) -> sp_io::TestExternalities {
 		let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 		pallet_balances::GenesisConfig::<Test> {
-			balances: [ALICE, BOB, CHARLIE, DAVE, EVE].map(|who| (who, ENDOWMENT)).to_vec(),
+			balances: [ALICE, BOB, CHARLIE, DAVE, EVE]
+				.map(|who| (who, ENDOWMENT))
+				.into_iter()
+				.chain([(Market::account_id(), POOL_ENDOWMENT)])
+				.collect(),
 			..Default::default()
 		}
 		.assimilate_storage(&mut storage)
@@ -110,4 +120,9 @@ impl ExtBuilder {
 			Market::do_try_state().expect("market invariants hold");
 		});
 	}
+}
+
+/// Run the chain's hooks block by block up to `n`, as a node would.
+pub fn run_to_block(n: u64) {
+	System::run_to_block::<AllPalletsWithSystem>(n);
 }

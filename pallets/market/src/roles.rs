@@ -1,12 +1,15 @@
 //! Registration of roles and editing of their trust lists.
 
 use crate::{
-	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, Mediators, Pallet,
-	ResourceProviders,
+	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, Mediators, OpenMatches,
+	Pallet, ResourceProviders,
 };
 use alloc::collections::btree_set::BTreeSet;
 use frame_support::{ensure, pallet_prelude::DispatchResult};
-use sp_runtime::{traits::Zero, DispatchError};
+use sp_runtime::{
+	traits::{Saturating, Zero},
+	DispatchError,
+};
 
 /// The two kinds of trust list.
 #[derive(Clone, Copy)]
@@ -203,7 +206,26 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	pub(crate) fn do_directory_heartbeat(directory: T::AccountId) -> DispatchResult {
+		let now = frame_system::Pallet::<T>::block_number();
+		Directories::<T>::try_mutate(&directory, |info| {
+			info.as_mut().ok_or(Error::<T>::NotDirectory)?.last_heartbeat = now;
+			Ok::<_, DispatchError>(())
+		})?;
+		Self::deposit_event(Event::DirectoryHeartbeat { directory });
+		Ok(())
+	}
+
+	/// Whether `directory` is registered and sent a heartbeat within the heartbeat period.
+	pub fn is_directory_available(directory: &T::AccountId) -> bool {
+		let now = frame_system::Pallet::<T>::block_number();
+		let period = Self::parameters().map(|p| p.heartbeat_period).unwrap_or_default();
+		Directories::<T>::get(directory)
+			.is_some_and(|d| now.saturating_sub(d.last_heartbeat) <= period)
+	}
+
 	pub(crate) fn do_deregister(who: T::AccountId, role: Role) -> DispatchResult {
+		ensure!(OpenMatches::<T>::get(&who, role) == 0, Error::<T>::HasOpenMatches);
 		let bond_released = match role {
 			Role::JobCreator => JobCreators::<T>::take(&who).map(|_| Zero::zero()),
 			Role::ResourceProvider => ResourceProviders::<T>::take(&who).map(|_| Zero::zero()),

@@ -55,6 +55,8 @@ pub enum Architecture {
 	Copy,
 	PartialEq,
 	Eq,
+	PartialOrd,
+	Ord,
 	Encode,
 	Decode,
 	DecodeWithMemTracking,
@@ -184,4 +186,308 @@ impl<Balance, BlockNumber> MarketParameters<Balance, BlockNumber> {
 	pub fn is_valid(&self) -> bool {
 		self.verification_count >= 1
 	}
+}
+
+/// Identifier of a job offer or a resource offer (one counter serves both).
+pub type OfferId = u64;
+
+/// Identifier of a match.
+pub type MatchId = u64;
+
+/// An amount of each resource: `cpu` in cpu units (ms of CPU time), `memory` and `storage` in
+/// MiB, `bandwidth` in KiB.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct Resources {
+	/// CPU time, in cpu units (1 unit = 1 ms of user + system time).
+	pub cpu: u64,
+	/// Peak memory, in MiB.
+	pub memory: u64,
+	/// Size of what the job writes, in MiB.
+	pub storage: u64,
+	/// Image layers beyond the base layer plus the result archive, in KiB.
+	pub bandwidth: u64,
+}
+
+/// A job image: an OCI repository name and the digest of its manifest.
+#[derive(
+	CloneNoBound,
+	PartialEqNoBound,
+	EqNoBound,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	DebugNoBound,
+)]
+#[codec(mel_bound())]
+#[scale_info(skip_type_params(T))]
+pub struct ImageOf<T: Config> {
+	/// Repository name within the directory's registry, e.g. `jobs/fib`.
+	pub repository: BoundedVec<u8, <T as Config>::MaxRepositoryLength>,
+	/// sha256 digest of the image manifest.
+	pub digest: Digest,
+}
+
+/// Whether an offer is still on the market.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub enum OfferState {
+	/// Waiting for a match.
+	Open,
+	/// Taken by this match; the offer closes with it.
+	Matched(MatchId),
+}
+
+/// A resource provider's offer of its machine for a window of blocks.
+#[derive(
+	CloneNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo, DebugNoBound,
+)]
+#[codec(mel_bound())]
+#[scale_info(skip_type_params(T))]
+pub struct ResourceOfferOf<T: Config> {
+	/// The resource provider.
+	pub provider: T::AccountId,
+	/// What the machine offers to one job.
+	pub capacity: Resources,
+	/// The machine's architecture.
+	pub architecture: Architecture,
+	/// Asked price per cpu unit.
+	pub cpu_price: BalanceOf<T>,
+	/// Asked price per KiB of bandwidth.
+	pub bandwidth_price: BalanceOf<T>,
+	/// First block the offer can be matched in.
+	pub valid_from: BlockNumberFor<T>,
+	/// Last block of the window; a match's completion deadline must not be later.
+	pub valid_to: BlockNumberFor<T>,
+	/// The deposit held.
+	pub deposit: BalanceOf<T>,
+	/// Open or matched.
+	pub state: OfferState,
+}
+
+/// A job creator's offer of a job.
+#[derive(
+	CloneNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo, DebugNoBound,
+)]
+#[codec(mel_bound())]
+#[scale_info(skip_type_params(T))]
+pub struct JobOfferOf<T: Config> {
+	/// The job creator.
+	pub creator: T::AccountId,
+	/// The most the job may use of each resource.
+	pub limits: Resources,
+	/// The image's architecture.
+	pub architecture: Architecture,
+	/// The job image.
+	pub image: ImageOf<T>,
+	/// The uncompressed `diff_id` of the image's base layer.
+	pub base_layer: Digest,
+	/// The directory holding the image and, later, the result.
+	pub directory: T::AccountId,
+	/// Bid per cpu unit.
+	pub cpu_bid: BalanceOf<T>,
+	/// Bid per KiB of bandwidth.
+	pub bandwidth_bid: BalanceOf<T>,
+	/// The block by which the result must be posted.
+	pub completion_deadline: BlockNumberFor<T>,
+	/// The deposit held.
+	pub deposit: BalanceOf<T>,
+	/// Open or matched.
+	pub state: OfferState,
+}
+
+/// How a job ended, as the resource provider reports it.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub enum ResultStatus {
+	/// The job ran to completion; the result archive is at the directory.
+	Completed,
+	/// The provider declined to run the job.
+	Declined,
+	/// The image could not be found at the directory.
+	JobNotFound,
+	/// The job offer describes an image that cannot run (bad manifest, wrong base layer, …).
+	JobDescriptionError,
+	/// The job exceeded its memory limit.
+	MemoryExceeded,
+	/// The job exceeded its storage limit.
+	StorageExceeded,
+	/// The job exceeded its cpu limit.
+	CpuExceeded,
+	/// The job exceeded its bandwidth limit.
+	BandwidthExceeded,
+	/// The job failed with a non-zero exit.
+	ExceptionOccurred,
+	/// The directory could not be reached.
+	DirectoryUnavailable,
+}
+
+/// Why a job creator disputes a result.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub enum RejectReason {
+	/// The result differs from a correct execution.
+	WrongResults,
+	/// The result archive is not at the directory.
+	ResultNotFound,
+	/// The claimed usage is higher than the job needs.
+	TooMuchCost,
+	/// The status does not match how the job really ends.
+	InvalidResultStatus,
+}
+
+/// The party a mediator finds at fault.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub enum Party {
+	/// The job creator (e.g. a non-deterministic job, or a correct result disputed).
+	JobCreator,
+	/// The resource provider (e.g. a wrong result or inflated usage).
+	ResourceProvider,
+	/// The directory (it was unavailable).
+	Directory,
+}
+
+/// What the resource provider reported.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct Receipt {
+	/// How the job ended.
+	pub status: ResultStatus,
+	/// What it used.
+	pub usage: Resources,
+	/// sha256 of the canonical result archive, uploaded to the directory.
+	pub result_digest: Option<Digest>,
+}
+
+/// Where a match stands; each state has one deadline.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub enum MatchState<BlockNumber> {
+	/// Waiting for the provider's result until the completion deadline.
+	Matched,
+	/// Waiting for the job creator to accept or reject until `reaction_deadline`.
+	ResultPosted {
+		/// The provider's report.
+		receipt: Receipt,
+		/// From this block on the result counts as accepted.
+		reaction_deadline: BlockNumber,
+	},
+	/// Waiting for the mediator's verdict until `mediation_deadline`.
+	InMediation {
+		/// The provider's report.
+		receipt: Receipt,
+		/// The job creator's objection.
+		reason: RejectReason,
+		/// The last block the mediator may post its verdict in.
+		mediation_deadline: BlockNumber,
+	},
+}
+
+/// What a match fixes when it is made: its parties, the job, the prices, the fees and the chain
+/// parameters of the moment, and what remains of each party's deposit.
+#[derive(
+	CloneNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo, DebugNoBound,
+)]
+#[codec(mel_bound())]
+#[scale_info(skip_type_params(T))]
+pub struct MatchOf<T: Config> {
+	/// The job offer taken.
+	pub job_offer: OfferId,
+	/// The resource offer taken.
+	pub resource_offer: OfferId,
+	/// The job creator.
+	pub creator: T::AccountId,
+	/// The resource provider.
+	pub provider: T::AccountId,
+	/// The mediator both trust.
+	pub mediator: T::AccountId,
+	/// The directory of the job.
+	pub directory: T::AccountId,
+	/// The job's limits.
+	pub limits: Resources,
+	/// The job image.
+	pub image: ImageOf<T>,
+	/// The image's base layer.
+	pub base_layer: Digest,
+	/// The job's price per cpu unit: the provider's ask.
+	pub cpu_price: BalanceOf<T>,
+	/// The job's price per KiB: the provider's ask.
+	pub bandwidth_price: BalanceOf<T>,
+	/// π̂_c: the job creator's own estimate at its bids.
+	pub estimated_price: BalanceOf<T>,
+	/// f_M, copied from the mediator.
+	pub mediator_fee: BalanceOf<T>,
+	/// f_D, copied from the directory.
+	pub directory_fee: BalanceOf<T>,
+	/// What remains held of the job creator's deposit.
+	pub job_deposit: BalanceOf<T>,
+	/// What remains held of the provider's deposit.
+	pub provider_deposit: BalanceOf<T>,
+	/// Blocks one run of the job takes at the provider's declared speed.
+	pub run_blocks: BlockNumberFor<T>,
+	/// The block by which the result must be posted.
+	pub completion_deadline: BlockNumberFor<T>,
+	/// The chain parameters when the match was made.
+	pub parameters: MarketParametersOf<T>,
+	/// Where the match stands.
+	pub state: MatchState<BlockNumberFor<T>>,
+}
+
+/// How a match ended.
+#[derive(
+	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub enum Ending {
+	/// The result was accepted (by the job creator, after the reaction window, or by the chain).
+	Accepted,
+	/// The mediator found this party at fault.
+	Mediated(Party),
+	/// The provider posted no result by the completion deadline.
+	NoResult,
+	/// The mediator posted no verdict by the mediation deadline.
+	NoMediationResult,
+}
+
+/// An entry of the deadline index.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	PartialOrd,
+	Ord,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum Deadline {
+	/// An unmatched job offer whose completion deadline passed.
+	JobOffer(OfferId),
+	/// An unmatched resource offer whose window ended.
+	ResourceOffer(OfferId),
+	/// A match whose current state's deadline passed.
+	Match(MatchId),
 }

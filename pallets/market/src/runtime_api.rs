@@ -1,0 +1,44 @@
+//! The market as off-chain workers, wallets and the node's RPC read it. Polkadot.js builds
+//! `api.call.marketApi.*` from the runtime's metadata, so these need no client configuration.
+
+use crate::types::{MatchId, OfferId, Resources};
+use alloc::vec::Vec;
+use codec::Codec;
+
+sp_api::decl_runtime_apis! {
+	/// Read-only queries of the market.
+	pub trait MarketApi<AccountId, Balance, JobOffer, ResourceOffer, Match, Error>
+	where
+		AccountId: Codec,
+		Balance: Codec,
+		JobOffer: Codec,
+		ResourceOffer: Codec,
+		Match: Codec,
+		Error: Codec,
+	{
+		/// Every job offer still waiting for a match.
+		fn open_job_offers() -> Vec<(OfferId, JobOffer)>;
+
+		/// Every resource offer still waiting for a match.
+		fn open_resource_offers() -> Vec<(OfferId, ResourceOffer)>;
+
+		/// An open match: its parties, terms, state and deadlines.
+		fn match_info(match_id: MatchId) -> Option<Match>;
+
+		/// d_min (Eq. 2) of a job with these limits and bids, under this mediator and directory.
+		fn minimum_deposit(
+			limits: Resources,
+			cpu_bid: Balance,
+			bandwidth_bid: Balance,
+			mediator: AccountId,
+			directory: AccountId,
+		) -> Result<Balance, Error>;
+
+		/// Dry-run of `post_match`: `Ok(d_min)` if the match is feasible now, else the error of
+		/// the first rule it breaks (the "why no match?" question).
+		fn check_match(job_offer: OfferId, resource_offer: OfferId, mediator: AccountId) -> Result<Balance, Error>;
+
+		/// Whether the directory's last heartbeat is within the heartbeat period.
+		fn directory_available(directory: AccountId) -> bool;
+	}
+}

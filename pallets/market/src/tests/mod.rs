@@ -1,0 +1,4 @@
+//! The market's story in tests: registration, then the protocol from offer to payout.
+
+mod protocol;
+mod registration;

@@ -1,0 +1,874 @@
+//! The protocol's story: offers, matching, results, mediation, every timeout, and every ending
+//! of the payout table with exact balances for every party.
+//!
+//! The numbers of every story: limits of 100 cpu units and 50 KiB, bids of 2 and 1, so
+//! π̂_c = 250; θ = 50, n = 2, incentive 1, f_M = 10, f_D = 5, so d_min = 13 016. Asks of 1 and
+//! 1, and a reported usage of 80 cpu units and 40 KiB, so π_c = 120. Each party deposits 15 000.
+
+use crate::{mock::*, *};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{fungible::Inspect, Hooks},
+	BoundedVec,
+};
+use sp_runtime::{DispatchError, DispatchResult};
+
+const JC: u64 = ALICE;
+const RP: u64 = BOB;
+const MEDIATOR: u64 = CHARLIE;
+const DIRECTORY: u64 = DAVE;
+const SOLVER: u64 = EVE;
+const F_M: i128 = 10;
+const F_D: i128 = 5;
+const INCENTIVE: i128 = 1;
+const DEPOSIT: Balance = 15_000;
+const ESTIMATE: i128 = 250;
+const D_MIN: Balance = 13_016;
+const PRICE: i128 = 120;
+const MEDIATION: i128 = ESTIMATE * 2;
+const USAGE: Resources = Resources { cpu: 80, memory: 30, storage: 5, bandwidth: 40 };
+const RESULT: Option<Digest> = Some([9; 32]);
+
+/// Every knob of a match; the default is feasible.
+#[derive(Clone)]
+struct Terms {
+	rp_speed: u64,
+	rp_layers: Vec<u8>,
+	rp_trusts_mediator: bool,
+	rp_trusts_directory: bool,
+	jc_trusts_mediator: bool,
+	mediator_architecture: Architecture,
+	mediator_layers: Vec<u8>,
+	mediator_trusts_directory: bool,
+	capacity: Resources,
+	resource_architecture: Architecture,
+	asks: (Balance, Balance),
+	window: (u64, u64),
+	rp_deposit: Balance,
+	limits: Resources,
+	job_architecture: Architecture,
+	base_layer: u8,
+	bids: (Balance, Balance),
+	completion_deadline: u64,
+	jc_deposit: Balance,
+}
+
+impl Default for Terms {
+	fn default() -> Self {
+		Terms {
+			rp_speed: 50,
+			rp_layers: vec![1, 2],
+			rp_trusts_mediator: true,
+			rp_trusts_directory: true,
+			jc_trusts_mediator: true,
+			mediator_architecture: Architecture::Amd64,
+			mediator_layers: vec![1],
+			mediator_trusts_directory: true,
+			capacity: Resources { cpu: 1_000, memory: 512, storage: 100, bandwidth: 1_000 },
+			resource_architecture: Architecture::Amd64,
+			asks: (1, 1),
+			window: (1, 100),
+			rp_deposit: DEPOSIT,
+			limits: Resources { cpu: 100, memory: 64, storage: 10, bandwidth: 50 },
+			job_architecture: Architecture::Amd64,
+			base_layer: 1,
+			bids: (2, 1),
+			completion_deadline: 21,
+			jc_deposit: DEPOSIT,
+		}
+	}
+}
+
+fn list<T: Clone, S: frame_support::traits::Get<u32>>(items: &[T]) -> BoundedVec<T, S> {
+	BoundedVec::try_from(items.to_vec()).ok().expect("test lists fit")
+}
+
+fn layers(ids: &[u8]) -> BaseLayersOf<Test> {
+	list(&ids.iter().map(|i| [*i; 32]).collect::<Vec<_>>())
+}
+
+/// Registers the directory, the mediator, the job creator and the provider on `terms`.
+fn register(terms: &Terms) {
+	assert_ok!(Market::register_directory(
+		RuntimeOrigin::signed(DIRECTORY),
+		list(b"http://127.0.0.1:5000"),
+		F_D as Balance,
+		MIN_BOND,
+	));
+	let trusted_directories: &[u64] = if terms.mediator_trusts_directory { &[DIRECTORY] } else { &[] };
+	assert_ok!(Market::register_mediator(
+		RuntimeOrigin::signed(MEDIATOR),
+		terms.mediator_architecture,
+		F_M as Balance,
+		list(trusted_directories),
+		layers(&terms.mediator_layers),
+		MIN_BOND,
+	));
+	let jc_mediators: &[u64] = if terms.jc_trusts_mediator { &[MEDIATOR] } else { &[] };
+	assert_ok!(Market::register_job_creator(RuntimeOrigin::signed(JC), list(jc_mediators)));
+	let rp_mediators: &[u64] = if terms.rp_trusts_mediator { &[MEDIATOR] } else { &[] };
+	let rp_directories: &[u64] = if terms.rp_trusts_directory { &[DIRECTORY] } else { &[] };
+	assert_ok!(Market::register_resource_provider(
+		RuntimeOrigin::signed(RP),
+		terms.resource_architecture,
+		terms.rp_speed,
+		list(rp_mediators),
+		list(rp_directories),
+		layers(&terms.rp_layers),
+	));
+}
+
+fn post_job_offer(terms: &Terms) -> DispatchResult {
+	Market::post_job_offer(
+		RuntimeOrigin::signed(JC),
+		terms.limits,
+		terms.job_architecture,
+		ImageOf::<Test> { repository: list(b"jobs/fib"), digest: [7; 32] },
+		[terms.base_layer; 32],
+		DIRECTORY,
+		terms.bids.0,
+		terms.bids.1,
+		terms.completion_deadline,
+		terms.jc_deposit,
+	)
+}
+
+fn post_resource_offer(terms: &Terms) -> DispatchResult {
+	Market::post_resource_offer(
+		RuntimeOrigin::signed(RP),
+		terms.capacity,
+		terms.resource_architecture,
+		terms.asks.0,
+		terms.asks.1,
+		terms.window.0,
+		terms.window.1,
+		terms.rp_deposit,
+	)
+}
+
+/// Registers everyone and posts both offers; returns (job offer, resource offer).
+fn offers(terms: &Terms) -> (OfferId, OfferId) {
+	register(terms);
+	assert_ok!(post_job_offer(terms));
+	assert_ok!(post_resource_offer(terms));
+	(0, 1)
+}
+
+/// A match made by the solver on the default terms.
+fn matched() -> MatchId {
+	let (job, resource) = offers(&Terms::default());
+	assert_ok!(Market::post_match(RuntimeOrigin::signed(SOLVER), job, resource, MEDIATOR));
+	0
+}
+
+fn post_result(match_id: MatchId, status: ResultStatus) -> DispatchResult {
+	let digest = if status == ResultStatus::Completed { RESULT } else { None };
+	Market::post_result(RuntimeOrigin::signed(RP), match_id, status, USAGE, digest)
+}
+
+const PARTIES: [u64; 6] = [JC, RP, MEDIATOR, DIRECTORY, SOLVER, POOL];
+const POOL: u64 = u64::MAX;
+
+fn pool_account(who: u64) -> u64 {
+	if who == POOL { Market::account_id() } else { who }
+}
+
+/// Free plus held balance of every party (bonds included).
+fn worth() -> [i128; 6] {
+	PARTIES.map(|who| Balances::total_balance(&pool_account(who)) as i128)
+}
+
+/// Asserts each party's change since `before`, in the order JC, RP, M, D, solver, pool, and
+/// that the changes sum to zero.
+fn assert_changes(before: [i128; 6], expected: [i128; 6]) {
+	let after = worth();
+	let changes: Vec<i128> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+	assert_eq!(changes, expected.to_vec(), "changes of JC, RP, M, D, solver, pool");
+	assert_eq!(expected.iter().sum::<i128>(), 0, "no token is created or destroyed");
+}
+
+/// The runtime API's dry-run of a match with the story's mediator.
+fn dry_run(job: OfferId, resource: OfferId) -> Result<Balance, DispatchError> {
+	Market::feasibility(job, resource, &MEDIATOR).map_err(DispatchError::from)
+}
+
+fn last_event() -> RuntimeEvent {
+	System::events().pop().expect("an event was deposited").event
+}
+
+fn has_event(event: Event<Test>) -> bool {
+	let event: RuntimeEvent = event.into();
+	System::events().iter().any(|record| record.event == event)
+}
+
+fn ending_of(match_id: MatchId) -> Option<Ending> {
+	System::events().into_iter().find_map(|record| match record.event {
+		RuntimeEvent::Market(Event::MatchClosed { match_id: id, ending, .. }) if id == match_id =>
+			Some(ending),
+		_ => None,
+	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offers
+
+#[test]
+fn offers_hold_their_deposits_until_cancelled() {
+	ExtBuilder::default().build_and_execute(|| {
+		let terms = Terms::default();
+		let before = worth();
+		let (job, resource) = offers(&terms);
+		assert_eq!(Balances::balance(&JC), ENDOWMENT - DEPOSIT);
+		assert_eq!(Balances::balance(&RP), ENDOWMENT - DEPOSIT);
+		assert_eq!(JobOffers::<Test>::get(job).unwrap().state, OfferState::Open);
+
+		assert_noop!(Market::cancel_job_offer(RuntimeOrigin::signed(RP), job), Error::<Test>::NotOwner);
+		assert_ok!(Market::cancel_job_offer(RuntimeOrigin::signed(JC), job));
+		assert_eq!(last_event(), Event::OfferCancelled { offer: job, owner: JC }.into());
+		assert_ok!(Market::cancel_resource_offer(RuntimeOrigin::signed(RP), resource));
+		assert_noop!(
+			Market::cancel_resource_offer(RuntimeOrigin::signed(RP), resource),
+			Error::<Test>::UnknownOffer
+		);
+		assert_changes(before, [0, 0, 0, 0, 0, 0]);
+		assert_eq!(Balances::balance(&JC), ENDOWMENT);
+	});
+}
+
+#[test]
+fn job_offer_deposit_must_cover_penalty_mediation_and_incentive() {
+	ExtBuilder::default().build_and_execute(|| {
+		let mut terms = Terms::default();
+		register(&terms);
+		// π̂_c·(θ + n) + incentive = 250 · 52 + 1.
+		terms.jc_deposit = 13_000;
+		assert_noop!(post_job_offer(&terms), Error::<Test>::DepositTooLow);
+		terms.jc_deposit = 13_001;
+		assert_ok!(post_job_offer(&terms));
+	});
+}
+
+#[test]
+fn bad_offers_are_refused() {
+	ExtBuilder::default().build_and_execute(|| {
+		let terms = Terms::default();
+		register(&terms);
+		let refused = |change: fn(&mut Terms), error: Error<Test>, job: bool| {
+			let mut t = Terms::default();
+			change(&mut t);
+			let result = if job { post_job_offer(&t) } else { post_resource_offer(&t) };
+			assert_noop!(result, error);
+		};
+		refused(|t| t.completion_deadline = 1, Error::<Test>::DeadlineInPast, true);
+		refused(|t| t.limits.cpu = 0, Error::<Test>::ZeroCpuLimit, true);
+		refused(|t| t.jc_deposit = ENDOWMENT * 2, Error::<Test>::InsufficientBalance, true);
+		refused(|t| t.window = (10, 5), Error::<Test>::InvalidWindow, false);
+		refused(|t| t.rp_deposit = 0, Error::<Test>::DepositTooLow, false);
+		refused(
+			|t| t.resource_architecture = Architecture::Arm64,
+			Error::<Test>::ArchitectureNotRegistered,
+			false,
+		);
+		assert_noop!(
+			Market::post_resource_offer(
+				RuntimeOrigin::signed(EVE),
+				terms.capacity,
+				Architecture::Amd64,
+				1,
+				1,
+				1,
+				100,
+				DEPOSIT
+			),
+			Error::<Test>::NotRegistered
+		);
+	});
+}
+
+#[test]
+fn unmatched_offers_expire_and_release_their_deposits() {
+	ExtBuilder::default().build_and_execute(|| {
+		let terms = Terms { window: (1, 30), ..Terms::default() };
+		let before = worth();
+		let (job, resource) = offers(&terms);
+		run_to_block(terms.completion_deadline + 1);
+		assert!(has_event(Event::OfferExpired { offer: job, owner: JC }));
+		assert!(ResourceOffers::<Test>::contains_key(resource), "its window is still open");
+		run_to_block(terms.window.1 + 1);
+		assert!(has_event(Event::OfferExpired { offer: resource, owner: RP }));
+		assert_changes(before, [0, 0, 0, 0, 0, 0]);
+	});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching
+
+#[test]
+fn a_feasible_match_closes_both_offers_and_pays_the_solver() {
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		let m = Matches::<Test>::get(match_id).unwrap();
+		assert_eq!((m.creator, m.provider, m.mediator, m.directory), (JC, RP, MEDIATOR, DIRECTORY));
+		assert_eq!(m.estimated_price, ESTIMATE as Balance);
+		assert_eq!((m.job_deposit, m.provider_deposit), (DEPOSIT - 1, DEPOSIT - 1));
+		assert_eq!((m.mediator_fee, m.directory_fee), (F_M as Balance, F_D as Balance));
+		assert_eq!(m.run_blocks, 2);
+		assert_eq!(JobOffers::<Test>::get(0).unwrap().state, OfferState::Matched(match_id));
+		assert_eq!(ResourceOffers::<Test>::get(1).unwrap().state, OfferState::Matched(match_id));
+		assert!(matches!(
+			last_event(),
+			RuntimeEvent::Market(Event::Matched { match_id: 0, solver: SOLVER, completion_deadline: 21, .. })
+		));
+		assert_changes(before, [-INCENTIVE, -INCENTIVE, 0, 0, 2 * INCENTIVE, 0]);
+		assert_eq!(dry_run(0, 1), Err(Error::<Test>::AlreadyMatched.into()));
+	});
+}
+
+#[test]
+fn cancel_after_match_is_refused() {
+	ExtBuilder::default().build_and_execute(|| {
+		matched();
+		assert_noop!(
+			Market::cancel_job_offer(RuntimeOrigin::signed(JC), 0),
+			Error::<Test>::AlreadyMatched
+		);
+		assert_noop!(
+			Market::cancel_resource_offer(RuntimeOrigin::signed(RP), 1),
+			Error::<Test>::AlreadyMatched
+		);
+	});
+}
+
+#[test]
+fn the_minimum_deposit_is_eq_2_with_the_chosen_fees() {
+	ExtBuilder::default().build_and_execute(|| {
+		let terms = Terms::default();
+		offers(&terms);
+		assert_eq!(dry_run(0, 1), Ok(D_MIN));
+		assert_eq!(
+			Market::minimum_deposit_for(terms.limits, 2, 1, &MEDIATOR, &DIRECTORY)
+				.map_err(DispatchError::from),
+			Ok(D_MIN)
+		);
+	});
+}
+
+/// Each feasibility rule, broken alone, is refused with its own error and changes nothing.
+#[test]
+fn every_feasibility_failure_has_its_own_error() {
+	type Change = fn(&mut Terms);
+	let cases: Vec<(Change, DispatchError)> = vec![
+		(|t| t.window = (5, 100), Error::<Test>::ResourceOfferNotYetValid.into()),
+		(|t| t.window = (1, 20), Error::<Test>::WindowTooShort.into()),
+		(|t| t.rp_speed = 4, Error::<Test>::DeadlineTooSoon.into()),
+		(|t| t.capacity.cpu = 99, Error::<Test>::InsufficientCpu.into()),
+		(|t| t.capacity.memory = 63, Error::<Test>::InsufficientMemory.into()),
+		(|t| t.capacity.storage = 9, Error::<Test>::InsufficientStorage.into()),
+		(|t| t.capacity.bandwidth = 49, Error::<Test>::InsufficientBandwidth.into()),
+		(|t| t.job_architecture = Architecture::Arm64, Error::<Test>::ArchitectureMismatch.into()),
+		(
+			|t| t.mediator_architecture = Architecture::Riscv64,
+			Error::<Test>::MediatorArchitectureMismatch.into(),
+		),
+		(|t| t.rp_layers = vec![2], Error::<Test>::BaseLayerUnsupported.into()),
+		(|t| t.mediator_layers = vec![2], Error::<Test>::MediatorBaseLayerUnsupported.into()),
+		(|t| t.jc_trusts_mediator = false, Error::<Test>::MediatorNotTrustedByJobCreator.into()),
+		(|t| t.rp_trusts_mediator = false, Error::<Test>::MediatorNotTrustedByProvider.into()),
+		(|t| t.rp_trusts_directory = false, Error::<Test>::DirectoryNotTrustedByProvider.into()),
+		(|t| t.mediator_trusts_directory = false, Error::<Test>::DirectoryNotTrustedByMediator.into()),
+		(|t| t.asks.0 = 3, Error::<Test>::CpuPriceAboveBid.into()),
+		(|t| t.asks.1 = 2, Error::<Test>::BandwidthPriceAboveBid.into()),
+		(|t| t.jc_deposit = D_MIN - 1, Error::<Test>::JobDepositBelowMinimum.into()),
+		(|t| t.rp_deposit = D_MIN - 1, Error::<Test>::ProviderDepositBelowMinimum.into()),
+	];
+	for (change, error) in cases {
+		ExtBuilder::default().build_and_execute(|| {
+			let mut terms = Terms::default();
+			change(&mut terms);
+			let (job, resource) = offers(&terms);
+			assert_eq!(dry_run(job, resource), Err(error));
+			assert_noop!(
+				Market::post_match(RuntimeOrigin::signed(SOLVER), job, resource, MEDIATOR),
+				error
+			);
+		});
+	}
+}
+
+#[test]
+fn matching_unknown_expired_or_self_mediated_offers_is_refused() {
+	ExtBuilder::default().build_and_execute(|| {
+		let (job, resource) = offers(&Terms::default());
+		let post = |job, resource, mediator| {
+			Market::post_match(RuntimeOrigin::signed(SOLVER), job, resource, mediator)
+		};
+		assert_noop!(post(9, resource, MEDIATOR), Error::<Test>::UnknownOffer);
+		assert_noop!(post(job, 9, MEDIATOR), Error::<Test>::UnknownOffer);
+		assert_noop!(post(job, resource, EVE), Error::<Test>::UnknownMediator);
+		// The job creator registers as a mediator too, and is trusted by both: still refused.
+		assert_ok!(Market::register_mediator(
+			RuntimeOrigin::signed(JC),
+			Architecture::Amd64,
+			1,
+			list(&[DIRECTORY]),
+			layers(&[1]),
+			MIN_BOND
+		));
+		assert_ok!(Market::trust_mediator(RuntimeOrigin::signed(RP), Role::ResourceProvider, JC));
+		assert_noop!(post(job, resource, JC), Error::<Test>::MediatorIsParty);
+		// Past the completion deadline (before the sweep releases the offers).
+		System::set_block_number(22);
+		assert_noop!(post(job, resource, MEDIATOR), Error::<Test>::OfferExpired);
+	});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+#[test]
+fn every_result_status_can_be_posted_and_accepted() {
+	use ResultStatus::*;
+	for status in [
+		Completed,
+		Declined,
+		JobNotFound,
+		JobDescriptionError,
+		MemoryExceeded,
+		StorageExceeded,
+		CpuExceeded,
+		BandwidthExceeded,
+		ExceptionOccurred,
+		DirectoryUnavailable,
+	] {
+		ExtBuilder::default().build_and_execute(|| {
+			let match_id = matched();
+			assert_ok!(post_result(match_id, status));
+			let receipt = Receipt {
+				status,
+				usage: USAGE,
+				result_digest: if status == Completed { RESULT } else { None },
+			};
+			assert_eq!(
+				last_event(),
+				Event::ResultPosted { match_id, receipt, reaction_deadline: 11 }.into()
+			);
+			assert_ok!(Market::accept_result(RuntimeOrigin::signed(JC), match_id));
+			assert_eq!(ending_of(match_id), Some(Ending::Accepted));
+		});
+	}
+}
+
+#[test]
+fn a_completed_result_needs_its_digest() {
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		assert_noop!(
+			Market::post_result(RuntimeOrigin::signed(RP), match_id, ResultStatus::Completed, USAGE, None),
+			Error::<Test>::MissingResultDigest
+		);
+	});
+}
+
+#[test]
+fn wrong_origins_and_states_are_refused_without_change() {
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		let signed = RuntimeOrigin::signed;
+		assert_noop!(
+			Market::post_result(signed(JC), match_id, ResultStatus::Completed, USAGE, RESULT),
+			Error::<Test>::NotProvider
+		);
+		assert_noop!(Market::accept_result(signed(JC), match_id), Error::<Test>::WrongState);
+		assert_noop!(
+			Market::reject_result(signed(JC), match_id, RejectReason::WrongResults),
+			Error::<Test>::WrongState
+		);
+		assert_noop!(Market::claim_timeout(signed(EVE), match_id), Error::<Test>::NotDue);
+		assert_noop!(
+			Market::deregister(signed(MEDIATOR), Role::Mediator),
+			Error::<Test>::HasOpenMatches
+		);
+		assert_noop!(
+			Market::deregister(signed(DIRECTORY), Role::Directory),
+			Error::<Test>::HasOpenMatches
+		);
+
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		assert_noop!(post_result(match_id, ResultStatus::Completed), Error::<Test>::WrongState);
+		assert_noop!(Market::accept_result(signed(RP), match_id), Error::<Test>::TooEarly);
+		assert_noop!(Market::accept_result(signed(EVE), match_id), Error::<Test>::TooEarly);
+		assert_noop!(
+			Market::reject_result(signed(RP), match_id, RejectReason::WrongResults),
+			Error::<Test>::NotJobCreator
+		);
+		assert_noop!(
+			Market::post_mediation_result(signed(MEDIATOR), match_id, Party::JobCreator, None),
+			Error::<Test>::WrongState
+		);
+
+		assert_ok!(Market::reject_result(signed(JC), match_id, RejectReason::WrongResults));
+		assert_noop!(
+			Market::post_mediation_result(signed(JC), match_id, Party::ResourceProvider, None),
+			Error::<Test>::NotMediator
+		);
+		assert_noop!(Market::accept_result(signed(JC), match_id), Error::<Test>::WrongState);
+		assert_noop!(Market::claim_timeout(signed(EVE), match_id), Error::<Test>::NotDue);
+
+		assert_ok!(Market::post_mediation_result(signed(MEDIATOR), match_id, Party::JobCreator, None));
+		// Closed: nothing can settle it twice.
+		assert_noop!(Market::accept_result(signed(JC), match_id), Error::<Test>::UnknownMatch);
+		assert_noop!(
+			Market::post_mediation_result(signed(MEDIATOR), match_id, Party::JobCreator, None),
+			Error::<Test>::UnknownMatch
+		);
+		assert_noop!(Market::claim_timeout(signed(EVE), match_id), Error::<Test>::UnknownMatch);
+		assert_ok!(Market::deregister(signed(MEDIATOR), Role::Mediator));
+	});
+}
+
+#[test]
+fn results_after_the_completion_deadline_and_rejections_after_the_reaction_window_are_too_late() {
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		System::set_block_number(22);
+		assert_noop!(post_result(match_id, ResultStatus::Completed), Error::<Test>::TooLate);
+	});
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		System::set_block_number(11);
+		assert_noop!(
+			Market::reject_result(RuntimeOrigin::signed(JC), match_id, RejectReason::TooMuchCost),
+			Error::<Test>::TooLate
+		);
+	});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The paper's outcomes (Fig. 4) and every ending of the payout table
+
+/// The accepted ending: π_c to the provider, both fees from both parties.
+fn accepted_changes() -> [i128; 6] {
+	[
+		-INCENTIVE - PRICE - F_M - F_D,
+		-INCENTIVE + PRICE - F_M - F_D,
+		2 * F_M,
+		2 * F_D,
+		2 * INCENTIVE,
+		0,
+	]
+}
+
+/// Mediation with the job creator at fault: it pays π_m, both fees and π_d = π_c, and forfeits
+/// the rest of its deposit to the penalty pool.
+fn job_creator_at_fault_changes() -> [i128; 6] {
+	let rest = DEPOSIT as i128 - INCENTIVE - MEDIATION - F_M - F_D - PRICE;
+	[
+		-(DEPOSIT as i128),
+		-INCENTIVE + PRICE - F_M - F_D,
+		MEDIATION + 2 * F_M,
+		2 * F_D,
+		2 * INCENTIVE,
+		rest,
+	]
+}
+
+/// Mediation with the provider at fault: the mirror image.
+fn provider_at_fault_changes() -> [i128; 6] {
+	let rest = DEPOSIT as i128 - INCENTIVE - MEDIATION - F_M - F_D - PRICE;
+	[
+		-INCENTIVE + PRICE - F_M - F_D,
+		-(DEPOSIT as i128),
+		MEDIATION + 2 * F_M,
+		2 * F_D,
+		2 * INCENTIVE,
+		rest,
+	]
+}
+
+fn mediated(reason: RejectReason, faulty: Party) -> [i128; 6] {
+	let mut changes = [0; 6];
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		assert_ok!(Market::reject_result(RuntimeOrigin::signed(JC), match_id, reason));
+		assert_eq!(
+			last_event(),
+			Event::JobAssignedForMediation {
+				match_id,
+				mediator: MEDIATOR,
+				reason,
+				// now 1 + mediation window 20 + n 2 · 2 blocks per run
+				mediation_deadline: 25,
+			}
+			.into()
+		);
+		assert_ok!(Market::post_mediation_result(
+			RuntimeOrigin::signed(MEDIATOR),
+			match_id,
+			faulty,
+			RESULT
+		));
+		assert_eq!(ending_of(match_id), Some(Ending::Mediated(faulty)));
+		let after = worth();
+		changes = core::array::from_fn(|i| after[i] - before[i]);
+	});
+	changes
+}
+
+fn accepted_by_job_creator() -> [i128; 6] {
+	let mut changes = [0; 6];
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		assert_ok!(Market::accept_result(RuntimeOrigin::signed(JC), match_id));
+		assert!(has_event(Event::ResultAccepted { match_id, job_price: PRICE as Balance }));
+		assert_changes(before, accepted_changes());
+		changes = accepted_changes();
+	});
+	changes
+}
+
+#[test]
+fn o1_rp_deceives_jc_verifies_mediator_finds_non_determinism_and_faults_the_jc() {
+	assert_eq!(mediated(RejectReason::WrongResults, Party::JobCreator), job_creator_at_fault_changes());
+}
+
+#[test]
+fn o2_rp_deceives_jc_verifies_mediator_faults_the_rp() {
+	assert_eq!(mediated(RejectReason::WrongResults, Party::ResourceProvider), provider_at_fault_changes());
+}
+
+#[test]
+fn o3_rp_deceives_jc_passes_and_pays_the_job_price() {
+	assert_eq!(accepted_by_job_creator(), accepted_changes());
+}
+
+#[test]
+fn o4_rp_executes_jc_passes_and_pays_the_job_price() {
+	assert_eq!(accepted_by_job_creator(), accepted_changes());
+}
+
+#[test]
+fn o5_rp_executes_jc_verifies_finds_it_correct_and_pays() {
+	assert_eq!(accepted_by_job_creator(), accepted_changes());
+}
+
+#[test]
+fn o6_non_deterministic_job_is_detected_and_the_jc_is_fined() {
+	assert_eq!(mediated(RejectReason::WrongResults, Party::JobCreator), job_creator_at_fault_changes());
+}
+
+#[test]
+fn o7_non_determinism_undetected_faults_the_honest_rp() {
+	assert_eq!(mediated(RejectReason::WrongResults, Party::ResourceProvider), provider_at_fault_changes());
+}
+
+#[test]
+fn too_much_cost_and_invalid_status_disputes_settle_like_any_mediation() {
+	assert_eq!(mediated(RejectReason::TooMuchCost, Party::ResourceProvider), provider_at_fault_changes());
+	assert_eq!(mediated(RejectReason::TooMuchCost, Party::JobCreator), job_creator_at_fault_changes());
+	assert_eq!(
+		mediated(RejectReason::InvalidResultStatus, Party::ResourceProvider),
+		provider_at_fault_changes()
+	);
+}
+
+#[test]
+fn mediation_with_the_directory_at_fault_pays_the_mediator_from_its_bond() {
+	let changes = mediated(RejectReason::ResultNotFound, Party::Directory);
+	assert_eq!(
+		changes,
+		[-INCENTIVE - F_M, -INCENTIVE - F_M, 2 * F_M + MEDIATION, -MEDIATION, 2 * INCENTIVE, 0]
+	);
+}
+
+#[test]
+fn a_directory_bond_smaller_than_the_mediation_cost_pays_what_it_has() {
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		// Shrink the directory's recorded and held bond to 100 by a real hold release.
+		assert_ok!(Market::release_deposit(&DIRECTORY, HoldReason::Bond, MIN_BOND - 100));
+		Directories::<Test>::mutate(DIRECTORY, |d| d.as_mut().unwrap().bond = 100);
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		assert_ok!(Market::reject_result(
+			RuntimeOrigin::signed(JC),
+			match_id,
+			RejectReason::ResultNotFound
+		));
+		assert_ok!(Market::post_mediation_result(
+			RuntimeOrigin::signed(MEDIATOR),
+			match_id,
+			Party::Directory,
+			None
+		));
+		assert_eq!(Directories::<Test>::get(DIRECTORY).unwrap().bond, 0);
+		assert_changes(before, [-INCENTIVE - F_M, -INCENTIVE - F_M, 2 * F_M + 100, -100, 2 * INCENTIVE, 0]);
+	});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts
+
+#[test]
+fn no_result_by_the_completion_deadline_refunds_the_estimate_from_the_rp() {
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		run_to_block(22);
+		assert_eq!(ending_of(match_id), Some(Ending::NoResult));
+		assert!(!Matches::<Test>::contains_key(match_id));
+		assert_changes(
+			before,
+			[
+				-INCENTIVE - F_M - F_D + ESTIMATE,
+				-INCENTIVE - ESTIMATE - F_M - F_D,
+				2 * F_M,
+				2 * F_D,
+				2 * INCENTIVE,
+				0,
+			],
+		);
+	});
+}
+
+#[test]
+fn claim_timeout_settles_a_due_match_at_once() {
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		System::set_block_number(21);
+		assert_noop!(Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id), Error::<Test>::NotDue);
+		System::set_block_number(22);
+		assert_ok!(Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id));
+		assert_eq!(ending_of(match_id), Some(Ending::NoResult));
+	});
+}
+
+#[test]
+fn the_chain_accepts_a_result_when_the_reaction_window_ends() {
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		run_to_block(10);
+		assert!(Matches::<Test>::contains_key(match_id), "the job creator may still react");
+		run_to_block(11);
+		assert_eq!(ending_of(match_id), Some(Ending::Accepted));
+		assert_changes(before, accepted_changes());
+	});
+}
+
+#[test]
+fn the_rp_accepts_its_own_result_after_the_reaction_window() {
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		System::set_block_number(10);
+		assert_noop!(Market::accept_result(RuntimeOrigin::signed(RP), match_id), Error::<Test>::TooEarly);
+		System::set_block_number(11);
+		assert_ok!(Market::accept_result(RuntimeOrigin::signed(RP), match_id));
+		assert_changes(before, accepted_changes());
+	});
+}
+
+#[test]
+fn no_mediation_result_by_its_deadline_pays_half_the_estimate_to_the_rp() {
+	ExtBuilder::default().build_and_execute(|| {
+		let before = worth();
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		assert_ok!(Market::reject_result(
+			RuntimeOrigin::signed(JC),
+			match_id,
+			RejectReason::WrongResults
+		));
+		run_to_block(25);
+		assert_noop!(
+			Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id),
+			Error::<Test>::NotDue
+		);
+		run_to_block(26);
+		assert_eq!(ending_of(match_id), Some(Ending::NoMediationResult));
+		assert_noop!(
+			Market::post_mediation_result(RuntimeOrigin::signed(MEDIATOR), match_id, Party::JobCreator, None),
+			Error::<Test>::UnknownMatch
+		);
+		let half = ESTIMATE / 2;
+		assert_changes(
+			before,
+			[-INCENTIVE - half - F_D, -INCENTIVE + half - F_D, 0, 2 * F_D, 2 * INCENTIVE, 0],
+		);
+	});
+}
+
+#[test]
+fn a_late_mediation_result_is_refused() {
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		assert_ok!(Market::reject_result(RuntimeOrigin::signed(JC), match_id, RejectReason::WrongResults));
+		System::set_block_number(26);
+		assert_noop!(
+			Market::post_mediation_result(RuntimeOrigin::signed(MEDIATOR), match_id, Party::JobCreator, None),
+			Error::<Test>::TooLate
+		);
+	});
+}
+
+#[test]
+fn the_sweep_settles_in_order_within_its_budget() {
+	ExtBuilder::default().build_and_execute(|| {
+		// Five job offers due at the same block; the index holds 4 per block (the fifth spills
+		// to the next) and the hook settles 3 per block.
+		let terms = Terms::default();
+		register(&terms);
+		for _ in 0..5 {
+			assert_ok!(post_job_offer(&terms));
+		}
+		assert_eq!(Deadlines::<Test>::get(22).len(), 4);
+		assert_eq!(Deadlines::<Test>::get(23).len(), 1);
+		run_to_block(21);
+		System::set_block_number(22);
+		Market::on_initialize(22);
+		let expired = |id| !JobOffers::<Test>::contains_key(id);
+		assert_eq!((0..5).map(expired).collect::<Vec<_>>(), [true, true, true, false, false]);
+		assert_eq!(Deadlines::<Test>::get(22).len(), 1, "the fourth waits, first in line");
+		System::set_block_number(23);
+		Market::on_initialize(23);
+		assert!((0..5).all(expired));
+		assert_eq!(Balances::balance(&JC), ENDOWMENT);
+	});
+}
+
+#[test]
+fn a_penalty_beyond_the_deposit_pays_in_order_and_stops_at_what_is_held() {
+	ExtBuilder::default().build_and_execute(|| {
+		// θ = 0: the deposit covers only mediation and fees, not π_d.
+		let mut parameters = Market::parameters().unwrap();
+		parameters.penalty_rate = 0;
+		assert_ok!(Market::set_parameters(RuntimeOrigin::root(), parameters));
+		// d_min = 250·2 + 16 = 516; deposit exactly that.
+		let terms = Terms { jc_deposit: 516, rp_deposit: 516, ..Terms::default() };
+		let before = worth();
+		let (job, resource) = offers(&terms);
+		assert_ok!(Market::post_match(RuntimeOrigin::signed(SOLVER), job, resource, MEDIATOR));
+		assert_ok!(post_result(0, ResultStatus::Completed));
+		assert_ok!(Market::reject_result(RuntimeOrigin::signed(JC), 0, RejectReason::WrongResults));
+		assert_ok!(Market::post_mediation_result(
+			RuntimeOrigin::signed(MEDIATOR),
+			0,
+			Party::ResourceProvider,
+			None
+		));
+		// R = 515: π_m 500, f_M 10, f_D 5, then nothing is left for π_d or the pool.
+		assert_changes(
+			before,
+			[-INCENTIVE - F_M - F_D, -516, MEDIATION + 2 * F_M, 2 * F_D, 2 * INCENTIVE, 0],
+		);
+	});
+}
