@@ -17,7 +17,7 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, Executive, Grandpa, InherentDataExt, Nonce, Runtime,
+	AccountId, Aura, Balance, Block, Executive, Grandpa, InherentDataExt, Market, Nonce, Runtime,
 	RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment, VERSION,
 };
 
@@ -144,6 +144,50 @@ impl_runtime_apis! {
 		) -> Option<sp_consensus_grandpa::OpaqueKeyOwnershipProof> {
 			// The key owner proof type is `Void`: with no sessions there is nothing to prove.
 			None
+		}
+	}
+
+	impl pallet_market::runtime_api::MarketApi<
+		Block,
+		AccountId,
+		Balance,
+		pallet_market::JobOfferOf<Runtime>,
+		pallet_market::ResourceOfferOf<Runtime>,
+		pallet_market::MatchOf<Runtime>,
+		pallet_market::Error<Runtime>,
+	> for Runtime {
+		fn open_job_offers() -> Vec<(pallet_market::OfferId, pallet_market::JobOfferOf<Runtime>)> {
+			Market::open_job_offers()
+		}
+
+		fn open_resource_offers() -> Vec<(pallet_market::OfferId, pallet_market::ResourceOfferOf<Runtime>)> {
+			Market::open_resource_offers()
+		}
+
+		fn match_info(match_id: pallet_market::MatchId) -> Option<pallet_market::MatchOf<Runtime>> {
+			pallet_market::Matches::<Runtime>::get(match_id)
+		}
+
+		fn minimum_deposit(
+			limits: pallet_market::Resources,
+			cpu_bid: Balance,
+			bandwidth_bid: Balance,
+			mediator: AccountId,
+			directory: AccountId,
+		) -> Result<Balance, pallet_market::Error<Runtime>> {
+			Market::minimum_deposit_for(limits, cpu_bid, bandwidth_bid, &mediator, &directory)
+		}
+
+		fn check_match(
+			job_offer: pallet_market::OfferId,
+			resource_offer: pallet_market::OfferId,
+			mediator: AccountId,
+		) -> Result<Balance, pallet_market::Error<Runtime>> {
+			Market::feasibility(job_offer, resource_offer, &mediator)
+		}
+
+		fn directory_available(directory: AccountId) -> bool {
+			Market::is_directory_available(&directory)
 		}
 	}
 

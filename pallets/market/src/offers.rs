@@ -114,6 +114,16 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
+	/// Every job offer waiting for a match.
+	pub fn open_job_offers() -> alloc::vec::Vec<(OfferId, JobOfferOf<T>)> {
+		JobOffers::<T>::iter().filter(|(_, offer)| offer.state == OfferState::Open).collect()
+	}
+
+	/// Every resource offer waiting for a match.
+	pub fn open_resource_offers() -> alloc::vec::Vec<(OfferId, ResourceOfferOf<T>)> {
+		ResourceOffers::<T>::iter().filter(|(_, offer)| offer.state == OfferState::Open).collect()
+	}
+
 	/// π̂_c = cpu_limit · cpu_bid + bandwidth_limit · bandwidth_bid.
 	pub fn estimated_price(offer: &JobOfferOf<T>) -> Result<BalanceOf<T>, Error<T>> {
 		Self::price(&offer.limits, offer.cpu_bid, offer.bandwidth_bid)

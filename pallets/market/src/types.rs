@@ -40,6 +40,8 @@ pub type EndpointOf<T> = BoundedVec<u8, <T as Config>::MaxEndpointLength>;
 	TypeInfo,
 	Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum Architecture {
 	/// x86-64 (`linux/amd64`).
 	Amd64,
@@ -64,6 +66,8 @@ pub enum Architecture {
 	TypeInfo,
 	Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum Role {
 	/// Posts job offers and pays for their execution.
 	JobCreator,
@@ -209,6 +213,8 @@ pub type MatchId = u64;
 	TypeInfo,
 	Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub struct Resources {
 	/// CPU time, in cpu units (1 unit = 1 ms of user + system time).
 	pub cpu: u64,
@@ -234,6 +240,8 @@ pub struct Resources {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct ImageOf<T: Config> {
 	/// Repository name within the directory's registry, e.g. `jobs/fib`.
 	pub repository: BoundedVec<u8, <T as Config>::MaxRepositoryLength>,
@@ -245,6 +253,8 @@ pub struct ImageOf<T: Config> {
 #[derive(
 	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum OfferState {
 	/// Waiting for a match.
 	Open,
@@ -258,6 +268,8 @@ pub enum OfferState {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct ResourceOfferOf<T: Config> {
 	/// The resource provider.
 	pub provider: T::AccountId,
@@ -285,6 +297,8 @@ pub struct ResourceOfferOf<T: Config> {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct JobOfferOf<T: Config> {
 	/// The job creator.
 	pub creator: T::AccountId,
@@ -314,6 +328,8 @@ pub struct JobOfferOf<T: Config> {
 #[derive(
 	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum ResultStatus {
 	/// The job ran to completion; the result archive is at the directory.
 	Completed,
@@ -341,6 +357,8 @@ pub enum ResultStatus {
 #[derive(
 	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum RejectReason {
 	/// The result differs from a correct execution.
 	WrongResults,
@@ -356,6 +374,8 @@ pub enum RejectReason {
 #[derive(
 	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum Party {
 	/// The job creator (e.g. a non-deterministic job, or a correct result disputed).
 	JobCreator,
@@ -369,6 +389,8 @@ pub enum Party {
 #[derive(
 	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub struct Receipt {
 	/// How the job ended.
 	pub status: ResultStatus,
@@ -382,6 +404,8 @@ pub struct Receipt {
 #[derive(
 	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum MatchState<BlockNumber> {
 	/// Waiting for the provider's result until the completion deadline.
 	Matched,
@@ -410,6 +434,8 @@ pub enum MatchState<BlockNumber> {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct MatchOf<T: Config> {
 	/// The job offer taken.
 	pub job_offer: OfferId,
@@ -457,6 +483,8 @@ pub struct MatchOf<T: Config> {
 #[derive(
 	Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum Ending {
 	/// The result was accepted (by the job creator, after the reaction window, or by the chain).
 	Accepted,
@@ -483,6 +511,8 @@ pub enum Ending {
 	TypeInfo,
 	Debug,
 )]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
 pub enum Deadline {
 	/// An unmatched job offer whose completion deadline passed.
 	JobOffer(OfferId),

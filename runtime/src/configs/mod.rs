@@ -140,5 +140,10 @@ impl pallet_market::Config for Runtime {
 	type MaxTrusted = ConstU32<16>;
 	type MaxBaseLayers = ConstU32<8>;
 	type MaxEndpointLength = ConstU32<128>;
+	type MaxRepositoryLength = ConstU32<128>;
+	/// A block's deadlines: far more than a block can hold of matches and offers.
+	type MaxDeadlinesPerBlock = ConstU32<1024>;
+	/// At most 64 settlements per block: under 80 ms of the block's 500 ms.
+	type MaxSweepPerBlock = ConstU32<64>;
 	type WeightInfo = pallet_market::weights::SubstrateWeight<Runtime>;
 }

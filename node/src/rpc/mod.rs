@@ -1,7 +1,10 @@
 //! The node's JSON-RPC methods beyond Substrate's own.
 
+pub mod market;
+
 use jsonrpsee::RpcModule;
-use modicum_runtime::{opaque::Block, AccountId, Balance, Nonce};
+use modicum_runtime::{opaque::Block, AccountId, Balance, Nonce, Runtime};
+use pallet_market::{JobOfferOf, MatchOf, ResourceOfferOf};
 use sc_transaction_pool_api::TransactionPool;
 use sp_api::ProvideRuntimeApi;
 use sp_block_builder::BlockBuilder;
@@ -30,14 +33,25 @@ where
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>,
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
+	C::Api: pallet_market::runtime_api::MarketApi<
+		Block,
+		AccountId,
+		Balance,
+		JobOfferOf<Runtime>,
+		ResourceOfferOf<Runtime>,
+		MatchOf<Runtime>,
+		pallet_market::Error<Runtime>,
+	>,
 	P: TransactionPool + 'static,
 {
+	use market::{Market, MarketApiServer};
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
 	let FullDeps { client, pool } = deps;
 	let mut module = RpcModule::new(());
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
-	module.merge(TransactionPayment::new(client).into_rpc())?;
+	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
+	module.merge(Market::new(client).into_rpc())?;
 	Ok(module)
 }

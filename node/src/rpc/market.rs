@@ -1,0 +1,169 @@
+//! `market_*` JSON-RPC methods: the market runtime API over JSON, for scripts and the CLI.
+//! Polkadot.js users can call the same queries as `api.call.marketApi.*` with no definitions.
+
+use jsonrpsee::{
+	core::RpcResult,
+	proc_macros::rpc,
+	types::{error::ErrorObject, ErrorObjectOwned},
+};
+use modicum_runtime::{opaque::Block, AccountId, Balance, Runtime};
+use pallet_market::{
+	runtime_api::MarketApi as MarketRuntimeApi, JobOfferOf, MatchId, MatchOf, OfferId,
+	ResourceOfferOf, Resources,
+};
+use serde::Serialize;
+use sp_api::ProvideRuntimeApi;
+use sp_blockchain::HeaderBackend;
+use std::sync::Arc;
+
+type Hash = <Block as sp_runtime::traits::Block>::Hash;
+
+/// The open offers of both kinds.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenOffers {
+	/// Job offers waiting for a match, by id.
+	pub job_offers: Vec<(OfferId, JobOfferOf<Runtime>)>,
+	/// Resource offers waiting for a match, by id.
+	pub resource_offers: Vec<(OfferId, ResourceOfferOf<Runtime>)>,
+}
+
+/// The answer to "why no match?".
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Feasibility {
+	/// Whether `post_match` would succeed now.
+	pub feasible: bool,
+	/// d_min of the match, when feasible.
+	pub minimum_deposit: Option<Balance>,
+	/// The first rule it breaks (the pallet's error name), when not.
+	pub failed_check: Option<String>,
+}
+
+/// The market's JSON-RPC methods.
+#[rpc(server, namespace = "market")]
+pub trait MarketApi {
+	/// Every open job offer and resource offer.
+	#[method(name = "openOffers")]
+	fn open_offers(&self, at: Option<Hash>) -> RpcResult<OpenOffers>;
+
+	/// An open match: parties, terms, state and deadlines.
+	#[method(name = "match")]
+	fn match_info(&self, match_id: MatchId, at: Option<Hash>) -> RpcResult<Option<MatchOf<Runtime>>>;
+
+	/// d_min (Eq. 2) of a job with these limits and bids under this mediator and directory.
+	#[method(name = "minimumDeposit")]
+	fn minimum_deposit(
+		&self,
+		limits: Resources,
+		cpu_bid: Balance,
+		bandwidth_bid: Balance,
+		mediator: AccountId,
+		directory: AccountId,
+		at: Option<Hash>,
+	) -> RpcResult<Balance>;
+
+	/// Dry-run of `post_match`: feasible, or the first check it fails.
+	#[method(name = "checkMatch")]
+	fn check_match(
+		&self,
+		job_offer: OfferId,
+		resource_offer: OfferId,
+		mediator: AccountId,
+		at: Option<Hash>,
+	) -> RpcResult<Feasibility>;
+}
+
+/// Serves [`MarketApiServer`] from the client's runtime API.
+pub struct Market<C> {
+	client: Arc<C>,
+}
+
+impl<C> Market<C> {
+	/// Serve the market queries of `client`.
+	pub fn new(client: Arc<C>) -> Self {
+		Self { client }
+	}
+}
+
+fn call_failed(error: impl std::fmt::Display) -> ErrorObjectOwned {
+	ErrorObject::owned(1, format!("the market runtime API call failed: {error}"), None::<()>)
+}
+
+fn market_error(error: pallet_market::Error<Runtime>) -> ErrorObjectOwned {
+	ErrorObject::owned(2, format!("{error:?}"), None::<()>)
+}
+
+impl<C> Market<C>
+where
+	C: HeaderBackend<Block>,
+{
+	fn at(&self, at: Option<Hash>) -> Hash {
+		at.unwrap_or_else(|| self.client.info().best_hash)
+	}
+}
+
+impl<C> MarketApiServer for Market<C>
+where
+	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
+	C::Api: MarketRuntimeApi<
+		Block,
+		AccountId,
+		Balance,
+		JobOfferOf<Runtime>,
+		ResourceOfferOf<Runtime>,
+		MatchOf<Runtime>,
+		pallet_market::Error<Runtime>,
+	>,
+{
+	fn open_offers(&self, at: Option<Hash>) -> RpcResult<OpenOffers> {
+		let (api, at) = (self.client.runtime_api(), self.at(at));
+		Ok(OpenOffers {
+			job_offers: api.open_job_offers(at).map_err(call_failed)?,
+			resource_offers: api.open_resource_offers(at).map_err(call_failed)?,
+		})
+	}
+
+	fn match_info(&self, match_id: MatchId, at: Option<Hash>) -> RpcResult<Option<MatchOf<Runtime>>> {
+		self.client.runtime_api().match_info(self.at(at), match_id).map_err(call_failed)
+	}
+
+	fn minimum_deposit(
+		&self,
+		limits: Resources,
+		cpu_bid: Balance,
+		bandwidth_bid: Balance,
+		mediator: AccountId,
+		directory: AccountId,
+		at: Option<Hash>,
+	) -> RpcResult<Balance> {
+		self.client
+			.runtime_api()
+			.minimum_deposit(self.at(at), limits, cpu_bid, bandwidth_bid, mediator, directory)
+			.map_err(call_failed)?
+			.map_err(market_error)
+	}
+
+	fn check_match(
+		&self,
+		job_offer: OfferId,
+		resource_offer: OfferId,
+		mediator: AccountId,
+		at: Option<Hash>,
+	) -> RpcResult<Feasibility> {
+		let result = self
+			.client
+			.runtime_api()
+			.check_match(self.at(at), job_offer, resource_offer, mediator)
+			.map_err(call_failed)?;
+		Ok(match result {
+			Ok(deposit) =>
+				Feasibility { feasible: true, minimum_deposit: Some(deposit), failed_check: None },
+			Err(error) => Feasibility {
+				feasible: false,
+				minimum_deposit: None,
+				failed_check: Some(format!("{error:?}")),
+			},
+		})
+	}
+}
