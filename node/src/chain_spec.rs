@@ -15,7 +15,12 @@ fn properties() -> Properties {
 	properties
 }
 
-fn chain_spec(name: &str, id: &str, chain_type: ChainType, preset: &str) -> Result<ChainSpec, String> {
+fn chain_spec(
+	name: &str,
+	id: &str,
+	chain_type: ChainType,
+	preset: &str,
+) -> Result<ChainSpec, String> {
 	let wasm = WASM_BINARY.ok_or_else(|| "the runtime wasm was not built".to_string())?;
 	Ok(ChainSpec::builder(wasm, None)
 		.with_name(name)

@@ -3,63 +3,41 @@
 mod common;
 
 use common::*;
-use jsonrpsee::{core::client::ClientT, rpc_params};
 use modicum_runtime::{RuntimeCall, RuntimeEvent};
-use serde_json::Value;
+use serde_json::json;
 use sp_keyring::Sr25519Keyring;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dev_node_produces_and_finalizes_blocks_and_takes_a_registration() {
-	let node = start_dev_node().await;
+#[test]
+fn dev_node_produces_and_finalizes_blocks_and_takes_a_registration() {
+	let node = start_dev_node();
 	let rpc = &node.rpc;
 
-	let properties: Value = rpc.request("system_properties", rpc_params![]).await.unwrap();
+	let properties = rpc.call("system_properties", json!([]));
 	assert_eq!(properties["tokenSymbol"], "MDC");
 	assert_eq!(properties["tokenDecimals"], 12);
 	assert_eq!(properties["ss58Format"], 42);
 
-	wait_for(Duration::from_secs(60), "block 3", || async {
-		header_number(rpc, None).await >= 3
-	})
-	.await;
-	wait_for(Duration::from_secs(60), "a finalized block", || async {
-		finalized_number(rpc).await >= 1
-	})
-	.await;
+	wait_for(Duration::from_secs(60), "block 3", || header_number(rpc, None) >= 3);
+	wait_for(Duration::from_secs(60), "a finalized block", || finalized_number(rpc) >= 1);
 
 	let bob = Sr25519Keyring::Bob;
 	let call = RuntimeCall::Market(pallet_market::Call::register_job_creator {
 		trusted_mediators: Default::default(),
 	});
-	let extrinsic = signed_extrinsic(rpc, bob, call).await;
-	let tx_hash: String =
-		rpc.request("author_submitExtrinsic", rpc_params![extrinsic]).await.unwrap();
-	assert!(tx_hash.starts_with("0x"));
-
+	let events = submit(rpc, bob, call);
 	let expected = RuntimeEvent::Market(pallet_market::Event::JobCreatorRegistered {
 		who: bob.to_account_id(),
 	});
-	let start = header_number(rpc, None).await;
-	let mut found_in = None;
-	let deadline = Instant::now() + Duration::from_secs(60);
-	let mut next = start;
-	while found_in.is_none() {
-		assert!(Instant::now() < deadline, "the registration never appeared in a block");
-		if header_number(rpc, None).await < next {
-			tokio::time::sleep(Duration::from_millis(250)).await;
-			continue;
-		}
-		let hash: String = rpc.request("chain_getBlockHash", rpc_params![next]).await.unwrap();
-		if events_at(rpc, &hash).await.contains(&expected) {
-			found_in = Some(next);
-		}
-		next += 1;
-	}
-	let included = found_in.unwrap();
+	assert!(events.contains(&expected), "the registration's event is in its block: {events:?}");
 
-	wait_for(Duration::from_secs(60), "the registration's block to be finalized", || async {
-		finalized_number(rpc).await >= included
-	})
-	.await;
+	// Its block becomes final.
+	let included = header_number(rpc, None);
+	wait_for(Duration::from_secs(60), "the registration's block to be finalized", || {
+		finalized_number(rpc) >= included
+	});
+	let finalized = rpc.call("chain_getFinalizedHead", json!([]));
+	let block = header_number(rpc, finalized.as_str());
+	let hash = rpc.call("chain_getBlockHash", json!([block]));
+	assert!(!events_at(rpc, hash.as_str().unwrap()).is_empty());
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use jsonrpsee::{core::client::ClientT, http_client::HttpClient, rpc_params};
 use modicum_runtime::{
 	genesis_config_presets::market_parameters, Balance, BlockNumber, RuntimeCall, RuntimeEvent,
 	MDC, MILLI_MDC,
@@ -13,7 +12,7 @@ use pallet_market::{
 	Architecture, Call as MarketCall, Ending, Event as MarketEvent, ImageOf, MatchId, OfferId,
 	Party, RejectReason, Resources, ResultStatus, Role,
 };
-use serde_json::Value;
+use serde_json::json;
 use sp_keyring::Sr25519Keyring::{self, Alice, Bob, Charlie, Dave, Eve};
 
 const JC: Sr25519Keyring = Alice;
@@ -43,7 +42,7 @@ fn market_events(events: Vec<RuntimeEvent>) -> Vec<MarketEvent<modicum_runtime::
 		.collect()
 }
 
-async fn register_roles(rpc: &HttpClient) {
+fn register_roles(rpc: &Rpc) {
 	let bond = market_parameters().min_bond;
 	submit(
 		rpc,
@@ -53,8 +52,7 @@ async fn register_roles(rpc: &HttpClient) {
 			fee: FEE,
 			bond,
 		}),
-	)
-	.await;
+	);
 	submit(
 		rpc,
 		MEDIATOR,
@@ -65,16 +63,14 @@ async fn register_roles(rpc: &HttpClient) {
 			base_layers: vec![BASE_LAYER].try_into().unwrap(),
 			bond,
 		}),
-	)
-	.await;
+	);
 	submit(
 		rpc,
 		JC,
 		market(MarketCall::register_job_creator {
 			trusted_mediators: vec![MEDIATOR.to_account_id()].try_into().unwrap(),
 		}),
-	)
-	.await;
+	);
 	submit(
 		rpc,
 		RP,
@@ -85,20 +81,22 @@ async fn register_roles(rpc: &HttpClient) {
 			trusted_directories: vec![DIRECTORY.to_account_id()].try_into().unwrap(),
 			base_layers: vec![BASE_LAYER].try_into().unwrap(),
 		}),
-	)
-	.await;
+	);
 }
 
 /// Posts one job offer and one resource offer; returns their ids.
-async fn post_offers(rpc: &HttpClient) -> (OfferId, OfferId) {
-	let now = header_number(rpc, None).await as BlockNumber;
+fn post_offers(rpc: &Rpc) -> (OfferId, OfferId) {
+	let now = header_number(rpc, None) as BlockNumber;
 	let events = submit(
 		rpc,
 		JC,
 		market(MarketCall::post_job_offer {
 			limits: LIMITS,
 			architecture: Architecture::Amd64,
-			image: ImageOf { repository: b"jobs/fib".to_vec().try_into().unwrap(), digest: [7; 32] },
+			image: ImageOf {
+				repository: b"jobs/fib".to_vec().try_into().unwrap(),
+				digest: [7; 32],
+			},
 			base_layer: BASE_LAYER,
 			directory: DIRECTORY.to_account_id(),
 			cpu_bid: BID,
@@ -106,8 +104,7 @@ async fn post_offers(rpc: &HttpClient) -> (OfferId, OfferId) {
 			completion_deadline: now + 100,
 			deposit: DEPOSIT,
 		}),
-	)
-	.await;
+	);
 	let job = market_events(events)
 		.into_iter()
 		.find_map(|e| match e {
@@ -127,8 +124,7 @@ async fn post_offers(rpc: &HttpClient) -> (OfferId, OfferId) {
 			valid_to: now + 200,
 			deposit: DEPOSIT,
 		}),
-	)
-	.await;
+	);
 	let resource = market_events(events)
 		.into_iter()
 		.find_map(|e| match e {
@@ -140,13 +136,11 @@ async fn post_offers(rpc: &HttpClient) -> (OfferId, OfferId) {
 }
 
 /// The solver checks the match over RPC, posts it, and the provider posts its result.
-async fn match_and_post_result(rpc: &HttpClient, job: OfferId, resource: OfferId) -> MatchId {
-	let offers: Value = rpc.request("market_openOffers", rpc_params![]).await.unwrap();
+fn match_and_post_result(rpc: &Rpc, job: OfferId, resource: OfferId) -> MatchId {
+	let offers = rpc.call("market_openOffers", json!([]));
 	assert!(offers["jobOffers"].as_array().unwrap().iter().any(|o| o[0] == job));
-	let check: Value = rpc
-		.request("market_checkMatch", rpc_params![job, resource, MEDIATOR.to_account_id()])
-		.await
-		.unwrap();
+	let check =
+		rpc.call("market_checkMatch", json!([job, resource, MEDIATOR.to_account_id().to_string()]));
 	assert_eq!(check["feasible"], true, "{check}");
 
 	let events = submit(
@@ -157,8 +151,7 @@ async fn match_and_post_result(rpc: &HttpClient, job: OfferId, resource: OfferId
 			resource_offer: resource,
 			mediator: MEDIATOR.to_account_id(),
 		}),
-	)
-	.await;
+	);
 	let match_id = market_events(events)
 		.into_iter()
 		.find_map(|e| match e {
@@ -166,7 +159,7 @@ async fn match_and_post_result(rpc: &HttpClient, job: OfferId, resource: OfferId
 			_ => None,
 		})
 		.expect("Matched");
-	let info: Value = rpc.request("market_match", rpc_params![match_id]).await.unwrap();
+	let info = rpc.call("market_match", json!([match_id]));
 	assert_eq!(info["state"], "matched", "{info}");
 
 	submit(
@@ -178,8 +171,7 @@ async fn match_and_post_result(rpc: &HttpClient, job: OfferId, resource: OfferId
 			usage: USAGE,
 			result_digest: Some([9; 32]),
 		}),
-	)
-	.await;
+	);
 	match_id
 }
 
@@ -187,46 +179,41 @@ fn closed(events: Vec<RuntimeEvent>) -> (Ending, Balance, Balance, Balance) {
 	market_events(events)
 		.into_iter()
 		.find_map(|e| match e {
-			MarketEvent::MatchClosed { ending, creator_refund, provider_refund, penalty, .. } =>
-				Some((ending, creator_refund, provider_refund, penalty)),
+			MarketEvent::MatchClosed {
+				ending, creator_refund, provider_refund, penalty, ..
+			} => Some((ending, creator_refund, provider_refund, penalty)),
 			_ => None,
 		})
 		.expect("MatchClosed")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_nominal_match_and_a_mediated_match_on_the_dev_chain() {
-	let node = start_dev_node().await;
+#[test]
+fn a_nominal_match_and_a_mediated_match_on_the_dev_chain() {
+	let node = start_dev_node();
 	let rpc = &node.rpc;
-	register_roles(rpc).await;
+	register_roles(rpc);
 	let incentive = market_parameters().match_incentive;
 	let price = (USAGE.cpu + USAGE.bandwidth) as Balance * ASK;
 	let estimate = (LIMITS.cpu + LIMITS.bandwidth) as Balance * BID;
 
 	// Nominal: the job creator accepts; the provider is paid π_c, both pay both fees.
-	let (job, resource) = post_offers(rpc).await;
-	let match_id = match_and_post_result(rpc, job, resource).await;
-	let events = submit(rpc, JC, market(MarketCall::accept_result { match_id })).await;
+	let (job, resource) = post_offers(rpc);
+	let match_id = match_and_post_result(rpc, job, resource);
+	let events = submit(rpc, JC, market(MarketCall::accept_result { match_id }));
 	assert_eq!(
 		closed(events),
-		(
-			Ending::Accepted,
-			DEPOSIT - incentive - price - 2 * FEE,
-			DEPOSIT - incentive - 2 * FEE,
-			0
-		)
+		(Ending::Accepted, DEPOSIT - incentive - price - 2 * FEE, DEPOSIT - incentive - 2 * FEE, 0)
 	);
 
 	// Mediated: the job creator disputes, the mediator faults the provider, who pays π_m,
 	// both fees and π_d = π_c, and forfeits the rest to the penalty pool.
-	let (job, resource) = post_offers(rpc).await;
-	let match_id = match_and_post_result(rpc, job, resource).await;
+	let (job, resource) = post_offers(rpc);
+	let match_id = match_and_post_result(rpc, job, resource);
 	submit(
 		rpc,
 		JC,
 		market(MarketCall::reject_result { match_id, reason: RejectReason::WrongResults }),
-	)
-	.await;
+	);
 	let events = submit(
 		rpc,
 		MEDIATOR,
@@ -235,8 +222,7 @@ async fn a_nominal_match_and_a_mediated_match_on_the_dev_chain() {
 			faulty_party: Party::ResourceProvider,
 			result_digest: Some([8; 32]),
 		}),
-	)
-	.await;
+	);
 	let mediation = estimate * market_parameters().verification_count as Balance;
 	assert_eq!(
 		closed(events),
@@ -249,5 +235,5 @@ async fn a_nominal_match_and_a_mediated_match_on_the_dev_chain() {
 	);
 
 	// With no open match left, the mediator may leave and take its bond back.
-	submit(rpc, MEDIATOR, market(MarketCall::deregister { role: Role::Mediator })).await;
+	submit(rpc, MEDIATOR, market(MarketCall::deregister { role: Role::Mediator }));
 }

@@ -26,10 +26,11 @@ use sp_runtime::{
 fn genesis_ext(id: &str) -> sp_io::TestExternalities {
 	fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
 		match (base, patch) {
-			(serde_json::Value::Object(base), serde_json::Value::Object(patch)) =>
+			(serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
 				for (key, value) in patch {
 					merge(base.entry(key).or_insert(serde_json::Value::Null), value);
-				},
+				}
+			}
 			(base, patch) => *base = patch,
 		}
 	}
@@ -87,7 +88,8 @@ fn signed(signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExtrinsic {
 
 #[test]
 fn genesis_total_issuance_is_the_endowment() {
-	for preset in [sp_genesis_builder::DEV_RUNTIME_PRESET, sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET]
+	for preset in
+		[sp_genesis_builder::DEV_RUNTIME_PRESET, sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET]
 	{
 		genesis_ext(preset).execute_with(|| {
 			assert_eq!(Balances::total_issuance(), endowed_total());

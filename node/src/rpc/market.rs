@@ -49,7 +49,11 @@ pub trait MarketApi {
 
 	/// An open match: parties, terms, state and deadlines.
 	#[method(name = "match")]
-	fn match_info(&self, match_id: MatchId, at: Option<Hash>) -> RpcResult<Option<MatchOf<Runtime>>>;
+	fn match_info(
+		&self,
+		match_id: MatchId,
+		at: Option<Hash>,
+	) -> RpcResult<Option<MatchOf<Runtime>>>;
 
 	/// d_min (Eq. 2) of a job with these limits and bids under this mediator and directory.
 	#[method(name = "minimumDeposit")]
@@ -124,7 +128,11 @@ where
 		})
 	}
 
-	fn match_info(&self, match_id: MatchId, at: Option<Hash>) -> RpcResult<Option<MatchOf<Runtime>>> {
+	fn match_info(
+		&self,
+		match_id: MatchId,
+		at: Option<Hash>,
+	) -> RpcResult<Option<MatchOf<Runtime>>> {
 		self.client.runtime_api().match_info(self.at(at), match_id).map_err(call_failed)
 	}
 
@@ -157,8 +165,9 @@ where
 			.check_match(self.at(at), job_offer, resource_offer, mediator)
 			.map_err(call_failed)?;
 		Ok(match result {
-			Ok(deposit) =>
-				Feasibility { feasible: true, minimum_deposit: Some(deposit), failed_check: None },
+			Ok(deposit) => {
+				Feasibility { feasible: true, minimum_deposit: Some(deposit), failed_check: None }
+			}
 			Err(error) => Feasibility {
 				feasible: false,
 				minimum_deposit: None,

@@ -269,5 +269,9 @@ mod benchmarks {
 		assert_eq!(Parameters::<T>::get(), Some(parameters));
 	}
 
-	impl_benchmark_test_suite!(Market, crate::mock::ExtBuilder::default().build(), crate::mock::Test);
+	impl_benchmark_test_suite!(
+		Market,
+		crate::mock::ExtBuilder::default().build(),
+		crate::mock::Test
+	);
 }

@@ -167,7 +167,8 @@ pub mod pallet {
 
 	/// Job offers, open or taken by a match that is still open.
 	#[pallet::storage]
-	pub type JobOffers<T: Config> = StorageMap<_, Twox64Concat, OfferId, JobOfferOf<T>, OptionQuery>;
+	pub type JobOffers<T: Config> =
+		StorageMap<_, Twox64Concat, OfferId, JobOfferOf<T>, OptionQuery>;
 
 	/// Resource offers, open or taken by a match that is still open.
 	#[pallet::storage]
@@ -658,7 +659,14 @@ pub mod pallet {
 			bond: BalanceOf<T>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_register_mediator(who, architecture, fee, trusted_directories, base_layers, bond)
+			Self::do_register_mediator(
+				who,
+				architecture,
+				fee,
+				trusted_directories,
+				base_layers,
+				bond,
+			)
 		}
 
 		/// Register the caller as a directory serving from `endpoint`, charging `fee` per match,
@@ -959,7 +967,8 @@ pub mod pallet {
 			let mut expected = BTreeMap::<T::AccountId, [BalanceOf<T>; 3]>::new();
 			let mut add = |who: &T::AccountId, reason: HoldReason, amount: BalanceOf<T>| {
 				let index = REASONS.iter().position(|r| *r == reason).unwrap_or_default();
-				let entry = &mut expected.entry(who.clone()).or_insert_with(Default::default)[index];
+				let entry =
+					&mut expected.entry(who.clone()).or_insert_with(Default::default)[index];
 				*entry = entry.checked_add(&amount).ok_or("held sum overflows")?;
 				Ok::<_, &'static str>(())
 			};
@@ -972,7 +981,8 @@ pub mod pallet {
 			for (_, offer) in JobOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open) {
 				add(&offer.creator, HoldReason::JobDeposit, offer.deposit)?;
 			}
-			for (_, offer) in ResourceOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open)
+			for (_, offer) in
+				ResourceOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open)
 			{
 				add(&offer.provider, HoldReason::ResourceDeposit, offer.deposit)?;
 			}
@@ -982,7 +992,10 @@ pub mod pallet {
 			for (id, m) in Matches::<T>::iter() {
 				add(&m.creator, HoldReason::JobDeposit, m.job_deposit)?;
 				add(&m.provider, HoldReason::ResourceDeposit, m.provider_deposit)?;
-				ensure!(indexed.contains(&Deadline::Match(id)), "open match missing from the index");
+				ensure!(
+					indexed.contains(&Deadline::Match(id)),
+					"open match missing from the index"
+				);
 				for (who, role) in [
 					(&m.creator, Role::JobCreator),
 					(&m.provider, Role::ResourceProvider),
@@ -1009,14 +1022,10 @@ pub mod pallet {
 			for (who, role, count) in OpenMatches::<T>::iter() {
 				ensure!(open.get(&(who, role)) == Some(&count), "open match count is wrong");
 			}
-			ensure!(
-				open.len() == OpenMatches::<T>::iter().count(),
-				"an open match is not counted"
-			);
+			ensure!(open.len() == OpenMatches::<T>::iter().count(), "an open match is not counted");
 
 			let distinct = |owner: &T::AccountId, list: &[T::AccountId]| {
-				list.iter().collect::<BTreeSet<_>>().len() == list.len() &&
-					!list.contains(owner)
+				list.iter().collect::<BTreeSet<_>>().len() == list.len() && !list.contains(owner)
 			};
 			let distinct_layers =
 				|list: &[Digest]| list.iter().collect::<BTreeSet<_>>().len() == list.len();
@@ -1025,9 +1034,9 @@ pub mod pallet {
 			}
 			for (who, rp) in ResourceProviders::<T>::iter() {
 				ensure!(
-					distinct(&who, &rp.trusted_mediators) &&
-						distinct(&who, &rp.trusted_directories) &&
-						distinct_layers(&rp.base_layers),
+					distinct(&who, &rp.trusted_mediators)
+						&& distinct(&who, &rp.trusted_directories)
+						&& distinct_layers(&rp.base_layers),
 					"resource provider lists invalid"
 				);
 			}

@@ -178,7 +178,10 @@ impl<T: Config> Pallet<T> {
 		now: BlockNumberFor<T>,
 	) -> Result<(), Error<T>> {
 		ensure!(now >= resource.valid_from, Error::<T>::ResourceOfferNotYetValid);
-		ensure!(now <= resource.valid_to && now <= job.completion_deadline, Error::<T>::OfferExpired);
+		ensure!(
+			now <= resource.valid_to && now <= job.completion_deadline,
+			Error::<T>::OfferExpired
+		);
 		ensure!(resource.valid_to >= job.completion_deadline, Error::<T>::WindowTooShort);
 		Ok(())
 	}
@@ -207,7 +210,10 @@ impl<T: Config> Pallet<T> {
 		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
 		ensure!(job.architecture == resource.architecture, Error::<T>::ArchitectureMismatch);
-		ensure!(job.architecture == mediator.architecture, Error::<T>::MediatorArchitectureMismatch);
+		ensure!(
+			job.architecture == mediator.architecture,
+			Error::<T>::MediatorArchitectureMismatch
+		);
 		Ok(())
 	}
 

@@ -12,11 +12,9 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_post_resource_offer(offer: ResourceOfferOf<T>) -> DispatchResult {
 		let now = frame_system::Pallet::<T>::block_number();
 		let parameters = Self::parameters()?;
-		let provider = ResourceProviders::<T>::get(&offer.provider).ok_or(Error::<T>::NotRegistered)?;
-		ensure!(
-			offer.architecture == provider.architecture,
-			Error::<T>::ArchitectureNotRegistered
-		);
+		let provider =
+			ResourceProviders::<T>::get(&offer.provider).ok_or(Error::<T>::NotRegistered)?;
+		ensure!(offer.architecture == provider.architecture, Error::<T>::ArchitectureNotRegistered);
 		ensure!(
 			offer.valid_from <= offer.valid_to && offer.valid_to >= now,
 			Error::<T>::InvalidWindow
@@ -47,11 +45,14 @@ impl<T: Config> Pallet<T> {
 		// Fees are unknown until a mediator is chosen; `post_match` checks the full d_min.
 		let estimate = Self::estimated_price(&offer)?;
 		let minimum = estimate
-			.checked_mul(&parameters.penalty_rate.saturating_add(parameters.verification_count).into())
+			.checked_mul(
+				&parameters.penalty_rate.saturating_add(parameters.verification_count).into(),
+			)
 			.and_then(|d| d.checked_add(&parameters.match_incentive))
 			.ok_or(Error::<T>::Overflow)?;
 		ensure!(offer.deposit >= minimum, Error::<T>::DepositTooLow);
-		let expiry = offer.completion_deadline.checked_add(&One::one()).ok_or(Error::<T>::Overflow)?;
+		let expiry =
+			offer.completion_deadline.checked_add(&One::one()).ok_or(Error::<T>::Overflow)?;
 		let id = Self::next_offer_id()?;
 
 		Self::take_deposit(&offer.creator, HoldReason::JobDeposit, offer.deposit)?;
@@ -107,7 +108,8 @@ impl<T: Config> Pallet<T> {
 		if offer.state != OfferState::Open || now <= offer.valid_to {
 			return;
 		}
-		if Self::release_deposit(&offer.provider, HoldReason::ResourceDeposit, offer.deposit).is_ok()
+		if Self::release_deposit(&offer.provider, HoldReason::ResourceDeposit, offer.deposit)
+			.is_ok()
 		{
 			ResourceOffers::<T>::remove(id);
 			Self::deposit_event(Event::OfferExpired { offer: id, owner: offer.provider });

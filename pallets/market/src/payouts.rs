@@ -36,11 +36,13 @@ impl<T: Config> Pallet<T> {
 		let mut j = m.job_deposit;
 		let mut r = m.provider_deposit;
 		let receipt = match m.state {
-			MatchState::ResultPosted { receipt, .. } | MatchState::InMediation { receipt, .. } =>
-				Some(receipt),
+			MatchState::ResultPosted { receipt, .. } | MatchState::InMediation { receipt, .. } => {
+				Some(receipt)
+			}
 			MatchState::Matched => None,
 		};
-		let job_price = receipt.map_or_else(Zero::zero, |receipt| Self::job_price(&m, &receipt.usage));
+		let job_price =
+			receipt.map_or_else(Zero::zero, |receipt| Self::job_price(&m, &receipt.usage));
 		let from_j = |to: &T::AccountId, amount, j: &mut BalanceOf<T>| {
 			Self::pay_from_deposit(jc, HoldReason::JobDeposit, to, amount, j)
 		};
@@ -57,7 +59,7 @@ impl<T: Config> Pallet<T> {
 				from_j(directory, f_d, &mut j);
 				from_r(mediator, f_m, &mut r);
 				from_r(directory, f_d, &mut r);
-			},
+			}
 			Ending::Mediated(Party::JobCreator) => {
 				from_j(mediator, Self::mediation_price(&m), &mut j);
 				from_j(mediator, f_m, &mut j);
@@ -66,7 +68,7 @@ impl<T: Config> Pallet<T> {
 				penalty = from_j(&pool, j, &mut j);
 				from_r(mediator, f_m, &mut r);
 				from_r(directory, f_d, &mut r);
-			},
+			}
 			Ending::Mediated(Party::ResourceProvider) => {
 				from_j(mediator, f_m, &mut j);
 				from_j(directory, f_d, &mut j);
@@ -75,32 +77,33 @@ impl<T: Config> Pallet<T> {
 				from_r(directory, f_d, &mut r);
 				from_r(jc, job_price, &mut r);
 				penalty = from_r(&pool, r, &mut r);
-			},
+			}
 			Ending::Mediated(Party::Directory) => {
 				from_j(mediator, f_m, &mut j);
 				from_r(mediator, f_m, &mut r);
 				Self::pay_from_directory_bond(directory, mediator, Self::mediation_price(&m));
-			},
+			}
 			Ending::NoResult => {
 				from_j(mediator, f_m, &mut j);
 				from_j(directory, f_d, &mut j);
 				from_r(jc, m.estimated_price, &mut r);
 				from_r(mediator, f_m, &mut r);
 				from_r(directory, f_d, &mut r);
-			},
+			}
 			Ending::NoMediationResult => {
 				let half = m.estimated_price / 2u32.into();
 				from_j(rp, half, &mut j);
 				from_j(directory, f_d, &mut j);
 				from_r(directory, f_d, &mut r);
-			},
+			}
 		}
 
 		// What is left is the parties' own; a release can only fail if the hold is short,
 		// in which case what is there stays held and `try_state` reports it.
-		let creator_refund = Self::release_deposit(jc, HoldReason::JobDeposit, j).map_or_else(|_| Zero::zero(), |_| j);
-		let provider_refund =
-			Self::release_deposit(rp, HoldReason::ResourceDeposit, r).map_or_else(|_| Zero::zero(), |_| r);
+		let creator_refund = Self::release_deposit(jc, HoldReason::JobDeposit, j)
+			.map_or_else(|_| Zero::zero(), |_| j);
+		let provider_refund = Self::release_deposit(rp, HoldReason::ResourceDeposit, r)
+			.map_or_else(|_| Zero::zero(), |_| r);
 
 		for (who, role) in [
 			(jc, Role::JobCreator),
@@ -128,7 +131,11 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// π_m to the mediator out of the directory's bond, as far as the bond goes.
-	fn pay_from_directory_bond(directory: &T::AccountId, mediator: &T::AccountId, amount: BalanceOf<T>) {
+	fn pay_from_directory_bond(
+		directory: &T::AccountId,
+		mediator: &T::AccountId,
+		amount: BalanceOf<T>,
+	) {
 		let Some(mut info) = Directories::<T>::get(directory) else { return };
 		let before = info.bond;
 		Self::pay_from_deposit(directory, HoldReason::Bond, mediator, amount, &mut info.bond);

@@ -250,14 +250,16 @@ impl<T: Config> Pallet<T> {
 			(Role::JobCreator, TrustKind::Mediators) => JobCreators::<T>::try_mutate(who, |i| {
 				f(&mut i.as_mut().ok_or_else(not_registered)?.trusted_mediators)
 			}),
-			(Role::ResourceProvider, TrustKind::Mediators) =>
+			(Role::ResourceProvider, TrustKind::Mediators) => {
 				ResourceProviders::<T>::try_mutate(who, |i| {
 					f(&mut i.as_mut().ok_or_else(not_registered)?.trusted_mediators)
-				}),
-			(Role::ResourceProvider, TrustKind::Directories) =>
+				})
+			}
+			(Role::ResourceProvider, TrustKind::Directories) => {
 				ResourceProviders::<T>::try_mutate(who, |i| {
 					f(&mut i.as_mut().ok_or_else(not_registered)?.trusted_directories)
-				}),
+				})
+			}
 			(Role::Mediator, TrustKind::Directories) => Mediators::<T>::try_mutate(who, |i| {
 				f(&mut i.as_mut().ok_or_else(not_registered)?.trusted_directories)
 			}),
@@ -287,10 +289,12 @@ impl<T: Config> Pallet<T> {
 			ensure!(account != owner, Error::<T>::CannotTrustSelf);
 			ensure!(seen.insert(account), Error::<T>::DuplicateTrusted);
 			match kind {
-				TrustKind::Mediators =>
-					ensure!(Mediators::<T>::contains_key(account), Error::<T>::UnknownMediator),
-				TrustKind::Directories =>
-					ensure!(Directories::<T>::contains_key(account), Error::<T>::UnknownDirectory),
+				TrustKind::Mediators => {
+					ensure!(Mediators::<T>::contains_key(account), Error::<T>::UnknownMediator)
+				}
+				TrustKind::Directories => {
+					ensure!(Directories::<T>::contains_key(account), Error::<T>::UnknownDirectory)
+				}
 			}
 		}
 		Ok(())

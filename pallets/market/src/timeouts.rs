@@ -33,10 +33,12 @@ impl<T: Config> Pallet<T> {
 	pub fn due_ending(m: &MatchOf<T>, now: BlockNumberFor<T>) -> Option<Ending> {
 		match m.state {
 			MatchState::Matched if now > m.completion_deadline => Some(Ending::NoResult),
-			MatchState::ResultPosted { reaction_deadline, .. } if now >= reaction_deadline =>
-				Some(Ending::Accepted),
-			MatchState::InMediation { mediation_deadline, .. } if now > mediation_deadline =>
-				Some(Ending::NoMediationResult),
+			MatchState::ResultPosted { reaction_deadline, .. } if now >= reaction_deadline => {
+				Some(Ending::Accepted)
+			}
+			MatchState::InMediation { mediation_deadline, .. } if now > mediation_deadline => {
+				Some(Ending::NoMediationResult)
+			}
 			_ => None,
 		}
 	}
@@ -84,17 +86,17 @@ impl<T: Config> Pallet<T> {
 		match entry {
 			Deadline::JobOffer(id) => {
 				Self::expire_job_offer(id, now);
-			},
+			}
 			Deadline::ResourceOffer(id) => {
 				Self::expire_resource_offer(id, now);
-			},
-			Deadline::Match(id) =>
+			}
+			Deadline::Match(id) => {
 				if let Some(m) = Matches::<T>::get(id) {
 					if let Some(ending) = Self::due_ending(&m, now) {
 						Self::close_match(id, m, ending);
 					}
-				},
+				}
+			}
 		}
 	}
 }
-

@@ -16,7 +16,6 @@ use frame_support::{
 use scale_info::{Type, TypeInfo};
 use sp_core::crypto::ByteArray;
 
-
 /// Calls that would change the total issuance.
 pub struct IssuanceChanging;
 
@@ -27,12 +26,14 @@ impl Contains<RuntimeCall> for IssuanceChanging {
 		matches!(
 			call,
 			RuntimeCall::Balances(
-				Balances::force_set_balance { .. } |
-					Balances::force_adjust_total_issuance { .. } |
-					Balances::burn { .. }
+				Balances::force_set_balance { .. }
+					| Balances::force_adjust_total_issuance { .. }
+					| Balances::burn { .. }
 			) | RuntimeCall::System(
 				// Raw storage writes could rewrite any balance.
-				System::set_storage { .. } | System::kill_storage { .. } | System::kill_prefix { .. }
+				System::set_storage { .. }
+					| System::kill_storage { .. }
+					| System::kill_prefix { .. }
 			)
 		)
 	}

@@ -95,7 +95,8 @@ fn register(terms: &Terms) {
 		F_D as Balance,
 		MIN_BOND,
 	));
-	let trusted_directories: &[u64] = if terms.mediator_trusts_directory { &[DIRECTORY] } else { &[] };
+	let trusted_directories: &[u64] =
+		if terms.mediator_trusts_directory { &[DIRECTORY] } else { &[] };
 	assert_ok!(Market::register_mediator(
 		RuntimeOrigin::signed(MEDIATOR),
 		terms.mediator_architecture,
@@ -170,7 +171,11 @@ const PARTIES: [u64; 6] = [JC, RP, MEDIATOR, DIRECTORY, SOLVER, POOL];
 const POOL: u64 = u64::MAX;
 
 fn pool_account(who: u64) -> u64 {
-	if who == POOL { Market::account_id() } else { who }
+	if who == POOL {
+		Market::account_id()
+	} else {
+		who
+	}
 }
 
 /// Free plus held balance of every party (bonds included).
@@ -203,8 +208,9 @@ fn has_event(event: Event<Test>) -> bool {
 
 fn ending_of(match_id: MatchId) -> Option<Ending> {
 	System::events().into_iter().find_map(|record| match record.event {
-		RuntimeEvent::Market(Event::MatchClosed { match_id: id, ending, .. }) if id == match_id =>
-			Some(ending),
+		RuntimeEvent::Market(Event::MatchClosed { match_id: id, ending, .. }) if id == match_id => {
+			Some(ending)
+		}
 		_ => None,
 	})
 }
@@ -222,7 +228,10 @@ fn offers_hold_their_deposits_until_cancelled() {
 		assert_eq!(Balances::balance(&RP), ENDOWMENT - DEPOSIT);
 		assert_eq!(JobOffers::<Test>::get(job).unwrap().state, OfferState::Open);
 
-		assert_noop!(Market::cancel_job_offer(RuntimeOrigin::signed(RP), job), Error::<Test>::NotOwner);
+		assert_noop!(
+			Market::cancel_job_offer(RuntimeOrigin::signed(RP), job),
+			Error::<Test>::NotOwner
+		);
 		assert_ok!(Market::cancel_job_offer(RuntimeOrigin::signed(JC), job));
 		assert_eq!(last_event(), Event::OfferCancelled { offer: job, owner: JC }.into());
 		assert_ok!(Market::cancel_resource_offer(RuntimeOrigin::signed(RP), resource));
@@ -318,7 +327,12 @@ fn a_feasible_match_closes_both_offers_and_pays_the_solver() {
 		assert_eq!(ResourceOffers::<Test>::get(1).unwrap().state, OfferState::Matched(match_id));
 		assert!(matches!(
 			last_event(),
-			RuntimeEvent::Market(Event::Matched { match_id: 0, solver: SOLVER, completion_deadline: 21, .. })
+			RuntimeEvent::Market(Event::Matched {
+				match_id: 0,
+				solver: SOLVER,
+				completion_deadline: 21,
+				..
+			})
 		));
 		assert_changes(before, [-INCENTIVE, -INCENTIVE, 0, 0, 2 * INCENTIVE, 0]);
 		assert_eq!(dry_run(0, 1), Err(Error::<Test>::AlreadyMatched.into()));
@@ -376,7 +390,10 @@ fn every_feasibility_failure_has_its_own_error() {
 		(|t| t.jc_trusts_mediator = false, Error::<Test>::MediatorNotTrustedByJobCreator.into()),
 		(|t| t.rp_trusts_mediator = false, Error::<Test>::MediatorNotTrustedByProvider.into()),
 		(|t| t.rp_trusts_directory = false, Error::<Test>::DirectoryNotTrustedByProvider.into()),
-		(|t| t.mediator_trusts_directory = false, Error::<Test>::DirectoryNotTrustedByMediator.into()),
+		(
+			|t| t.mediator_trusts_directory = false,
+			Error::<Test>::DirectoryNotTrustedByMediator.into(),
+		),
 		(|t| t.asks.0 = 3, Error::<Test>::CpuPriceAboveBid.into()),
 		(|t| t.asks.1 = 2, Error::<Test>::BandwidthPriceAboveBid.into()),
 		(|t| t.jc_deposit = D_MIN - 1, Error::<Test>::JobDepositBelowMinimum.into()),
@@ -464,7 +481,13 @@ fn a_completed_result_needs_its_digest() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		assert_noop!(
-			Market::post_result(RuntimeOrigin::signed(RP), match_id, ResultStatus::Completed, USAGE, None),
+			Market::post_result(
+				RuntimeOrigin::signed(RP),
+				match_id,
+				ResultStatus::Completed,
+				USAGE,
+				None
+			),
 			Error::<Test>::MissingResultDigest
 		);
 	});
@@ -515,7 +538,12 @@ fn wrong_origins_and_states_are_refused_without_change() {
 		assert_noop!(Market::accept_result(signed(JC), match_id), Error::<Test>::WrongState);
 		assert_noop!(Market::claim_timeout(signed(EVE), match_id), Error::<Test>::NotDue);
 
-		assert_ok!(Market::post_mediation_result(signed(MEDIATOR), match_id, Party::JobCreator, None));
+		assert_ok!(Market::post_mediation_result(
+			signed(MEDIATOR),
+			match_id,
+			Party::JobCreator,
+			None
+		));
 		// Closed: nothing can settle it twice.
 		assert_noop!(Market::accept_result(signed(JC), match_id), Error::<Test>::UnknownMatch);
 		assert_noop!(
@@ -634,12 +662,18 @@ fn accepted_by_job_creator() -> [i128; 6] {
 
 #[test]
 fn o1_rp_deceives_jc_verifies_mediator_finds_non_determinism_and_faults_the_jc() {
-	assert_eq!(mediated(RejectReason::WrongResults, Party::JobCreator), job_creator_at_fault_changes());
+	assert_eq!(
+		mediated(RejectReason::WrongResults, Party::JobCreator),
+		job_creator_at_fault_changes()
+	);
 }
 
 #[test]
 fn o2_rp_deceives_jc_verifies_mediator_faults_the_rp() {
-	assert_eq!(mediated(RejectReason::WrongResults, Party::ResourceProvider), provider_at_fault_changes());
+	assert_eq!(
+		mediated(RejectReason::WrongResults, Party::ResourceProvider),
+		provider_at_fault_changes()
+	);
 }
 
 #[test]
@@ -659,18 +693,30 @@ fn o5_rp_executes_jc_verifies_finds_it_correct_and_pays() {
 
 #[test]
 fn o6_non_deterministic_job_is_detected_and_the_jc_is_fined() {
-	assert_eq!(mediated(RejectReason::WrongResults, Party::JobCreator), job_creator_at_fault_changes());
+	assert_eq!(
+		mediated(RejectReason::WrongResults, Party::JobCreator),
+		job_creator_at_fault_changes()
+	);
 }
 
 #[test]
 fn o7_non_determinism_undetected_faults_the_honest_rp() {
-	assert_eq!(mediated(RejectReason::WrongResults, Party::ResourceProvider), provider_at_fault_changes());
+	assert_eq!(
+		mediated(RejectReason::WrongResults, Party::ResourceProvider),
+		provider_at_fault_changes()
+	);
 }
 
 #[test]
 fn too_much_cost_and_invalid_status_disputes_settle_like_any_mediation() {
-	assert_eq!(mediated(RejectReason::TooMuchCost, Party::ResourceProvider), provider_at_fault_changes());
-	assert_eq!(mediated(RejectReason::TooMuchCost, Party::JobCreator), job_creator_at_fault_changes());
+	assert_eq!(
+		mediated(RejectReason::TooMuchCost, Party::ResourceProvider),
+		provider_at_fault_changes()
+	);
+	assert_eq!(
+		mediated(RejectReason::TooMuchCost, Party::JobCreator),
+		job_creator_at_fault_changes()
+	);
 	assert_eq!(
 		mediated(RejectReason::InvalidResultStatus, Party::ResourceProvider),
 		provider_at_fault_changes()
@@ -707,7 +753,10 @@ fn a_directory_bond_smaller_than_the_mediation_cost_pays_what_it_has() {
 			None
 		));
 		assert_eq!(Directories::<Test>::get(DIRECTORY).unwrap().bond, 0);
-		assert_changes(before, [-INCENTIVE - F_M, -INCENTIVE - F_M, 2 * F_M + 100, -100, 2 * INCENTIVE, 0]);
+		assert_changes(
+			before,
+			[-INCENTIVE - F_M, -INCENTIVE - F_M, 2 * F_M + 100, -100, 2 * INCENTIVE, 0],
+		);
 	});
 }
 
@@ -741,7 +790,10 @@ fn claim_timeout_settles_a_due_match_at_once() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		System::set_block_number(21);
-		assert_noop!(Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id), Error::<Test>::NotDue);
+		assert_noop!(
+			Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id),
+			Error::<Test>::NotDue
+		);
 		System::set_block_number(22);
 		assert_ok!(Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id));
 		assert_eq!(ending_of(match_id), Some(Ending::NoResult));
@@ -769,7 +821,10 @@ fn the_rp_accepts_its_own_result_after_the_reaction_window() {
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
 		System::set_block_number(10);
-		assert_noop!(Market::accept_result(RuntimeOrigin::signed(RP), match_id), Error::<Test>::TooEarly);
+		assert_noop!(
+			Market::accept_result(RuntimeOrigin::signed(RP), match_id),
+			Error::<Test>::TooEarly
+		);
 		System::set_block_number(11);
 		assert_ok!(Market::accept_result(RuntimeOrigin::signed(RP), match_id));
 		assert_changes(before, accepted_changes());
@@ -795,7 +850,12 @@ fn no_mediation_result_by_its_deadline_pays_half_the_estimate_to_the_rp() {
 		run_to_block(26);
 		assert_eq!(ending_of(match_id), Some(Ending::NoMediationResult));
 		assert_noop!(
-			Market::post_mediation_result(RuntimeOrigin::signed(MEDIATOR), match_id, Party::JobCreator, None),
+			Market::post_mediation_result(
+				RuntimeOrigin::signed(MEDIATOR),
+				match_id,
+				Party::JobCreator,
+				None
+			),
 			Error::<Test>::UnknownMatch
 		);
 		let half = ESTIMATE / 2;
@@ -811,10 +871,19 @@ fn a_late_mediation_result_is_refused() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		assert_ok!(Market::reject_result(RuntimeOrigin::signed(JC), match_id, RejectReason::WrongResults));
+		assert_ok!(Market::reject_result(
+			RuntimeOrigin::signed(JC),
+			match_id,
+			RejectReason::WrongResults
+		));
 		System::set_block_number(26);
 		assert_noop!(
-			Market::post_mediation_result(RuntimeOrigin::signed(MEDIATOR), match_id, Party::JobCreator, None),
+			Market::post_mediation_result(
+				RuntimeOrigin::signed(MEDIATOR),
+				match_id,
+				Party::JobCreator,
+				None
+			),
 			Error::<Test>::TooLate
 		);
 	});

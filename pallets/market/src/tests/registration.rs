@@ -70,7 +70,12 @@ fn registering_a_role_twice_is_refused() {
 		);
 		register_directory(DAVE);
 		assert_noop!(
-			Market::register_directory(RuntimeOrigin::signed(DAVE), endpoint("http://d"), 1, MIN_BOND),
+			Market::register_directory(
+				RuntimeOrigin::signed(DAVE),
+				endpoint("http://d"),
+				1,
+				MIN_BOND
+			),
 			Error::<Test>::AlreadyRegistered
 		);
 		register_mediator(CHARLIE);
@@ -322,9 +327,16 @@ fn trust_lists_grow_and_shrink_by_their_owner() {
 			last_event(),
 			Event::MediatorTrusted { who: ALICE, role: Role::JobCreator, mediator: EVE }.into()
 		);
-		assert_eq!(JobCreators::<Test>::get(ALICE).unwrap().trusted_mediators, trusted(&[CHARLIE, EVE]));
+		assert_eq!(
+			JobCreators::<Test>::get(ALICE).unwrap().trusted_mediators,
+			trusted(&[CHARLIE, EVE])
+		);
 
-		assert_ok!(Market::distrust_mediator(RuntimeOrigin::signed(ALICE), Role::JobCreator, CHARLIE));
+		assert_ok!(Market::distrust_mediator(
+			RuntimeOrigin::signed(ALICE),
+			Role::JobCreator,
+			CHARLIE
+		));
 		assert_eq!(JobCreators::<Test>::get(ALICE).unwrap().trusted_mediators, trusted(&[EVE]));
 		assert_eq!(
 			last_event(),
@@ -338,10 +350,17 @@ fn trust_lists_grow_and_shrink_by_their_owner() {
 			DAVE
 		));
 		assert_ok!(Market::trust_directory(RuntimeOrigin::signed(CHARLIE), Role::Mediator, DAVE));
-		assert_eq!(ResourceProviders::<Test>::get(BOB).unwrap().trusted_directories, trusted(&[DAVE]));
+		assert_eq!(
+			ResourceProviders::<Test>::get(BOB).unwrap().trusted_directories,
+			trusted(&[DAVE])
+		);
 		assert_eq!(Mediators::<Test>::get(CHARLIE).unwrap().trusted_directories, trusted(&[DAVE]));
 
-		assert_ok!(Market::distrust_directory(RuntimeOrigin::signed(CHARLIE), Role::Mediator, DAVE));
+		assert_ok!(Market::distrust_directory(
+			RuntimeOrigin::signed(CHARLIE),
+			Role::Mediator,
+			DAVE
+		));
 		assert!(Mediators::<Test>::get(CHARLIE).unwrap().trusted_directories.is_empty());
 	});
 }
@@ -414,7 +433,11 @@ fn a_deregistered_mediator_can_still_be_dropped_from_trust_lists() {
 		register_mediator(CHARLIE);
 		assert_ok!(Market::register_job_creator(RuntimeOrigin::signed(ALICE), trusted(&[CHARLIE])));
 		assert_ok!(Market::deregister(RuntimeOrigin::signed(CHARLIE), Role::Mediator));
-		assert_ok!(Market::distrust_mediator(RuntimeOrigin::signed(ALICE), Role::JobCreator, CHARLIE));
+		assert_ok!(Market::distrust_mediator(
+			RuntimeOrigin::signed(ALICE),
+			Role::JobCreator,
+			CHARLIE
+		));
 		assert!(JobCreators::<Test>::get(ALICE).unwrap().trusted_mediators.is_empty());
 	});
 }
@@ -436,8 +459,12 @@ fn deregistering_releases_exactly_that_roles_bond() {
 		assert_eq!(bond_of(CHARLIE), MIN_BOND);
 		assert_eq!(
 			last_event(),
-			Event::Deregistered { who: CHARLIE, role: Role::Directory, bond_released: MIN_BOND * 2 }
-				.into()
+			Event::Deregistered {
+				who: CHARLIE,
+				role: Role::Directory,
+				bond_released: MIN_BOND * 2
+			}
+			.into()
 		);
 		assert!(Mediators::<Test>::contains_key(CHARLIE));
 
