@@ -1,4 +1,5 @@
 //! The market's story in tests: registration, then the protocol from offer to payout.
 
+mod invariants;
 mod protocol;
 mod registration;
