@@ -8,12 +8,23 @@ use frame_support::{
 	traits::{fungible::Mutate, Get},
 	BoundedVec,
 };
+use frame_system::pallet_prelude::BlockNumberFor;
 use frame_system::RawOrigin;
 use sp_runtime::traits::Bounded;
 
+/// What each benchmark account gets: small enough that dozens of them fit in the issuance.
+fn endowment<T: Config>() -> BalanceOf<T> {
+	BalanceOf::<T>::max_value() / (1u32 << 20).into()
+}
+
+/// An offer's deposit: far above any d_min of the benchmarks.
+fn deposit<T: Config>() -> BalanceOf<T> {
+	endowment::<T>() / 8u32.into()
+}
+
 fn funded<T: Config>(name: &'static str, index: u32) -> T::AccountId {
 	let who: T::AccountId = account(name, index, 0);
-	T::Currency::set_balance(&who, BalanceOf::<T>::max_value() / 4u32.into());
+	T::Currency::set_balance(&who, endowment::<T>());
 	who
 }
 
@@ -78,6 +89,114 @@ fn resource_provider<T: Config>() -> (T::AccountId, T::AccountId, T::AccountId) 
 	)
 	.expect("fresh account registers");
 	(who, spare_mediator, spare_directory)
+}
+
+/// Everything a feasible match needs, each lookup at its worst: the mediator, the directory
+/// and the base layer are the last entries of full lists. Returns (job offer, resource offer,
+/// mediator).
+fn ready_to_match<T: Config>() -> (OfferId, OfferId, T::AccountId) {
+	let full = T::MaxTrusted::get();
+	let mediators = registered::<T>(Role::Mediator, full);
+	let directories = registered::<T>(Role::Directory, full);
+	let mediator = mediators.last().expect("full list").clone();
+	let directory = directories.last().expect("full list").clone();
+	let layers = full_layers::<T>();
+	let base_layer = *layers.last().expect("full list");
+	Mediators::<T>::mutate(&mediator, |m| {
+		let m = m.as_mut().expect("registered");
+		m.trusted_directories = directories.clone();
+		m.base_layers = layers.clone();
+	});
+
+	let creator = funded::<T>("creator", 0);
+	Market::<T>::do_register_job_creator(creator.clone(), mediators.clone())
+		.expect("fresh account registers");
+	let provider = funded::<T>("provider", 0);
+	Market::<T>::do_register_resource_provider(
+		provider.clone(),
+		Architecture::Amd64,
+		1_000,
+		mediators,
+		directories,
+		layers,
+	)
+	.expect("fresh account registers");
+
+	let now = frame_system::Pallet::<T>::block_number();
+	let deadline = now + 100u32.into();
+	let limits = Resources { cpu: 1_000, memory: 64, storage: 16, bandwidth: 1_000 };
+	let deposit = deposit::<T>();
+	let job = Market::<T>::do_post_job_offer(JobOfferOf::<T> {
+		creator,
+		limits,
+		architecture: Architecture::Amd64,
+		image: image::<T>(),
+		base_layer,
+		directory,
+		cpu_bid: 2u32.into(),
+		bandwidth_bid: 2u32.into(),
+		completion_deadline: deadline,
+		deposit,
+		state: OfferState::Open,
+	});
+	job.expect("the job offer is valid");
+	let resource = Market::<T>::do_post_resource_offer(ResourceOfferOf::<T> {
+		provider,
+		capacity: limits,
+		architecture: Architecture::Amd64,
+		cpu_price: 1u32.into(),
+		bandwidth_price: 1u32.into(),
+		valid_from: now,
+		valid_to: deadline,
+		deposit,
+		state: OfferState::Open,
+	});
+	resource.expect("the resource offer is valid");
+	let next = NextOfferId::<T>::get();
+	(next - 2, next - 1, mediator)
+}
+
+fn image<T: Config>() -> ImageOf<T> {
+	let repository = alloc::vec![b'r'; T::MaxRepositoryLength::get() as usize];
+	ImageOf::<T> { repository: BoundedVec::truncate_from(repository), digest: [7; 32] }
+}
+
+/// A match made on [`ready_to_match`]'s offers.
+fn matched<T: Config>() -> MatchId {
+	let (job, resource, mediator) = ready_to_match::<T>();
+	let solver = funded::<T>("solver", 0);
+	Market::<T>::do_post_match(solver, job, resource, mediator).expect("the match is feasible");
+	NextMatchId::<T>::get() - 1
+}
+
+fn usage() -> Resources {
+	Resources { cpu: 900, memory: 60, storage: 10, bandwidth: 900 }
+}
+
+/// A match whose result the provider has posted.
+fn with_result<T: Config>() -> MatchId {
+	let match_id = matched::<T>();
+	let provider = Matches::<T>::get(match_id).expect("open").provider;
+	Market::<T>::do_post_result(
+		provider,
+		match_id,
+		Receipt { status: ResultStatus::Completed, usage: usage(), result_digest: Some([9; 32]) },
+	)
+	.expect("the provider posts in time");
+	match_id
+}
+
+/// A match in mediation.
+fn in_mediation<T: Config>() -> MatchId {
+	let match_id = with_result::<T>();
+	let creator = Matches::<T>::get(match_id).expect("open").creator;
+	Market::<T>::do_reject_result(creator, match_id, RejectReason::WrongResults)
+		.expect("the job creator disputes in time");
+	match_id
+}
+
+fn advance_to<T: Config>(block: BlockNumberFor<T>) {
+	frame_system::Pallet::<T>::set_block_number(block);
 }
 
 #[benchmarks]
@@ -267,6 +386,215 @@ mod benchmarks {
 		_(RawOrigin::Root, parameters.clone());
 
 		assert_eq!(Parameters::<T>::get(), Some(parameters));
+	}
+
+	#[benchmark]
+	fn directory_heartbeat() {
+		let who = funded::<T>("directory", 0);
+		Market::<T>::do_register_directory(
+			who.clone(),
+			endpoint::<T>(),
+			1u32.into(),
+			min_bond::<T>(),
+		)
+		.expect("fresh account registers");
+		advance_to::<T>(10u32.into());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+
+		assert_eq!(Directories::<T>::get(&who).map(|d| d.last_heartbeat), Some(10u32.into()));
+	}
+
+	#[benchmark]
+	fn post_resource_offer() {
+		let (who, _, _) = resource_provider::<T>();
+		let deposit = min_bond::<T>();
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(who),
+			Resources { cpu: 1_000, memory: 64, storage: 16, bandwidth: 1_000 },
+			Architecture::Amd64,
+			1u32.into(),
+			1u32.into(),
+			0u32.into(),
+			100u32.into(),
+			deposit,
+		);
+
+		assert_eq!(ResourceOffers::<T>::iter().count(), 1);
+	}
+
+	#[benchmark]
+	fn post_job_offer() {
+		let directory = registered::<T>(Role::Directory, 1)[0].clone();
+		let who = funded::<T>("creator", 0);
+		Market::<T>::do_register_job_creator(who.clone(), BoundedVec::new())
+			.expect("fresh account registers");
+		let deposit = deposit::<T>();
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(who),
+			Resources { cpu: 1_000, memory: 64, storage: 16, bandwidth: 1_000 },
+			Architecture::Amd64,
+			image::<T>(),
+			[1; 32],
+			directory,
+			1u32.into(),
+			1u32.into(),
+			100u32.into(),
+			deposit,
+		);
+
+		assert_eq!(JobOffers::<T>::iter().count(), 1);
+	}
+
+	#[benchmark]
+	fn cancel_job_offer() {
+		let (job, _, _) = ready_to_match::<T>();
+		let creator = JobOffers::<T>::get(job).expect("posted").creator;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), job);
+
+		assert!(!JobOffers::<T>::contains_key(job));
+	}
+
+	#[benchmark]
+	fn cancel_resource_offer() {
+		let (_, resource, _) = ready_to_match::<T>();
+		let provider = ResourceOffers::<T>::get(resource).expect("posted").provider;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), resource);
+
+		assert!(!ResourceOffers::<T>::contains_key(resource));
+	}
+
+	#[benchmark]
+	fn post_match() {
+		let (job, resource, mediator) = ready_to_match::<T>();
+		let solver = funded::<T>("solver", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(solver), job, resource, mediator);
+
+		assert!(Matches::<T>::contains_key(0));
+	}
+
+	/// `post_match` with `o` other offers open: its cost must not depend on `o`.
+	#[benchmark]
+	fn post_match_among_open_offers(o: Linear<10, 10_000>) {
+		let (job, resource, mediator) = ready_to_match::<T>();
+		let template = JobOffers::<T>::get(job).expect("posted");
+		let first = NextOfferId::<T>::get();
+		for id in first..first + o as u64 {
+			JobOffers::<T>::insert(id, template.clone());
+		}
+		NextOfferId::<T>::put(first + o as u64);
+		let solver = funded::<T>("solver", 0);
+
+		#[extrinsic_call]
+		post_match(RawOrigin::Signed(solver), job, resource, mediator);
+
+		assert!(Matches::<T>::contains_key(0));
+	}
+
+	#[benchmark]
+	fn post_result() {
+		let match_id = matched::<T>();
+		let provider = Matches::<T>::get(match_id).expect("open").provider;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), match_id, ResultStatus::Completed, usage(), Some([9; 32]));
+
+		assert!(matches!(
+			Matches::<T>::get(match_id).map(|m| m.state),
+			Some(MatchState::ResultPosted { .. })
+		));
+	}
+
+	#[benchmark]
+	fn accept_result() {
+		let match_id = with_result::<T>();
+		let creator = Matches::<T>::get(match_id).expect("open").creator;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), match_id);
+
+		assert!(!Matches::<T>::contains_key(match_id));
+	}
+
+	#[benchmark]
+	fn reject_result() {
+		let match_id = with_result::<T>();
+		let creator = Matches::<T>::get(match_id).expect("open").creator;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), match_id, RejectReason::WrongResults);
+
+		assert!(matches!(
+			Matches::<T>::get(match_id).map(|m| m.state),
+			Some(MatchState::InMediation { .. })
+		));
+	}
+
+	#[benchmark]
+	fn post_mediation_result() {
+		let match_id = in_mediation::<T>();
+		let mediator = Matches::<T>::get(match_id).expect("open").mediator;
+
+		// The faulty job creator's case makes the most payments, the pool's included.
+		#[extrinsic_call]
+		_(RawOrigin::Signed(mediator), match_id, Party::JobCreator, Some([8; 32]));
+
+		assert!(!Matches::<T>::contains_key(match_id));
+	}
+
+	#[benchmark]
+	fn claim_timeout() {
+		let match_id = matched::<T>();
+		let deadline = Matches::<T>::get(match_id).expect("open").completion_deadline;
+		advance_to::<T>(deadline + 1u32.into());
+		let caller = funded::<T>("caller", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), match_id);
+
+		assert!(!Matches::<T>::contains_key(match_id));
+	}
+
+	/// The hook reading one block of the index with nothing due.
+	#[benchmark]
+	fn sweep_block() {
+		let now: BlockNumberFor<T> = 10u32.into();
+		SweepCursor::<T>::put(now);
+		advance_to::<T>(now);
+
+		#[block]
+		{
+			Market::<T>::sweep(now);
+		}
+
+		assert_eq!(SweepCursor::<T>::get(), now + 1u32.into());
+	}
+
+	/// The hook settling one due match (the provider's result timed out).
+	#[benchmark]
+	fn sweep_deadline() {
+		let match_id = matched::<T>();
+		let due = Matches::<T>::get(match_id).expect("open").completion_deadline + 1u32.into();
+		SweepCursor::<T>::put(due);
+		advance_to::<T>(due);
+
+		#[block]
+		{
+			Market::<T>::sweep(due);
+		}
+
+		assert!(!Matches::<T>::contains_key(match_id));
 	}
 
 	impl_benchmark_test_suite!(
