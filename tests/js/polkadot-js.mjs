@@ -38,6 +38,12 @@ try {
   const parameters = await api.query.market.parameters();
   check(parameters.unwrap().verificationCount.toNumber() === 2, 'market parameters decode from storage');
 
+  check(typeof api.call.marketApi?.checkMatch === 'function', 'the market runtime API is built from the metadata');
+  const offers = await api.call.marketApi.openJobOffers();
+  check(Array.isArray(offers.toJSON()), 'api.call.marketApi.openJobOffers answers');
+  const dryRun = await api.call.marketApi.checkMatch(999, 998, '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY');
+  check(dryRun.isErr && dryRun.asErr.toString() === 'UnknownOffer', `the match dry-run explains a failure (${dryRun.toString()})`);
+
   const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
   const alice = keyring.addFromUri('//Alice');
   const ferdie = keyring.addFromUri('//Ferdie');

@@ -371,6 +371,22 @@ pub enum ResultStatus {
 	DirectoryUnavailable,
 }
 
+impl ResultStatus {
+	/// Every status, in declaration order.
+	pub const ALL: [ResultStatus; 10] = [
+		ResultStatus::Completed,
+		ResultStatus::Declined,
+		ResultStatus::JobNotFound,
+		ResultStatus::JobDescriptionError,
+		ResultStatus::MemoryExceeded,
+		ResultStatus::StorageExceeded,
+		ResultStatus::CpuExceeded,
+		ResultStatus::BandwidthExceeded,
+		ResultStatus::ExceptionOccurred,
+		ResultStatus::DirectoryUnavailable,
+	];
+}
+
 /// Why a job creator disputes a result.
 #[derive(
 	Clone,

@@ -117,19 +117,6 @@ fn market_with_actors() {
 }
 
 fn call_of(action: &Action) -> Option<(u64, Call<Test>)> {
-	use ResultStatus::*;
-	const STATUSES: [ResultStatus; 10] = [
-		Completed,
-		Declined,
-		JobNotFound,
-		JobDescriptionError,
-		MemoryExceeded,
-		StorageExceeded,
-		CpuExceeded,
-		BandwidthExceeded,
-		ExceptionOccurred,
-		DirectoryUnavailable,
-	];
 	const REASONS: [RejectReason; 4] = [
 		RejectReason::WrongResults,
 		RejectReason::ResultNotFound,
@@ -228,7 +215,7 @@ fn call_of(action: &Action) -> Option<(u64, Call<Test>)> {
 				who,
 				Call::post_result {
 					match_id,
-					status: STATUSES[status],
+					status: ResultStatus::ALL[status],
 					usage: Resources { cpu, memory: 8, storage: 1, bandwidth },
 					result_digest: (status == 0).then_some([3; 32]),
 				},

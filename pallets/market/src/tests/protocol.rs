@@ -445,26 +445,14 @@ fn matching_unknown_expired_or_self_mediated_offers_is_refused() {
 
 #[test]
 fn every_result_status_can_be_posted_and_accepted() {
-	use ResultStatus::*;
-	for status in [
-		Completed,
-		Declined,
-		JobNotFound,
-		JobDescriptionError,
-		MemoryExceeded,
-		StorageExceeded,
-		CpuExceeded,
-		BandwidthExceeded,
-		ExceptionOccurred,
-		DirectoryUnavailable,
-	] {
+	for status in ResultStatus::ALL {
 		ExtBuilder::default().build_and_execute(|| {
 			let match_id = matched();
 			assert_ok!(post_result(match_id, status));
 			let receipt = Receipt {
 				status,
 				usage: USAGE,
-				result_digest: if status == Completed { RESULT } else { None },
+				result_digest: if status == ResultStatus::Completed { RESULT } else { None },
 			};
 			assert_eq!(
 				last_event(),
