@@ -11,7 +11,7 @@ use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::{CheckedAdd, CheckedMul, One};
 
 /// Everything a feasible match is made of.
-pub struct Feasible<T: Config> {
+pub(crate) struct Feasible<T: Config> {
 	job: JobOfferOf<T>,
 	resource: ResourceOfferOf<T>,
 	mediator_fee: BalanceOf<T>,
@@ -115,7 +115,7 @@ impl<T: Config> Pallet<T> {
 
 	/// Every feasibility rule of a match, in the order PROTOCOL.md lists them; the first that
 	/// fails names the error. Writes nothing.
-	pub fn check_match(
+	pub(crate) fn check_match(
 		job_offer: OfferId,
 		resource_offer: OfferId,
 		mediator: &T::AccountId,
