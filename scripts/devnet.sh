@@ -94,7 +94,7 @@ start() {
 		done <"$PIDS"
 	fi
 	log "building modicum-node (a no-op when it is up to date)"
-	(cd "$ROOT" && cargo build --release --locked -p modicum-node)
+	(cd "$ROOT" && cargo build --release --locked --workspace)
 
 	rm -rf "$DEVNET/data" "$DEVNET/logs"
 	mkdir -p "$DEVNET/data" "$DEVNET/logs"

@@ -19,7 +19,7 @@ cargo test --release --locked --workspace
 elapsed "$t"
 
 NODE="$CARGO_TARGET_DIR/release/modicum-node"
-cargo build --release --locked -p modicum-node
+cargo build --release --locked --workspace
 
 step "Polkadot.js @polkadot/api against a dev node"
 t=$SECONDS
