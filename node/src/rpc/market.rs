@@ -107,10 +107,22 @@ where
 	}
 }
 
-impl<C> MarketApiServer for Market<C>
-where
-	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
-	C::Api: MarketRuntimeApi<
+/// The market runtime API as the Modicum runtime instantiates it.
+pub trait RuntimeMarketApi:
+	MarketRuntimeApi<
+	Block,
+	AccountId,
+	Balance,
+	JobOfferOf<Runtime>,
+	ResourceOfferOf<Runtime>,
+	MatchOf<Runtime>,
+	pallet_market::Error<Runtime>,
+>
+{
+}
+
+impl<A> RuntimeMarketApi for A where
+	A: MarketRuntimeApi<
 		Block,
 		AccountId,
 		Balance,
@@ -118,7 +130,14 @@ where
 		ResourceOfferOf<Runtime>,
 		MatchOf<Runtime>,
 		pallet_market::Error<Runtime>,
-	>,
+	>
+{
+}
+
+impl<C> MarketApiServer for Market<C>
+where
+	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
+	C::Api: RuntimeMarketApi,
 {
 	fn open_offers(&self, at: Option<Hash>) -> RpcResult<OpenOffers> {
 		let (api, at) = (self.client.runtime_api(), self.at(at));

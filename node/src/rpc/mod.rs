@@ -3,8 +3,7 @@
 pub mod market;
 
 use jsonrpsee::RpcModule;
-use modicum_runtime::{opaque::Block, AccountId, Balance, Nonce, Runtime};
-use pallet_market::{JobOfferOf, MatchOf, ResourceOfferOf};
+use modicum_runtime::{opaque::Block, AccountId, Balance, Nonce};
 use sc_transaction_pool_api::TransactionPool;
 use sp_api::ProvideRuntimeApi;
 use sp_block_builder::BlockBuilder;
@@ -33,15 +32,7 @@ where
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>,
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
-	C::Api: pallet_market::runtime_api::MarketApi<
-		Block,
-		AccountId,
-		Balance,
-		JobOfferOf<Runtime>,
-		ResourceOfferOf<Runtime>,
-		MatchOf<Runtime>,
-		pallet_market::Error<Runtime>,
-	>,
+	C::Api: market::RuntimeMarketApi,
 	P: TransactionPool + 'static,
 {
 	use market::{Market, MarketApiServer};

@@ -17,6 +17,7 @@ pub(crate) struct Feasible<T: Config> {
 	mediator_fee: BalanceOf<T>,
 	directory_fee: BalanceOf<T>,
 	estimated_price: BalanceOf<T>,
+	minimum_deposit: BalanceOf<T>,
 	run_blocks: BlockNumberFor<T>,
 	parameters: MarketParametersOf<T>,
 }
@@ -36,6 +37,7 @@ impl<T: Config> Pallet<T> {
 			estimated_price,
 			run_blocks,
 			parameters,
+			..
 		} = Self::check_match(job_offer, resource_offer, &mediator)?;
 		let match_id = NextMatchId::<T>::get();
 		let next_match_id = match_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
@@ -146,14 +148,14 @@ impl<T: Config> Pallet<T> {
 		// 4. Prices and deposits.
 		Self::check_prices(&job, &resource)?;
 		let estimated_price = Self::estimated_price(&job)?;
-		let minimum = Self::minimum_deposit(
+		let minimum_deposit = Self::minimum_deposit(
 			estimated_price,
 			&parameters,
 			mediator_info.fee,
 			directory_info.fee,
 		)?;
-		ensure!(job.deposit >= minimum, Error::<T>::JobDepositBelowMinimum);
-		ensure!(resource.deposit >= minimum, Error::<T>::ProviderDepositBelowMinimum);
+		ensure!(job.deposit >= minimum_deposit, Error::<T>::JobDepositBelowMinimum);
+		ensure!(resource.deposit >= minimum_deposit, Error::<T>::ProviderDepositBelowMinimum);
 
 		Ok(Feasible {
 			job,
@@ -161,6 +163,7 @@ impl<T: Config> Pallet<T> {
 			mediator_fee: mediator_info.fee,
 			directory_fee: directory_info.fee,
 			estimated_price,
+			minimum_deposit,
 			run_blocks,
 			parameters,
 		})
@@ -280,13 +283,7 @@ impl<T: Config> Pallet<T> {
 		resource_offer: OfferId,
 		mediator: &T::AccountId,
 	) -> Result<BalanceOf<T>, Error<T>> {
-		let feasible = Self::check_match(job_offer, resource_offer, mediator)?;
-		Self::minimum_deposit(
-			feasible.estimated_price,
-			&feasible.parameters,
-			feasible.mediator_fee,
-			feasible.directory_fee,
-		)
+		Self::check_match(job_offer, resource_offer, mediator).map(|f| f.minimum_deposit)
 	}
 
 	/// The runtime API's d_min for a job not yet offered.
