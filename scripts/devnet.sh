@@ -1,26 +1,42 @@
 #!/usr/bin/env bash
-# A local Modicum devnet: four validators (Alice, Bob, Charlie, Dave) on 127.0.0.1.
+# A local Modicum devnet on 127.0.0.1: validators, and a market ready to take a job — a provider
+# node (Eve) running jobs in Docker, and a market node running the mediator (Ferdie), the solver
+# (Charlie) and the directory (Dave) in front of a docker-registry. All are funded at genesis.
 #
-#   scripts/devnet.sh [start] [--detach]   start (fresh chain), wait for finality, print endpoints;
-#                                          without --detach, Ctrl-C stops it
-#   scripts/devnet.sh status               best and finalized block of each validator
-#   scripts/devnet.sh stop-validator NAME  stop one validator (e.g. dave); the rest keep finalizing
+#   scripts/devnet.sh [start] [--detach] [--validators N] [--no-roles]
+#                      start a fresh chain with N validators (1-4, default 2: jobs need CPU
+#                      too), wait for finality and for every role to be registered, print the
+#                      endpoints; without --detach, Ctrl-C stops it
+#   scripts/devnet.sh status               best and finalized block of each node
+#   scripts/devnet.sh stop-node NAME       stop one node (e.g. bob, or eve the provider)
+#   scripts/devnet.sh restart-node NAME    start a stopped node again with its data
+#   scripts/devnet.sh publish-job DIR REPO build the job in DIR (a run.sh) on the base image and
+#                                          push it to the directory as REPO; prints
+#                                          `<manifest digest> <base layer diff_id>`
 #   scripts/devnet.sh stop                 stop exactly the processes the devnet started
 #
-# Ports of validator i (0-based): p2p 30333+i, JSON-RPC (WS and HTTP) 9944+i, Prometheus 9615+i.
-# Everything lives under devnet/ in the checkout: data/<name>/ and logs/<name>.log.
+# Ports (MODICUM_DEVNET_PORT_OFFSET shifts them all): node i (validators first, then eve, then
+# market) p2p 30333+i, JSON-RPC (WS and HTTP) 9944+i, Prometheus 9615+i; the registry 5000.
+# Everything lives under devnet/ in the checkout (or MODICUM_DEVNET_DIR): data/, logs/, config/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEVNET="${MODICUM_DEVNET_DIR:-$ROOT/devnet}"
 PIDS="$DEVNET/pids"
+NODES_FILE="$DEVNET/nodes"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/modicum/target}"
 NODE="$CARGO_TARGET_DIR/release/modicum-node"
 VALIDATORS=(alice bob charlie dave)
+OFFSET="${MODICUM_DEVNET_PORT_OFFSET:-0}"
+REGISTRY_PORT=$((5000 + OFFSET))
+BASE_IMAGE=modicum/base:busybox
+
+# shellcheck source=scripts/services.sh
+. "$ROOT/scripts/services.sh"
 
 log() { printf '[devnet] %s\n' "$*"; }
 
-rpc_port() { echo $((9944 + $1)); }
+rpc_port() { echo $((9944 + OFFSET + $1)); }
 
 # JSON-RPC call over HTTP; prints the `result` as JSON.
 rpc() {
@@ -41,8 +57,8 @@ finalized_number() {
 	block_number "$1" "$(rpc "$1" chain_getFinalizedHead)"
 }
 
-is_ours() { # pid: true if it is a live modicum-node we started
-	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q "modicum-node.*$DEVNET"
+is_ours() { # pid: true if it is a live process we started (a node or the registry)
+	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -E "(modicum-node|docker-registry).*$DEVNET"
 }
 
 stop_all() {
@@ -60,7 +76,7 @@ stop_all() {
 	rm -f "$PIDS"
 }
 
-stop_validator() {
+stop_node() {
 	local target="$1" found=""
 	[ -f "$PIDS" ] || { echo "the devnet is not running" >&2; exit 1; }
 	while read -r name pid; do
@@ -68,25 +84,137 @@ stop_validator() {
 			kill "$pid" && found=1 && log "stopped $name (pid $pid)"
 		fi
 	done <"$PIDS"
-	[ -n "$found" ] || { echo "no running validator named $target" >&2; exit 1; }
+	[ -n "$found" ] || { echo "no running node named $target" >&2; exit 1; }
 }
 
 status() {
-	for i in "${!VALIDATORS[@]}"; do
-		local port best finalized
+	[ -f "$NODES_FILE" ] || { echo "the devnet has not been started" >&2; exit 1; }
+	local i=0 name port best finalized
+	while read -r name; do
 		port="$(rpc_port "$i")"
 		if best="$(block_number "$port" 2>/dev/null)"; then
 			finalized="$(finalized_number "$port")"
 			printf '%-8s ws://127.0.0.1:%s  best #%s  finalized #%s  lag %s\n' \
-				"${VALIDATORS[$i]}" "$port" "$best" "$finalized" "$((best - finalized))"
+				"$name" "$port" "$best" "$finalized" "$((best - finalized))"
 		else
-			printf '%-8s ws://127.0.0.1:%s  down\n' "${VALIDATORS[$i]}" "$port"
+			printf '%-8s ws://127.0.0.1:%s  down\n' "$name" "$port"
 		fi
+		i=$((i + 1))
+	done <"$NODES_FILE"
+}
+
+# A chain spec whose genesis keeps the first N local validators as authorities.
+write_chain_spec() { # validators
+	"$NODE" build-spec --chain local 2>/dev/null | python3 -c '
+import json, sys
+n = int(sys.argv[1])
+spec = json.load(sys.stdin)
+patch = spec["genesis"]["runtimeGenesis"]["patch"]
+patch["aura"]["authorities"] = patch["aura"]["authorities"][:n]
+patch["grandpa"]["authorities"] = patch["grandpa"]["authorities"][:n]
+json.dump(spec, sys.stdout, indent=1)' "$1" >"$DEVNET/config/spec.json"
+}
+
+# SS58 of a dev seed.
+account_of() {
+	"$NODE" key inspect --output-type json "$1" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["ss58Address"])'
+}
+
+# Role configuration files (docs/workers.md) for the devnet's accounts and base image.
+write_role_configs() { # base_layer
+	local mediator directory
+	mediator="$(account_of //Ferdie)"
+	directory="$(account_of //Dave)"
+	cat >"$DEVNET/config/provider.toml" <<TOML
+account = "$(account_of //Eve)"
+architecture = "amd64"
+speed = 1000
+trusted_mediators = ["$mediator"]
+trusted_directories = ["$directory"]
+base_layers = ["$1"]
+
+[offer]
+cpu = 120000
+memory = 256
+storage = 64
+bandwidth = 65536
+cpu_price = 1000000
+bandwidth_price = 1000
+deposit = 100000000000000
+window = 600
+TOML
+	cat >"$DEVNET/config/mediator.toml" <<TOML
+account = "$mediator"
+architecture = "amd64"
+fee = 10000000000
+bond = 100000000000000
+trusted_directories = ["$directory"]
+base_layers = ["$1"]
+TOML
+	cat >"$DEVNET/config/directory.toml" <<TOML
+account = "$directory"
+endpoint = "http://127.0.0.1:$REGISTRY_PORT"
+fee = 10000000000
+bond = 100000000000000
+TOML
+	cat >"$DEVNET/config/solver.toml" <<TOML
+account = "$(account_of //Charlie)"
+TOML
+}
+
+# Starts node NAME; its command line is kept in data/NAME.command for restart-node.
+start_node() { # index name [flags...]
+	local i="$1" name="$2"
+	shift 2
+	printf '%q ' "$NODE" --chain "$DEVNET/config/spec.json" "$@" \
+		--base-path "$DEVNET/data/$name" --node-key-file "$DEVNET/data/$name.node-key" \
+		--port $((30333 + OFFSET + i)) --rpc-port "$(rpc_port "$i")" --prometheus-port $((9615 + OFFSET + i)) \
+		--rpc-cors all --no-mdns --no-telemetry --bootnodes "$BOOTNODE" --name "$name" \
+		>"$DEVNET/data/$name.command"
+	restart_node "$name"
+}
+
+restart_node() { # name
+	local command="$DEVNET/data/$1.command"
+	[ -f "$command" ] || { echo "no node named $1" >&2; exit 1; }
+	eval "$(cat "$command")" >>"$DEVNET/logs/$1.log" 2>&1 &
+	echo "$1 $!" >>"$PIDS"
+}
+
+insert_key() { # node seed
+	"$NODE" key insert --chain "$DEVNET/config/spec.json" --base-path "$DEVNET/data/$1" \
+		--key-type mdcm --scheme sr25519 --suri "$2"
+}
+
+# Whether the provider, mediator and directory are registered (market_actors over JSON-RPC).
+roles_registered() {
+	rpc "$(rpc_port 0)" market_actors | python3 -c '
+import json, sys
+actors = json.load(sys.stdin)
+registered = lambda role: {entry[0] for entry in actors[role]}
+sys.exit(0 if sys.argv[1] in registered("resourceProviders") and sys.argv[2] in registered("mediators")
+         and sys.argv[3] in registered("directories") else 1)' \
+		"$(account_of //Eve)" "$(account_of //Ferdie)" "$(account_of //Dave)"
+}
+
+wait_until() { # seconds what command...
+	local deadline=$((SECONDS + $1)) what="$2"
+	shift 2
+	until "$@" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "$what did not happen; see $DEVNET/logs/" >&2
+			stop_all
+			exit 1
+		fi
+		sleep 1
 	done
 }
 
+finalizing() { [ "$(finalized_number "$(rpc_port 0)")" -ge 2 ]; }
+
 start() {
-	local detach="$1"
+	local detach="$1" validators="$2" roles="$3"
 	[ -f "$ROOT/.setup-done" ] || "$ROOT/scripts/setup.sh"
 	if [ -f "$PIDS" ]; then
 		while read -r _ pid; do
@@ -96,42 +224,53 @@ start() {
 	log "building modicum-node (a no-op when it is up to date)"
 	(cd "$ROOT" && cargo build --release --locked --workspace)
 
-	rm -rf "$DEVNET/data" "$DEVNET/logs"
-	mkdir -p "$DEVNET/data" "$DEVNET/logs"
+	rm -rf "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config" "$DEVNET/registry"
+	mkdir -p "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config"
 	: >"$PIDS"
+	write_chain_spec "$validators"
 
+	local names=("${VALIDATORS[@]:0:$validators}")
+	[ "$roles" = 1 ] && names+=(eve market)
+	printf '%s\n' "${names[@]}" >"$NODES_FILE"
 	# Fixed node keys make every peer id, and so the bootnode address, known in advance.
-	local bootnode=""
-	for i in "${!VALIDATORS[@]}"; do
-		local name="${VALIDATORS[$i]}" key_file="$DEVNET/data/${VALIDATORS[$i]}.node-key"
-		printf '%064x' $((i + 1)) >"$key_file"
-		if [ "$i" -eq 0 ]; then
-			bootnode="/ip4/127.0.0.1/tcp/30333/p2p/$("$NODE" key inspect-node-key --file "$key_file")"
-		fi
-		"$NODE" --chain local --"$name" --validator \
-			--base-path "$DEVNET/data/$name" --node-key-file "$key_file" \
-			--port $((30333 + i)) --rpc-port "$(rpc_port "$i")" --prometheus-port $((9615 + i)) \
-			--rpc-cors all --no-mdns --no-telemetry --bootnodes "$bootnode" \
-			--name "$name" >"$DEVNET/logs/$name.log" 2>&1 &
-		echo "$name $!" >>"$PIDS"
-	done
+	for i in "${!names[@]}"; do printf '%064x' $((i + 1)) >"$DEVNET/data/${names[$i]}.node-key"; done
+	BOOTNODE="/ip4/127.0.0.1/tcp/$((30333 + OFFSET))/p2p/$("$NODE" key inspect-node-key --file "$DEVNET/data/${names[0]}.node-key")"
 
-	log "waiting for finality"
-	local deadline=$((SECONDS + 180))
-	until [ "$(finalized_number 9944 2>/dev/null || echo 0)" -ge 2 ]; do
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			echo "no block finalized within 180 s; see $DEVNET/logs/" >&2
-			stop_all
-			exit 1
-		fi
-		sleep 1
+	if [ "$roles" = 1 ]; then
+		ensure_dockerd
+		build_base_image "$BASE_IMAGE"
+		start_registry "$DEVNET/registry" "$REGISTRY_PORT" >>"$PIDS"
+		write_role_configs "$(base_layer_of "$BASE_IMAGE")"
+		insert_key eve //Eve
+		insert_key market //Ferdie
+		insert_key market //Charlie
+		insert_key market //Dave
+	fi
+
+	for i in $(seq 0 $((validators - 1))); do
+		start_node "$i" "${names[$i]}" --"${names[$i]}" --validator
 	done
+	log "waiting for finality"
+	wait_until 180 "finality" finalizing
+
+	if [ "$roles" = 1 ]; then
+		start_node "$((validators + 1))" market \
+			--mediator "$DEVNET/config/mediator.toml" --solver "$DEVNET/config/solver.toml" \
+			--directory "$DEVNET/config/directory.toml"
+		start_node "$validators" eve --provider "$DEVNET/config/provider.toml"
+		log "waiting for the provider, mediator and directory to register"
+		wait_until 120 "registration of every role" roles_registered
+	fi
 	status
+	local market=""
+	[ "$roles" = 1 ] && market=", provider, solver, mediator and directory registered"
 	cat <<EOF
 
-Modicum devnet is up: ${#VALIDATORS[@]} validators finalizing.
-  JSON-RPC:        ws://127.0.0.1:9944 (alice) … ws://127.0.0.1:$((9944 + ${#VALIDATORS[@]} - 1))
-  Polkadot.js:     https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F127.0.0.1%3A9944#/explorer
+Modicum devnet is up: $validators validator(s) finalizing$market.
+  JSON-RPC:        ws://127.0.0.1:$(rpc_port 0) (${names[0]}), and each node listed above
+  Polkadot.js:     https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F127.0.0.1%3A$(rpc_port 0)#/explorer
+  Registry:        http://127.0.0.1:$REGISTRY_PORT (directory: Dave)
+  Publish a job:   scripts/devnet.sh publish-job DIR REPOSITORY
   Logs:            $DEVNET/logs/
   Stop:            scripts/devnet.sh stop
 EOF
@@ -142,11 +281,28 @@ EOF
 	fi
 }
 
+usage() { sed -n '2,20p' "$0"; exit 2; }
+
 case "${1:-start}" in
-start) start "$([ "${2:-}" = --detach ] && echo 1 || echo 0)" ;;
---detach) start 1 ;;
+start | --*)
+	[ "${1:-}" = start ] && shift
+	detach=0 validators=2 roles=1
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--detach) detach=1 ;;
+		--no-roles) roles=0 ;;
+		--validators) validators="${2:?--validators N}" && shift ;;
+		*) usage ;;
+		esac
+		shift
+	done
+	[ "$validators" -ge 1 ] && [ "$validators" -le 4 ] || { echo "--validators takes 1 to 4" >&2; exit 2; }
+	start "$detach" "$validators" "$roles"
+	;;
 stop) stop_all ;;
 status) status ;;
-stop-validator) stop_validator "${2:?which validator?}" ;;
-*) sed -n '2,12p' "$0"; exit 2 ;;
+stop-node) stop_node "${2:?which node?}" ;;
+restart-node) restart_node "${2:?which node?}" && log "restarted $2" ;;
+publish-job) publish_job "${2:?job directory}" "${3:?repository}" "127.0.0.1:$REGISTRY_PORT" "$BASE_IMAGE" ;;
+*) usage ;;
 esac

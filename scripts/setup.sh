@@ -9,8 +9,9 @@ SUDO=""
 
 log() { printf '[setup] %s\n' "$*"; }
 
-# Debian packages: protoc and libclang for the node's build.
-APT_PACKAGES=(protobuf-compiler clang libclang-dev curl ca-certificates)
+# Debian packages: protoc and libclang for the node's build; the Docker engine that runs jobs,
+# busybox-static for the locally built job base image, and the OCI registry a directory serves.
+APT_PACKAGES=(protobuf-compiler clang libclang-dev curl ca-certificates docker.io busybox-static docker-registry)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||

@@ -1,6 +1,7 @@
 //! Command-line interface of the node.
 
 use sc_cli::RunCmd;
+use std::path::PathBuf;
 
 /// The node's command line.
 #[derive(Debug, clap::Parser)]
@@ -10,6 +11,41 @@ pub struct Cli {
 
 	#[clap(flatten)]
 	pub run: RunCmd,
+
+	#[clap(flatten)]
+	pub roles: RoleArgs,
+}
+
+/// Market roles the node runs beside validating, each configured by a TOML file
+/// (docs/workers.md). Each signs with an `mdcm` key of the node keystore.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RoleArgs {
+	/// Run a resource provider: offer this machine and run matched jobs in Docker.
+	#[arg(long, value_name = "FILE")]
+	pub provider: Option<PathBuf>,
+
+	/// Run a solver: match open job offers to open resource offers.
+	#[arg(long, value_name = "FILE")]
+	pub solver: Option<PathBuf>,
+
+	/// Run a mediator: re-execute disputed jobs and post verdicts.
+	#[arg(long, value_name = "FILE")]
+	pub mediator: Option<PathBuf>,
+
+	/// Run a directory: keep the registration of an OCI registry alive with heartbeats.
+	#[arg(long, value_name = "FILE")]
+	pub directory: Option<PathBuf>,
+}
+
+impl From<RoleArgs> for modicum_offchain_worker::Roles {
+	fn from(args: RoleArgs) -> Self {
+		Self {
+			provider: args.provider,
+			solver: args.solver,
+			mediator: args.mediator,
+			directory: args.directory,
+		}
+	}
 }
 
 /// The node's subcommands.

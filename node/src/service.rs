@@ -124,11 +124,13 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 	})
 }
 
-/// The full node: networking, RPC, and for validators Aura authoring and GRANDPA voting.
-pub fn new_full<
+/// The full node: networking, RPC, for validators Aura authoring and GRANDPA voting, and the
+/// market workers of the enabled roles.
+pub async fn new_full<
 	N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>,
 >(
 	config: Configuration,
+	roles: modicum_offchain_worker::Roles,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
 		client,
@@ -188,6 +190,7 @@ pub fn new_full<
 	let name = config.network.node_name.clone();
 	let enable_grandpa = !config.disable_grandpa;
 	let prometheus_registry = config.prometheus_registry().cloned();
+	let work_dir = config.base_path.path().join("workers");
 
 	let rpc_builder = {
 		let client = client.clone();
@@ -213,6 +216,19 @@ pub fn new_full<
 		telemetry: telemetry.as_mut(),
 		tracing_execute_block: None,
 	})?;
+
+	if roles.any() {
+		start_workers(
+			&roles,
+			&task_manager,
+			client.clone(),
+			transaction_pool.clone(),
+			keystore_container.keystore(),
+			prometheus_registry.clone(),
+			work_dir,
+		)
+		.await?;
+	}
 
 	if role.is_authority() {
 		let proposer_factory = sc_basic_authorship::ProposerFactory::new(
@@ -278,4 +294,44 @@ pub fn new_full<
 	}
 
 	Ok(task_manager)
+}
+
+/// Starts the market workers of the enabled roles; a role that cannot work stops the node with
+/// the reason.
+async fn start_workers(
+	roles: &modicum_offchain_worker::Roles,
+	task_manager: &TaskManager,
+	client: Arc<FullClient>,
+	pool: Arc<sc_transaction_pool::TransactionPoolHandle<Block, FullClient>>,
+	keystore: sp_keystore::KeystorePtr,
+	prometheus: Option<substrate_prometheus_endpoint::Registry>,
+	work_dir: std::path::PathBuf,
+) -> Result<(), ServiceError> {
+	use codec::Decode;
+	use sc_transaction_pool_api::{TransactionPool, TransactionSource};
+	let (heads, follow) = modicum_offchain_worker::chain::follow(client.clone());
+	task_manager.spawn_essential_handle().spawn("modicum-heads", Some("modicum"), follow);
+	let submitter: modicum_offchain_worker::chain::Submitter = Arc::new(move |at, encoded| {
+		let pool = pool.clone();
+		Box::pin(async move {
+			let extrinsic = <Block as sp_runtime::traits::Block>::Extrinsic::decode(&mut &encoded[..])
+				.map_err(|e| e.to_string())?;
+			pool.submit_one(at, TransactionSource::Local, extrinsic).await.map_err(|e| e.to_string())
+		})
+	});
+	let node = modicum_offchain_worker::NodeHandles {
+		state: client,
+		submitter,
+		keystore,
+		heads,
+		prometheus,
+		work_dir,
+	};
+	let workers = modicum_offchain_worker::prepare(roles, node)
+		.await
+		.map_err(|e| ServiceError::Other(e.to_string()))?;
+	for (name, worker) in workers {
+		task_manager.spawn_essential_handle().spawn(name, Some("modicum"), worker);
+	}
+	Ok(())
 }

@@ -1,1 +1,250 @@
-//! Node-side Modicum workers; the roles land with their own issue.
+//! Node-side Modicum workers. A node started with role flags runs, inside its own process:
+//!
+//! - [`provider`]: posts resource offers, runs matched jobs in Docker ([`executor`]), uploads the
+//!   result archive to the job's directory ([`registry`]) and posts the result;
+//! - [`solver`]: matches open job offers to open resource offers and posts the matches;
+//! - [`mediator`]: re-executes disputed jobs and posts verdicts;
+//! - [`directory`]: keeps a directory's registration alive with heartbeats while its registry
+//!   answers.
+//!
+//! Each role signs with an `mdcm` key of the node keystore ([`chain::KEY_TYPE`]), acts on best
+//! blocks and settles on finalized ones. Whatever would leave a role idle — a missing key, an
+//! unfunded account, an unreachable Docker engine or registry — is an error at start.
+
+pub mod chain;
+pub mod config;
+pub mod directory;
+pub mod executor;
+pub mod mediator;
+pub mod metrics;
+pub mod provider;
+pub mod registry;
+pub mod solver;
+
+use chain::{Chain, ChainError, ChainState, Heads, Submitter, KEY_TYPE};
+use config::{Account, ConfigError};
+use futures::future::BoxFuture;
+use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall};
+use pallet_market::{ActorsOf, Role};
+use sp_core::{crypto::Ss58Codec, sr25519};
+use sp_keystore::KeystorePtr;
+use std::{path::PathBuf, sync::Arc};
+use tokio::sync::watch;
+
+/// Blocks a worker waits for its transaction to show before sending it again.
+pub const RESUBMIT_AFTER: BlockNumber = 10;
+
+/// The role configuration files a node was started with.
+#[derive(Clone, Debug, Default)]
+pub struct Roles {
+	/// `--provider <file>`.
+	pub provider: Option<PathBuf>,
+	/// `--solver <file>`.
+	pub solver: Option<PathBuf>,
+	/// `--mediator <file>`.
+	pub mediator: Option<PathBuf>,
+	/// `--directory <file>`.
+	pub directory: Option<PathBuf>,
+}
+
+impl Roles {
+	/// Whether any role is enabled.
+	pub fn any(&self) -> bool {
+		self.provider.is_some() ||
+			self.solver.is_some() ||
+			self.mediator.is_some() ||
+			self.directory.is_some()
+	}
+}
+
+/// Why a role cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+	/// Its configuration is unusable.
+	#[error(transparent)]
+	Config(#[from] ConfigError),
+	/// The chain could not be read or refused a transaction.
+	#[error(transparent)]
+	Chain(#[from] ChainError),
+	/// The Docker engine or the host cannot run jobs.
+	#[error("{role}: cannot run jobs: {source}")]
+	Executor {
+		/// The role.
+		role: &'static str,
+		/// The cause.
+		source: executor::ExecutorError,
+	},
+	/// The directory's registry does not answer.
+	#[error("directory: {0}")]
+	Registry(#[from] registry::RegistryError),
+	/// The keystore holds no usable key.
+	#[error("{role}: {message}")]
+	Key {
+		/// The role.
+		role: &'static str,
+		/// What is wrong.
+		message: String,
+	},
+	/// The configuration does not fit the chain's bounds.
+	#[error("{role}: {message}")]
+	Invalid {
+		/// The role.
+		role: &'static str,
+		/// What is wrong.
+		message: String,
+	},
+	/// The account cannot pay what the role needs.
+	#[error("{role}: account {account} can spend {spendable} but needs {needed} ({what}); fund it first")]
+	Unfunded {
+		/// The role.
+		role: &'static str,
+		/// The account.
+		account: String,
+		/// What it can spend.
+		spendable: Balance,
+		/// What the role needs.
+		needed: Balance,
+		/// What for.
+		what: &'static str,
+	},
+	/// The Prometheus registry refused the metrics.
+	#[error("metrics: {0}")]
+	Metrics(#[from] substrate_prometheus_endpoint::PrometheusError),
+}
+
+/// What the workers need of the node.
+pub struct NodeHandles {
+	/// The node's client, as market state.
+	pub state: Arc<dyn ChainState>,
+	/// Submits to the node's transaction pool.
+	pub submitter: Submitter,
+	/// The node keystore.
+	pub keystore: KeystorePtr,
+	/// Best and finalized heads.
+	pub heads: watch::Receiver<Heads>,
+	/// The node's Prometheus registry, if it serves one.
+	pub prometheus: Option<substrate_prometheus_endpoint::Registry>,
+	/// Where workers keep their files (journals, job work directories).
+	pub work_dir: PathBuf,
+}
+
+/// A worker ready to run: its name and its endless loop.
+pub type Worker = (&'static str, BoxFuture<'static, ()>);
+
+/// Checks every enabled role (configuration, key, funds, Docker, registry) and returns their
+/// loops; the first problem is the error the node stops with.
+pub async fn prepare(roles: &Roles, node: NodeHandles) -> Result<Vec<Worker>, WorkerError> {
+	let metrics = metrics::Metrics::new(node.prometheus.as_ref())?;
+	let mut workers: Vec<Worker> = Vec::new();
+	if let Some(path) = &roles.directory {
+		let config: config::DirectoryConfig = config::load(path)?;
+		let chain = chain_for(&node, "directory", config.account.as_ref())?;
+		workers.push(("modicum-directory", directory::start(chain, config, metrics.clone()).await?));
+	}
+	if let Some(path) = &roles.mediator {
+		let config: config::MediatorConfig = config::load(path)?;
+		let chain = chain_for(&node, "mediator", config.account.as_ref())?;
+		let work_dir = node.work_dir.join("mediator");
+		workers.push(("modicum-mediator", mediator::start(chain, config, work_dir, metrics.clone()).await?));
+	}
+	if let Some(path) = &roles.provider {
+		let config: config::ProviderConfig = config::load(path)?;
+		let chain = chain_for(&node, "provider", config.account.as_ref())?;
+		let work_dir = node.work_dir.join("provider");
+		workers.push(("modicum-provider", provider::start(chain, config, work_dir, metrics.clone()).await?));
+	}
+	if let Some(path) = &roles.solver {
+		let config: config::SolverConfig = config::load(path)?;
+		let chain = chain_for(&node, "solver", config.account.as_ref())?;
+		workers.push(("modicum-solver", solver::start(chain, config, metrics.clone())));
+	}
+	Ok(workers)
+}
+
+/// The chain client of a role: the named account's key, or the keystore's only `mdcm` key.
+fn chain_for(
+	node: &NodeHandles,
+	role: &'static str,
+	account: Option<&Account>,
+) -> Result<Chain, WorkerError> {
+	let signer = match account {
+		Some(Account(account)) => sr25519::Public::from_raw(*account.as_ref()),
+		None => match node.keystore.sr25519_public_keys(KEY_TYPE).as_slice() {
+			[only] => *only,
+			[] => {
+				return Err(WorkerError::Key {
+					role,
+					message: "the node keystore has no `mdcm` key; insert one with `modicum-node key insert --key-type mdcm --scheme sr25519 --suri <seed>`".into(),
+				})
+			},
+			_ => {
+				return Err(WorkerError::Key {
+					role,
+					message: "the node keystore has several `mdcm` keys; name the role's `account`".into(),
+				})
+			},
+		},
+	};
+	Chain::new(node.state.clone(), node.submitter.clone(), node.keystore.clone(), signer, node.heads.clone())
+		.map_err(|e| WorkerError::Key { role, message: e.to_string() })
+}
+
+/// Checks the role's account can spend `needed`.
+fn ensure_funded(
+	chain: &Chain,
+	role: &'static str,
+	needed: Balance,
+	what: &'static str,
+) -> Result<(), WorkerError> {
+	let spendable = chain.state().spendable_balance(chain.heads().best.hash, chain.account())?;
+	if spendable < needed {
+		return Err(WorkerError::Unfunded {
+			role,
+			account: chain.account().to_ss58check(),
+			spendable,
+			needed,
+			what,
+		});
+	}
+	Ok(())
+}
+
+/// Whether `who` is registered for `role` among `actors`.
+pub fn is_registered(actors: &ActorsOf<Runtime>, who: &AccountId, role: Role) -> bool {
+	match role {
+		Role::JobCreator => actors.job_creators.iter().any(|(a, _)| a == who),
+		Role::ResourceProvider => actors.resource_providers.iter().any(|(a, _)| a == who),
+		Role::Mediator => actors.mediators.iter().any(|(a, _)| a == who),
+		Role::Directory => actors.directories.iter().any(|(a, _)| a == who),
+	}
+}
+
+/// Submits `call`, counting it and logging the outcome; a refused transaction is retried by the
+/// caller's next block.
+pub async fn submit(chain: &Chain, metrics: &metrics::Metrics, name: &str, call: RuntimeCall) -> bool {
+	match chain.submit(call).await {
+		Ok(hash) => {
+			tracing::debug!(target: "modicum", call = name, ?hash, "transaction submitted");
+			metrics.transaction(name, true);
+			true
+		},
+		Err(e) => {
+			tracing::warn!(target: "modicum", call = name, error = %e, "transaction refused");
+			metrics.transaction(name, false);
+			false
+		},
+	}
+}
+
+/// Bounded list conversion for trust lists and base layers.
+fn bounded<T, S: frame_support::traits::Get<u32>>(
+	role: &'static str,
+	what: &str,
+	items: Vec<T>,
+) -> Result<frame_support::BoundedVec<T, S>, WorkerError> {
+	let len = items.len();
+	items.try_into().map_err(|_| WorkerError::Invalid {
+		role,
+		message: format!("`{what}` lists {len} entries; the chain keeps at most {}", S::get()),
+	})
+}

@@ -155,6 +155,8 @@ impl_runtime_apis! {
 		pallet_market::ResourceOfferOf<Runtime>,
 		pallet_market::MatchOf<Runtime>,
 		pallet_market::Error<Runtime>,
+		pallet_market::ActorsOf<Runtime>,
+		pallet_market::MarketParametersOf<Runtime>,
 	> for Runtime {
 		fn open_job_offers() -> Vec<(pallet_market::OfferId, pallet_market::JobOfferOf<Runtime>)> {
 			Market::open_job_offers()
@@ -162,6 +164,18 @@ impl_runtime_apis! {
 
 		fn open_resource_offers() -> Vec<(pallet_market::OfferId, pallet_market::ResourceOfferOf<Runtime>)> {
 			Market::open_resource_offers()
+		}
+
+		fn open_matches() -> Vec<(pallet_market::MatchId, pallet_market::MatchOf<Runtime>)> {
+			Market::open_matches()
+		}
+
+		fn actors() -> pallet_market::ActorsOf<Runtime> {
+			Market::actors()
+		}
+
+		fn parameters() -> Option<pallet_market::MarketParametersOf<Runtime>> {
+			pallet_market::Parameters::<Runtime>::get()
 		}
 
 		fn match_info(match_id: pallet_market::MatchId) -> Option<pallet_market::MatchOf<Runtime>> {
@@ -184,6 +198,11 @@ impl_runtime_apis! {
 			mediator: AccountId,
 		) -> Result<Balance, pallet_market::Error<Runtime>> {
 			Market::feasibility(job_offer, resource_offer, &mediator)
+		}
+
+		fn spendable_balance(who: AccountId) -> Balance {
+			use frame_support::traits::{fungible::Inspect, tokens::{Fortitude, Preservation}};
+			crate::Balances::reducible_balance(&who, Preservation::Preserve, Fortitude::Polite)
 		}
 
 		fn directory_available(directory: AccountId) -> bool {

@@ -8,7 +8,7 @@ use jsonrpsee::{
 };
 use modicum_runtime::{opaque::Block, AccountId, Balance, Runtime};
 use pallet_market::{
-	runtime_api::MarketApi as MarketRuntimeApi, JobOfferOf, MatchId, MatchOf, OfferId,
+	runtime_api::MarketApi as MarketRuntimeApi, ActorsOf, JobOfferOf, MatchId, MatchOf, OfferId,
 	ResourceOfferOf, Resources,
 };
 use serde::Serialize;
@@ -54,6 +54,14 @@ pub trait MarketApi {
 		match_id: MatchId,
 		at: Option<Hash>,
 	) -> RpcResult<Option<MatchOf<Runtime>>>;
+
+	/// Every open match, by id.
+	#[method(name = "openMatches")]
+	fn open_matches(&self, at: Option<Hash>) -> RpcResult<Vec<(MatchId, MatchOf<Runtime>)>>;
+
+	/// Every registered job creator, resource provider, mediator and directory.
+	#[method(name = "actors")]
+	fn actors(&self, at: Option<Hash>) -> RpcResult<ActorsOf<Runtime>>;
 
 	/// d_min (Eq. 2) of a job with these limits and bids under this mediator and directory.
 	#[method(name = "minimumDeposit")]
@@ -107,32 +115,7 @@ where
 	}
 }
 
-/// The market runtime API as the Modicum runtime instantiates it.
-pub trait RuntimeMarketApi:
-	MarketRuntimeApi<
-	Block,
-	AccountId,
-	Balance,
-	JobOfferOf<Runtime>,
-	ResourceOfferOf<Runtime>,
-	MatchOf<Runtime>,
-	pallet_market::Error<Runtime>,
->
-{
-}
-
-impl<A> RuntimeMarketApi for A where
-	A: MarketRuntimeApi<
-		Block,
-		AccountId,
-		Balance,
-		JobOfferOf<Runtime>,
-		ResourceOfferOf<Runtime>,
-		MatchOf<Runtime>,
-		pallet_market::Error<Runtime>,
-	>
-{
-}
+pub use modicum_offchain_worker::chain::RuntimeMarketApi;
 
 impl<C> MarketApiServer for Market<C>
 where
@@ -153,6 +136,14 @@ where
 		at: Option<Hash>,
 	) -> RpcResult<Option<MatchOf<Runtime>>> {
 		self.client.runtime_api().match_info(self.at(at), match_id).map_err(call_failed)
+	}
+
+	fn open_matches(&self, at: Option<Hash>) -> RpcResult<Vec<(MatchId, MatchOf<Runtime>)>> {
+		self.client.runtime_api().open_matches(self.at(at)).map_err(call_failed)
+	}
+
+	fn actors(&self, at: Option<Hash>) -> RpcResult<ActorsOf<Runtime>> {
+		self.client.runtime_api().actors(self.at(at)).map_err(call_failed)
 	}
 
 	fn minimum_deposit(

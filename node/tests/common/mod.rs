@@ -27,6 +27,11 @@ pub struct Rpc {
 }
 
 impl Rpc {
+	/// A client of the node serving JSON-RPC on 127.0.0.1:`port`.
+	pub fn on(port: u16) -> Self {
+		Self { port }
+	}
+
 	/// Call `method`; panics on a transport failure or an error response.
 	pub fn call(&self, method: &str, params: Value) -> Value {
 		self.try_call(method, params).unwrap_or_else(|e| panic!("{method}: {e}"))

@@ -321,7 +321,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// ⌈cpu / speed⌉: blocks one run takes at the provider's declared speed.
-	pub(crate) fn run_blocks(cpu: u64, speed: u64) -> Result<BlockNumberFor<T>, Error<T>> {
+	pub fn run_blocks(cpu: u64, speed: u64) -> Result<BlockNumberFor<T>, Error<T>> {
 		let blocks = cpu.div_ceil(speed.max(1));
 		BlockNumberFor::<T>::try_from(blocks).map_err(|_| Error::<T>::DeadlineTooSoon)
 	}

@@ -1,7 +1,7 @@
 //! Job offers and resource offers: posting, cancelling and expiring.
 
 use crate::{
-	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, JobOffers, NextOfferId,
+	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, JobOffers, Matches, Mediators, NextOfferId,
 	Pallet, ResourceOffers, ResourceProviders,
 };
 use frame_support::{ensure, pallet_prelude::DispatchResult};
@@ -124,6 +124,21 @@ impl<T: Config> Pallet<T> {
 	/// Every resource offer waiting for a match.
 	pub fn open_resource_offers() -> alloc::vec::Vec<(OfferId, ResourceOfferOf<T>)> {
 		ResourceOffers::<T>::iter().filter(|(_, offer)| offer.state == OfferState::Open).collect()
+	}
+
+	/// Every open match.
+	pub fn open_matches() -> alloc::vec::Vec<(MatchId, MatchOf<T>)> {
+		Matches::<T>::iter().collect()
+	}
+
+	/// Every registered actor, by role.
+	pub fn actors() -> ActorsOf<T> {
+		ActorsOf {
+			job_creators: JobCreators::<T>::iter().collect(),
+			resource_providers: ResourceProviders::<T>::iter().collect(),
+			mediators: Mediators::<T>::iter().collect(),
+			directories: Directories::<T>::iter().collect(),
+		}
 	}
 
 	/// π̂_c = cpu_limit · cpu_bid + bandwidth_limit · bandwidth_bid.

@@ -7,7 +7,7 @@ use codec::Codec;
 
 sp_api::decl_runtime_apis! {
 	/// Read-only queries of the market.
-	pub trait MarketApi<AccountId, Balance, JobOffer, ResourceOffer, Match, Error>
+	pub trait MarketApi<AccountId, Balance, JobOffer, ResourceOffer, Match, Error, Actors, Parameters>
 	where
 		AccountId: Codec,
 		Balance: Codec,
@@ -15,12 +15,23 @@ sp_api::decl_runtime_apis! {
 		ResourceOffer: Codec,
 		Match: Codec,
 		Error: Codec,
+		Actors: Codec,
+		Parameters: Codec,
 	{
 		/// Every job offer still waiting for a match.
 		fn open_job_offers() -> Vec<(OfferId, JobOffer)>;
 
 		/// Every resource offer still waiting for a match.
 		fn open_resource_offers() -> Vec<(OfferId, ResourceOffer)>;
+
+		/// Every open match, by id.
+		fn open_matches() -> Vec<(MatchId, Match)>;
+
+		/// Every registered job creator, resource provider, mediator and directory.
+		fn actors() -> Actors;
+
+		/// The market's chain parameters.
+		fn parameters() -> Option<Parameters>;
 
 		/// An open match: its parties, terms, state and deadlines.
 		fn match_info(match_id: MatchId) -> Option<Match>;
@@ -37,6 +48,9 @@ sp_api::decl_runtime_apis! {
 		/// Dry-run of `post_match`: `Ok(d_min)` if the match is feasible now, else the error of
 		/// the first rule it breaks (the "why no match?" question).
 		fn check_match(job_offer: OfferId, resource_offer: OfferId, mediator: AccountId) -> Result<Balance, Error>;
+
+		/// What the account can spend on deposits and bonds while staying alive.
+		fn spendable_balance(who: AccountId) -> Balance;
 
 		/// Whether the directory's last heartbeat is within the heartbeat period.
 		fn directory_available(directory: AccountId) -> bool;

@@ -39,6 +39,7 @@ pub type EndpointOf<T> = BoundedVec<u8, <T as Config>::MaxEndpointLength>;
 	MaxEncodedLen,
 	TypeInfo,
 	Debug,
+	Hash,
 )]
 #[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
@@ -85,6 +86,8 @@ pub enum Role {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct JobCreatorInfo<T: Config> {
 	/// Mediators this job creator accepts for its matches.
 	pub trusted_mediators: TrustListOf<T>,
@@ -96,6 +99,8 @@ pub struct JobCreatorInfo<T: Config> {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct ResourceProviderInfo<T: Config> {
 	/// Architecture of the provider's machine.
 	pub architecture: Architecture,
@@ -115,6 +120,8 @@ pub struct ResourceProviderInfo<T: Config> {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct MediatorInfo<T: Config> {
 	/// Architecture of the mediator's machine.
 	pub architecture: Architecture,
@@ -134,6 +141,8 @@ pub struct MediatorInfo<T: Config> {
 )]
 #[codec(mel_bound())]
 #[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
 pub struct DirectoryInfo<T: Config> {
 	/// URL of the directory's OCI registry (`http://` or `https://`).
 	pub endpoint: EndpointOf<T>,
@@ -143,6 +152,22 @@ pub struct DirectoryInfo<T: Config> {
 	pub bond: BalanceOf<T>,
 	/// The block of the directory's last heartbeat (its registration counts as one).
 	pub last_heartbeat: BlockNumberFor<T>,
+}
+
+/// Every registered actor of the market, as workers and wallets read them.
+#[derive(CloneNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, TypeInfo, DebugNoBound)]
+#[scale_info(skip_type_params(T))]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase", bound(serialize = "")))]
+pub struct ActorsOf<T: Config> {
+	/// Job creators and their trusted mediators.
+	pub job_creators: alloc::vec::Vec<(T::AccountId, JobCreatorInfo<T>)>,
+	/// Resource providers and their terms.
+	pub resource_providers: alloc::vec::Vec<(T::AccountId, ResourceProviderInfo<T>)>,
+	/// Mediators and their terms.
+	pub mediators: alloc::vec::Vec<(T::AccountId, MediatorInfo<T>)>,
+	/// Directories and their terms.
+	pub directories: alloc::vec::Vec<(T::AccountId, DirectoryInfo<T>)>,
 }
 
 /// Chain parameters of the market, set at genesis and changed only by root. Each match copies

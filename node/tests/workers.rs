@@ -1,0 +1,522 @@
+//! End-to-end: jobs through the real devnet's workers — a provider running them in the real
+//! Docker engine, the solver matching them, the mediator re-executing them, the directory's real
+//! registry storing images and results — with every balance checked against the payout table.
+//!
+//! These need the devnet with its roles, so they are `#[ignore]`d in a plain `cargo test`;
+//! `scripts/test.sh` starts the devnet and runs them with `--ignored`. They take turns (one
+//! provider runs one job at a time).
+
+mod common;
+
+use codec::{Decode, Encode};
+use common::*;
+use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent, MDC};
+use pallet_market::{
+	Call as MarketCall, Ending, Event as MarketEvent, ImageOf, MatchId, MatchOf, MatchState, Party,
+	RejectReason, Resources, ResultStatus,
+};
+use serde_json::json;
+use sp_core::{bytes, crypto::Ss58Codec};
+use sp_keyring::Sr25519Keyring::{self, AliceStash, Charlie, Dave, Eve, EveStash, Ferdie};
+use std::{
+	collections::HashMap,
+	path::Path,
+	process::Command,
+	sync::Mutex,
+	thread::sleep,
+	time::{Duration, Instant},
+};
+
+/// Job creator of the tests: not a validator, so it earns no block fees.
+const JC: Sr25519Keyring = AliceStash;
+/// The devnet's provider (the worker on node `eve`).
+const RP: Sr25519Keyring = Eve;
+/// A provider the test drives by hand to post wrong results.
+const DISHONEST: Sr25519Keyring = EveStash;
+const MEDIATOR: Sr25519Keyring = Ferdie;
+const DIRECTORY: Sr25519Keyring = Dave;
+const SOLVER: Sr25519Keyring = Charlie;
+/// The provider's ask in the devnet's provider.toml.
+const CPU_ASK: Balance = 1_000_000;
+const BANDWIDTH_ASK: Balance = 1_000;
+
+/// One test at a time: the devnet has one provider.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn devnet_dir() -> String {
+	std::env::var("MODICUM_DEVNET_DIR").unwrap_or_else(|_| format!("{}/../devnet", env!("CARGO_MANIFEST_DIR")))
+}
+
+fn offset() -> u16 {
+	std::env::var("MODICUM_DEVNET_PORT_OFFSET").ok().and_then(|o| o.parse().ok()).unwrap_or(0)
+}
+
+fn devnet() -> Rpc {
+	let rpc = Rpc::on(9944 + offset());
+	rpc.try_call("system_health", json!([]))
+		.expect("the devnet with roles must be running: scripts/devnet.sh start --detach");
+	rpc
+}
+
+fn devnet_script(args: &[&str]) -> String {
+	let output = Command::new(format!("{}/../scripts/devnet.sh", env!("CARGO_MANIFEST_DIR")))
+		.args(args)
+		.output()
+		.expect("scripts/devnet.sh runs");
+	assert!(output.status.success(), "devnet.sh {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+	String::from_utf8(output.stdout).unwrap()
+}
+
+/// Builds and pushes a job of `node/tests/jobs/`; its image and base layer.
+fn publish(job: &str) -> (ImageOf<Runtime>, [u8; 32]) {
+	let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs").join(job);
+	let repository = format!("jobs/{job}");
+	let out = devnet_script(&["publish-job", dir.to_str().unwrap(), &repository]);
+	let mut fields = out.split_whitespace().map(|d| {
+		let mut digest = [0u8; 32];
+		hex_decode(d.trim_start_matches("sha256:"), &mut digest);
+		digest
+	});
+	let (digest, base) = (fields.next().unwrap(), fields.next().unwrap());
+	(ImageOf { repository: repository.into_bytes().try_into().unwrap(), digest }, base)
+}
+
+fn hex_decode(hex: &str, out: &mut [u8; 32]) {
+	let raw = bytes::from_hex(hex).expect("hex digest");
+	out.copy_from_slice(&raw);
+}
+
+fn market(call: MarketCall<Runtime>) -> RuntimeCall {
+	RuntimeCall::Market(call)
+}
+
+/// A runtime API call at `at`, SCALE-decoded.
+fn state_call<T: Decode>(rpc: &Rpc, method: &str, args: impl Encode, at: &str) -> T {
+	let raw = rpc.call("state_call", json!([method, bytes::to_hex(&args.encode(), false), at]));
+	T::decode(&mut &bytes::from_hex(raw.as_str().unwrap()).unwrap()[..]).expect("decodes")
+}
+
+fn block_hash(rpc: &Rpc, number: u64) -> String {
+	rpc.call("chain_getBlockHash", json!([number])).as_str().unwrap().to_string()
+}
+
+/// free + held balance of `who` at block `at`.
+fn total_balance(rpc: &Rpc, who: &AccountId, at: &str) -> Balance {
+	let key = frame_system::Account::<Runtime>::hashed_key_for(who);
+	let raw = rpc.call("state_getStorage", json!([bytes::to_hex(&key, false), at]));
+	let info = frame_system::AccountInfo::<u32, pallet_balances::AccountData<Balance>>::decode(
+		&mut &bytes::from_hex(raw.as_str().unwrap()).unwrap()[..],
+	)
+	.unwrap();
+	info.data.free + info.data.reserved
+}
+
+/// Transaction fees paid by each account in blocks `from..=to`.
+fn fees_paid(rpc: &Rpc, from: u64, to: u64) -> HashMap<AccountId, Balance> {
+	let mut fees = HashMap::new();
+	for number in from..=to {
+		for event in events_at(rpc, &block_hash(rpc, number)) {
+			if let RuntimeEvent::TransactionPayment(
+				pallet_transaction_payment::Event::TransactionFeePaid { who, actual_fee, tip },
+			) = event
+			{
+				*fees.entry(who).or_default() += actual_fee + tip;
+			}
+		}
+	}
+	fees
+}
+
+/// Scans blocks from `from` on until a market event satisfies `found`; its block and value.
+fn wait_for_event<T>(
+	rpc: &Rpc,
+	from: u64,
+	timeout: Duration,
+	what: &str,
+	mut found: impl FnMut(MarketEvent<Runtime>) -> Option<T>,
+) -> (u64, T) {
+	let deadline = Instant::now() + timeout;
+	let mut next = from;
+	loop {
+		while next <= header_number(rpc, None) {
+			for event in events_at(rpc, &block_hash(rpc, next)) {
+				if let RuntimeEvent::Market(event) = event {
+					if let Some(value) = found(event) {
+						return (next, value);
+					}
+				}
+			}
+			next += 1;
+		}
+		assert!(Instant::now() < deadline, "timed out waiting for {what}");
+		sleep(Duration::from_millis(500));
+	}
+}
+
+/// What a test follows of one job: balances before, and the match it got.
+struct Tracked {
+	start: u64,
+	before: HashMap<AccountId, Balance>,
+}
+
+fn accounts() -> Vec<AccountId> {
+	[JC, RP, DISHONEST, MEDIATOR, DIRECTORY, SOLVER].iter().map(|k| k.to_account_id()).collect()
+}
+
+fn track(rpc: &Rpc) -> Tracked {
+	let start = header_number(rpc, None);
+	let at = block_hash(rpc, start);
+	Tracked { start, before: accounts().into_iter().map(|a| (a.clone(), total_balance(rpc, &a, &at))).collect() }
+}
+
+impl Tracked {
+	/// Checks each account's change from the start to block `end` against `expected` (market
+	/// transfers; transaction fees are taken off from the chain's own fee events).
+	fn assert_changes(&self, rpc: &Rpc, end: u64, expected: &[(Sr25519Keyring, i128)]) {
+		let at = block_hash(rpc, end);
+		let fees = fees_paid(rpc, self.start + 1, end);
+		for (who, change) in expected {
+			let account = who.to_account_id();
+			let after = total_balance(rpc, &account, &at) as i128;
+			let fee = fees.get(&account).copied().unwrap_or(0) as i128;
+			let before = self.before[&account] as i128;
+			assert_eq!(after - before + fee, *change, "balance change of {who:?} (fees {fee})");
+		}
+	}
+}
+
+fn ensure_job_creator(rpc: &Rpc) {
+	let actors: serde_json::Value = rpc.call("market_actors", json!([]));
+	let me = JC.to_account_id().to_ss58check();
+	let registered = actors["jobCreators"].as_array().unwrap().iter().any(|e| e[0] == me);
+	if !registered {
+		submit(
+			rpc,
+			JC,
+			market(MarketCall::register_job_creator {
+				trusted_mediators: vec![MEDIATOR.to_account_id()].try_into().unwrap(),
+			}),
+		);
+	}
+}
+
+/// Posts a job offer bidding the devnet provider's ask; returns the offer's block.
+fn post_job(rpc: &Rpc, image: ImageOf<Runtime>, base_layer: [u8; 32], limits: Resources, blocks: BlockNumber) {
+	let now = header_number(rpc, None) as BlockNumber;
+	submit(
+		rpc,
+		JC,
+		market(MarketCall::post_job_offer {
+			limits,
+			architecture: pallet_market::Architecture::Amd64,
+			image,
+			base_layer,
+			directory: DIRECTORY.to_account_id(),
+			cpu_bid: CPU_ASK,
+			bandwidth_bid: BANDWIDTH_ASK,
+			completion_deadline: now + blocks,
+			deposit: 50 * MDC,
+		}),
+	);
+}
+
+fn matched(rpc: &Rpc, from: u64) -> (u64, MatchId) {
+	wait_for_event(rpc, from, Duration::from_secs(120), "a match", |e| match e {
+		MarketEvent::Matched { match_id, creator, .. } if creator == JC.to_account_id() =>
+			Some(match_id),
+		_ => None,
+	})
+}
+
+fn terms(rpc: &Rpc, match_id: MatchId, at: u64) -> MatchOf<Runtime> {
+	state_call::<Option<MatchOf<Runtime>>>(rpc, "MarketApi_match_info", match_id, &block_hash(rpc, at))
+		.expect("the match is open")
+}
+
+fn result_posted(rpc: &Rpc, from: u64, id: MatchId, timeout: Duration) -> (u64, pallet_market::Receipt) {
+	let (block, ()) = wait_for_event(rpc, from, timeout, "the result", |e| match e {
+		MarketEvent::ResultPosted { match_id, .. } if match_id == id => Some(()),
+		_ => None,
+	});
+	let MatchState::ResultPosted { receipt, .. } = terms(rpc, id, block).state else {
+		panic!("match {id} has no result at block {block}")
+	};
+	(block, receipt)
+}
+
+fn closed(rpc: &Rpc, from: u64, id: MatchId, timeout: Duration) -> (u64, Ending) {
+	wait_for_event(rpc, from, timeout, "the match to close", |e| match e {
+		MarketEvent::MatchClosed { match_id, ending, .. } if match_id == id => Some(ending),
+		_ => None,
+	})
+}
+
+/// π = min(used, limit) · ask, for cpu and bandwidth.
+fn price(terms: &MatchOf<Runtime>, usage: &Resources) -> i128 {
+	(usage.cpu.min(terms.limits.cpu) as i128) * terms.cpu_price as i128 +
+		(usage.bandwidth.min(terms.limits.bandwidth) as i128) * terms.bandwidth_price as i128
+}
+
+/// The result archive's entries, fetched from the directory's registry by digest.
+fn result_archive(digest: [u8; 32]) -> HashMap<String, Vec<u8>> {
+	let url = format!(
+		"http://127.0.0.1:{}/v2/modicum/results/blobs/sha256:{}",
+		5000 + offset(),
+		hex::encode(digest)
+	);
+	let output = Command::new("curl").args(["-sf", &url]).output().unwrap();
+	assert!(output.status.success(), "the result archive is at the directory");
+	let mut entries = HashMap::new();
+	let mut archive = tar::Archive::new(&output.stdout[..]);
+	for entry in archive.entries().unwrap() {
+		let mut entry = entry.unwrap();
+		let name = entry.path().unwrap().display().to_string();
+		let mut data = Vec::new();
+		std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+		entries.insert(name, data);
+	}
+	entries
+}
+
+const SMALL: Resources = Resources { cpu: 20_000, memory: 64, storage: 8, bandwidth: 4_096 };
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn an_honest_job_is_matched_run_accepted_and_every_balance_ends_exactly_right() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc);
+	let (image, base) = publish("honest");
+	let tracked = track(rpc);
+	post_job(rpc, image, base, SMALL, 100);
+	let (at, id) = matched(rpc, tracked.start);
+	let terms = terms(rpc, id, at);
+	assert_eq!(terms.provider, RP.to_account_id(), "the solver picked the devnet provider");
+	let (_, receipt) = result_posted(rpc, at, id, Duration::from_secs(120));
+	assert_eq!(receipt.status, ResultStatus::Completed);
+	assert!(receipt.usage.cpu > 0 && receipt.usage.cpu <= SMALL.cpu, "{receipt:?}");
+	assert!(receipt.usage.memory > 0 && receipt.usage.memory <= SMALL.memory, "{receipt:?}");
+
+	// The archive holds what the job wrote and printed, exactly.
+	let archive = result_archive(receipt.result_digest.expect("a completed job has a result"));
+	let mut sum = 0u64;
+	for i in 1..=20_000u64 {
+		sum = (sum + i * i) % 1_000_003;
+	}
+	assert_eq!(archive["out/sum.txt"], format!("{sum}\n").into_bytes());
+	assert_eq!(archive["stdout"], b"summed 20000 squares\n");
+	assert!(archive.contains_key("out/parts/numbers.txt"));
+
+	let (end, ending) = {
+		submit(rpc, JC, market(MarketCall::accept_result { match_id: id }));
+		closed(rpc, at, id, Duration::from_secs(30))
+	};
+	assert_eq!(ending, Ending::Accepted);
+	let p = &terms.parameters;
+	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
+	let pi_c = price(&terms, &receipt.usage);
+	tracked.assert_changes(
+		rpc,
+		end,
+		&[
+			(JC, -incentive - pi_c - f_m - f_d),
+			(RP, -incentive + pi_c - f_m - f_d),
+			(MEDIATOR, 2 * f_m),
+			(DIRECTORY, 2 * f_d),
+			(SOLVER, 2 * incentive),
+		],
+	);
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_wrong_result_is_rejected_mediated_and_the_provider_fined() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc);
+	let (image, base) = publish("honest");
+	// A provider that asks less than the devnet's, so the solver picks it, and then lies.
+	let actors: serde_json::Value = rpc.call("market_actors", json!([]));
+	let me = DISHONEST.to_account_id().to_ss58check();
+	if !actors["resourceProviders"].as_array().unwrap().iter().any(|e| e[0] == me) {
+		submit(
+			rpc,
+			DISHONEST,
+			market(MarketCall::register_resource_provider {
+				architecture: pallet_market::Architecture::Amd64,
+				speed: 1_000,
+				trusted_mediators: vec![MEDIATOR.to_account_id()].try_into().unwrap(),
+				trusted_directories: vec![DIRECTORY.to_account_id()].try_into().unwrap(),
+				base_layers: vec![base].try_into().unwrap(),
+			}),
+		);
+	}
+	let tracked = track(rpc);
+	let now = header_number(rpc, None) as BlockNumber;
+	submit(
+		rpc,
+		DISHONEST,
+		market(MarketCall::post_resource_offer {
+			capacity: Resources { cpu: 100_000, memory: 256, storage: 64, bandwidth: 65_536 },
+			architecture: pallet_market::Architecture::Amd64,
+			cpu_price: CPU_ASK / 2,
+			bandwidth_price: BANDWIDTH_ASK / 2,
+			valid_from: now,
+			valid_to: now + 600,
+			deposit: 100 * MDC,
+		}),
+	);
+	post_job(rpc, image, base, SMALL, 100);
+	let (at, id) = matched(rpc, tracked.start);
+	let terms = terms(rpc, id, at);
+	assert_eq!(terms.provider, DISHONEST.to_account_id(), "the solver picked the cheaper provider");
+	let claimed = Resources { cpu: 1_000, memory: 4, storage: 1, bandwidth: 10 };
+	submit(
+		rpc,
+		DISHONEST,
+		market(MarketCall::post_result {
+			match_id: id,
+			status: ResultStatus::Completed,
+			usage: claimed,
+			result_digest: Some([0xAA; 32]),
+		}),
+	);
+	submit(rpc, JC, market(MarketCall::reject_result { match_id: id, reason: RejectReason::WrongResults }));
+	let (end, ending) = closed(rpc, at, id, Duration::from_secs(240));
+	assert_eq!(ending, Ending::Mediated(Party::ResourceProvider));
+
+	let p = &terms.parameters;
+	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
+	let pi_m = terms.estimated_price as i128 * p.verification_count as i128;
+	let pi_c = price(&terms, &claimed);
+	tracked.assert_changes(
+		rpc,
+		end,
+		&[
+			// The job creator is compensated with π_d = π_c.
+			(JC, -incentive - f_m - f_d + pi_c),
+			// The provider loses its whole deposit: fees, π_m, π_d and the rest to the pool.
+			(DISHONEST, -(100 * MDC as i128)),
+			(MEDIATOR, 2 * f_m + pi_m),
+			(DIRECTORY, 2 * f_d),
+			(SOLVER, 2 * incentive),
+		],
+	);
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc);
+	let (image, base) = publish("nondeterministic");
+	let tracked = track(rpc);
+	post_job(rpc, image, base, SMALL, 100);
+	let (at, id) = matched(rpc, tracked.start);
+	let terms = terms(rpc, id, at);
+	assert_eq!(terms.provider, RP.to_account_id());
+	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(120));
+	assert_eq!(receipt.status, ResultStatus::Completed);
+	submit(rpc, JC, market(MarketCall::reject_result { match_id: id, reason: RejectReason::WrongResults }));
+	let (end, ending) = closed(rpc, posted, id, Duration::from_secs(240));
+	assert_eq!(ending, Ending::Mediated(Party::JobCreator));
+
+	let p = &terms.parameters;
+	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
+	let pi_m = terms.estimated_price as i128 * p.verification_count as i128;
+	let pi_c = price(&terms, &receipt.usage);
+	tracked.assert_changes(
+		rpc,
+		end,
+		&[
+			(JC, -(50 * MDC as i128)),
+			(RP, -incentive - f_m - f_d + pi_c),
+			(MEDIATOR, 2 * f_m + pi_m),
+			(DIRECTORY, 2 * f_d),
+			(SOLVER, 2 * incentive),
+		],
+	);
+}
+
+/// Runs a hostile job and returns the status its provider reported.
+fn hostile(rpc: &Rpc, job: &str, limits: Resources) -> (pallet_market::Receipt, HashMap<String, Vec<u8>>) {
+	let (image, base) = publish(job);
+	let start = header_number(rpc, None);
+	post_job(rpc, image, base, limits, 100);
+	let (at, id) = matched(rpc, start);
+	let (_, receipt) = result_posted(rpc, at, id, Duration::from_secs(180));
+	submit(rpc, JC, market(MarketCall::accept_result { match_id: id }));
+	let archive = receipt.result_digest.map(result_archive).unwrap_or_default();
+	(receipt, archive)
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn hostile_jobs_are_contained_and_reported_while_the_node_keeps_running() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc);
+	let tight = Resources { cpu: 5_000, memory: 32, storage: 4, bandwidth: 4_096 };
+
+	let (receipt, archive) = hostile(rpc, "memory-bomb", tight);
+	assert_eq!(receipt.status, ResultStatus::MemoryExceeded, "{receipt:?}");
+	assert!(receipt.usage.memory >= 31, "peak memory reached the limit: {receipt:?}");
+	assert!(archive.contains_key("stdout"), "failed jobs still get their logs");
+
+	let (receipt, _) = hostile(rpc, "disk-fill", tight);
+	assert_eq!(receipt.status, ResultStatus::StorageExceeded, "{receipt:?}");
+	assert!(receipt.usage.storage <= tight.storage, "/out is bounded: {receipt:?}");
+
+	let (receipt, archive) = hostile(rpc, "network", tight);
+	assert_eq!(receipt.status, ResultStatus::ExceptionOccurred, "{receipt:?}");
+	assert_eq!(archive["stderr"], b"no network\n", "the job's own stderr is in the archive");
+
+	let (receipt, _) = hostile(rpc, "fork-bomb", tight);
+	assert_eq!(receipt.status, ResultStatus::CpuExceeded, "{receipt:?}");
+	assert!(receipt.usage.cpu >= tight.cpu, "{receipt:?}");
+
+	// The provider's node and the chain are still going: an honest job still runs.
+	let (receipt, _) = hostile(rpc, "honest", SMALL);
+	assert_eq!(receipt.status, ResultStatus::Completed);
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc);
+	let (image, base) = publish("sleeper");
+	let tracked = track(rpc);
+	post_job(rpc, image, base, SMALL, 40);
+	let (at, id) = matched(rpc, tracked.start);
+	let terms = terms(rpc, id, at);
+	assert_eq!(terms.provider, RP.to_account_id());
+	let container = format!("modicum-match-{id}");
+	wait_for(Duration::from_secs(60), "the job's container to run", || {
+		let out = Command::new("docker").args(["ps", "-q", "-f", &format!("name={container}")]).output().unwrap();
+		!out.stdout.is_empty()
+	});
+	devnet_script(&["stop-node", "eve"]);
+	let (end, ending) = closed(rpc, at, id, Duration::from_secs(180));
+	assert_eq!(ending, Ending::NoResult);
+	let _ = Command::new("docker").args(["rm", "-f", &container]).output();
+
+	let p = &terms.parameters;
+	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
+	let estimate = terms.estimated_price as i128;
+	tracked.assert_changes(
+		rpc,
+		end,
+		&[
+			(JC, -incentive - f_m - f_d + estimate),
+			(RP, -incentive - f_m - f_d - estimate),
+			(MEDIATOR, 2 * f_m),
+			(DIRECTORY, 2 * f_d),
+			(SOLVER, 2 * incentive),
+		],
+	);
+	// Bring the provider back for whatever runs next.
+	devnet_script(&["restart-node", "eve"]);
+}

@@ -1,0 +1,408 @@
+//! The chain client: market state read through the runtime API at the best or the finalized
+//! block, and extrinsics signed with a keystore key and submitted to the node's own pool.
+
+use codec::Encode;
+use futures::{future::BoxFuture, StreamExt};
+use modicum_runtime::{
+	opaque::Block, AccountId, Balance, BlockNumber, Hash, Nonce, Runtime, RuntimeCall,
+	SignedPayload, TxExtension, UncheckedExtrinsic,
+};
+use pallet_market::{
+	runtime_api::MarketApi, ActorsOf, JobOfferOf, MarketParametersOf, MatchId, MatchOf, OfferId,
+	ResourceOfferOf,
+};
+use sc_client_api::BlockchainEvents;
+use sp_api::{Core, ProvideRuntimeApi};
+use sp_blockchain::HeaderBackend;
+use sp_core::{crypto::KeyTypeId, sr25519};
+use sp_keystore::KeystorePtr;
+use sp_runtime::{generic::Era, traits::Header as _, MultiAddress, MultiSignature};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// The keystore key type of market workers: `modicum-node key insert --key-type mdcm
+/// --scheme sr25519 --suri <seed>`.
+pub const KEY_TYPE: KeyTypeId = KeyTypeId(*b"mdcm");
+
+/// Blocks a worker's transaction stays valid for.
+const MORTALITY: u64 = 64;
+
+/// The market runtime API as this runtime instantiates it.
+pub trait RuntimeMarketApi:
+	MarketApi<
+	Block,
+	AccountId,
+	Balance,
+	JobOfferOf<Runtime>,
+	ResourceOfferOf<Runtime>,
+	MatchOf<Runtime>,
+	pallet_market::Error<Runtime>,
+	ActorsOf<Runtime>,
+	MarketParametersOf<Runtime>,
+>
+{
+}
+
+impl<A> RuntimeMarketApi for A where
+	A: MarketApi<
+		Block,
+		AccountId,
+		Balance,
+		JobOfferOf<Runtime>,
+		ResourceOfferOf<Runtime>,
+		MatchOf<Runtime>,
+		pallet_market::Error<Runtime>,
+		ActorsOf<Runtime>,
+		MarketParametersOf<Runtime>,
+	>
+{
+}
+
+/// Why the chain could not answer or take a transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+	/// A runtime API call failed.
+	#[error("runtime API call failed: {0}")]
+	Api(String),
+	/// The market refuses the call (a dry-run's answer).
+	#[error("refused: {0}")]
+	Refused(String),
+	/// The keystore has no sr25519 key of type `mdcm` for the account.
+	#[error(
+		"no `mdcm` sr25519 key for {0} in the node keystore; insert one with `modicum-node key insert --key-type mdcm --scheme sr25519 --suri <seed>`"
+	)]
+	MissingKey(String),
+	/// The keystore refused to sign.
+	#[error("signing failed: {0}")]
+	Signing(String),
+	/// The transaction pool refused the transaction.
+	#[error("transaction pool refused the transaction: {0}")]
+	Pool(String),
+}
+
+/// A block the worker acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRef {
+	/// Its hash.
+	pub hash: Hash,
+	/// Its number.
+	pub number: BlockNumber,
+}
+
+/// What the chain client needs of the node's client, erased so workers stay non-generic.
+pub trait ChainState: Send + Sync {
+	/// The best block.
+	fn best(&self) -> BlockRef;
+	/// The last finalized block.
+	fn finalized(&self) -> BlockRef;
+	/// The genesis hash.
+	fn genesis(&self) -> Hash;
+	/// The runtime's `(spec_version, transaction_version)` at a block.
+	fn versions(&self, at: Hash) -> Result<(u32, u32), ChainError>;
+	/// The next nonce of an account at a block.
+	fn account_nonce(&self, at: Hash, who: &AccountId) -> Result<Nonce, ChainError>;
+	/// What an account can spend at a block (keeping it alive).
+	fn spendable_balance(&self, at: Hash, who: &AccountId) -> Result<Balance, ChainError>;
+	/// Open job offers at a block.
+	fn open_job_offers(&self, at: Hash) -> Result<Vec<(OfferId, JobOfferOf<Runtime>)>, ChainError>;
+	/// Open resource offers at a block.
+	fn open_resource_offers(
+		&self,
+		at: Hash,
+	) -> Result<Vec<(OfferId, ResourceOfferOf<Runtime>)>, ChainError>;
+	/// Open matches at a block.
+	fn open_matches(&self, at: Hash) -> Result<Vec<(MatchId, MatchOf<Runtime>)>, ChainError>;
+	/// Registered actors at a block.
+	fn actors(&self, at: Hash) -> Result<ActorsOf<Runtime>, ChainError>;
+	/// Market parameters at a block.
+	fn parameters(&self, at: Hash) -> Result<MarketParametersOf<Runtime>, ChainError>;
+	/// Dry-run of `post_match` at a block: d_min, or the rule the match breaks.
+	fn check_match(
+		&self,
+		at: Hash,
+		job_offer: OfferId,
+		resource_offer: OfferId,
+		mediator: &AccountId,
+	) -> Result<Balance, ChainError>;
+	/// Whether a directory's heartbeat is recent at a block.
+	fn directory_available(&self, at: Hash, directory: &AccountId) -> Result<bool, ChainError>;
+}
+
+fn api_error(e: impl std::fmt::Debug) -> ChainError {
+	ChainError::Api(format!("{e:?}"))
+}
+
+impl<C> ChainState for C
+where
+	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync,
+	C::Api: RuntimeMarketApi
+		+ frame_system_rpc_runtime_api::AccountNonceApi<Block, AccountId, Nonce>
+		+ Core<Block>,
+{
+	fn best(&self) -> BlockRef {
+		let info = self.info();
+		BlockRef { hash: info.best_hash, number: info.best_number }
+	}
+
+	fn finalized(&self) -> BlockRef {
+		let info = self.info();
+		BlockRef { hash: info.finalized_hash, number: info.finalized_number }
+	}
+
+	fn genesis(&self) -> Hash {
+		self.info().genesis_hash
+	}
+
+	fn versions(&self, at: Hash) -> Result<(u32, u32), ChainError> {
+		let version = self.runtime_api().version(at).map_err(api_error)?;
+		Ok((version.spec_version, version.transaction_version))
+	}
+
+	fn account_nonce(&self, at: Hash, who: &AccountId) -> Result<Nonce, ChainError> {
+		use frame_system_rpc_runtime_api::AccountNonceApi;
+		self.runtime_api().account_nonce(at, who.clone()).map_err(api_error)
+	}
+
+	fn spendable_balance(&self, at: Hash, who: &AccountId) -> Result<Balance, ChainError> {
+		self.runtime_api().spendable_balance(at, who.clone()).map_err(api_error)
+	}
+
+	fn open_job_offers(&self, at: Hash) -> Result<Vec<(OfferId, JobOfferOf<Runtime>)>, ChainError> {
+		self.runtime_api().open_job_offers(at).map_err(api_error)
+	}
+
+	fn open_resource_offers(
+		&self,
+		at: Hash,
+	) -> Result<Vec<(OfferId, ResourceOfferOf<Runtime>)>, ChainError> {
+		self.runtime_api().open_resource_offers(at).map_err(api_error)
+	}
+
+	fn open_matches(&self, at: Hash) -> Result<Vec<(MatchId, MatchOf<Runtime>)>, ChainError> {
+		self.runtime_api().open_matches(at).map_err(api_error)
+	}
+
+	fn actors(&self, at: Hash) -> Result<ActorsOf<Runtime>, ChainError> {
+		self.runtime_api().actors(at).map_err(api_error)
+	}
+
+	fn parameters(&self, at: Hash) -> Result<MarketParametersOf<Runtime>, ChainError> {
+		self.runtime_api()
+			.parameters(at)
+			.map_err(api_error)?
+			.ok_or_else(|| ChainError::Api("the market has no parameters".into()))
+	}
+
+	fn check_match(
+		&self,
+		at: Hash,
+		job_offer: OfferId,
+		resource_offer: OfferId,
+		mediator: &AccountId,
+	) -> Result<Balance, ChainError> {
+		self.runtime_api()
+			.check_match(at, job_offer, resource_offer, mediator.clone())
+			.map_err(api_error)?
+			.map_err(|e| ChainError::Refused(format!("{e:?}")))
+	}
+
+	fn directory_available(&self, at: Hash, directory: &AccountId) -> Result<bool, ChainError> {
+		self.runtime_api().directory_available(at, directory.clone()).map_err(api_error)
+	}
+}
+
+/// Submits an encoded extrinsic to the node's pool at a block; erased from the pool's type.
+pub type Submitter = Arc<dyn Fn(Hash, Vec<u8>) -> BoxFuture<'static, Result<Hash, String>> + Send + Sync>;
+
+/// The newest best and finalized blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heads {
+	/// The best block: workers act on it.
+	pub best: BlockRef,
+	/// The finalized block: workers settle on it.
+	pub finalized: BlockRef,
+}
+
+/// Follows the node's best and finalized blocks into a watch channel; the returned future runs
+/// for as long as the node does.
+pub fn follow<C>(client: Arc<C>) -> (watch::Receiver<Heads>, BoxFuture<'static, ()>)
+where
+	C: BlockchainEvents<Block> + ChainState + 'static,
+{
+	let heads = Heads { best: client.best(), finalized: client.finalized() };
+	let (sender, receiver) = watch::channel(heads);
+	let task = async move {
+		let mut imports = client.import_notification_stream();
+		let mut finality = client.finality_notification_stream();
+		loop {
+			let mut heads = *sender.borrow();
+			tokio::select! {
+				Some(block) = imports.next() => {
+					if !block.is_new_best {
+						continue;
+					}
+					heads.best = BlockRef { hash: block.hash, number: *block.header.number() };
+				},
+				Some(block) = finality.next() => {
+					heads.finalized = BlockRef { hash: block.hash, number: *block.header.number() };
+				},
+				else => break,
+			}
+			if sender.send(heads).is_err() {
+				break;
+			}
+		}
+	};
+	(receiver, Box::pin(task))
+}
+
+/// The nonce a worker expects its next transaction to take.
+struct NextNonce {
+	nonce: Nonce,
+	/// The best block when it was set: a gap older than a transaction's lifetime is dropped.
+	since: BlockNumber,
+}
+
+/// One worker account's view of the chain: reads market state, signs and submits.
+#[derive(Clone)]
+pub struct Chain {
+	state: Arc<dyn ChainState>,
+	submitter: Submitter,
+	keystore: KeystorePtr,
+	signer: sr25519::Public,
+	account: AccountId,
+	heads: watch::Receiver<Heads>,
+	next_nonce: Arc<tokio::sync::Mutex<Option<NextNonce>>>,
+	/// The last runtime versions seen, keyed by the block they were read at.
+	versions: Arc<Mutex<Option<(Hash, (u32, u32))>>>,
+}
+
+impl Chain {
+	/// A chain client signing as `signer`, which must have an `mdcm` key in the keystore.
+	pub fn new(
+		state: Arc<dyn ChainState>,
+		submitter: Submitter,
+		keystore: KeystorePtr,
+		signer: sr25519::Public,
+		heads: watch::Receiver<Heads>,
+	) -> Result<Self, ChainError> {
+		let account = AccountId::from(signer);
+		if !keystore.has_keys(&[(signer.to_vec(), KEY_TYPE)]) {
+			return Err(ChainError::MissingKey(account.to_string()));
+		}
+		Ok(Self {
+			state,
+			submitter,
+			keystore,
+			signer,
+			account,
+			heads,
+			next_nonce: Default::default(),
+			versions: Default::default(),
+		})
+	}
+
+	/// The account this client signs as.
+	pub fn account(&self) -> &AccountId {
+		&self.account
+	}
+
+	/// Market state.
+	pub fn state(&self) -> &dyn ChainState {
+		&*self.state
+	}
+
+	/// The newest heads.
+	pub fn heads(&self) -> Heads {
+		*self.heads.borrow()
+	}
+
+	/// Waits for a new best or finalized block; `None` once the node stops following.
+	pub async fn next_heads(&mut self) -> Option<Heads> {
+		self.heads.changed().await.ok()?;
+		Some(*self.heads.borrow_and_update())
+	}
+
+	/// Signs `call` with the next nonce and submits it to the node's pool at the best block.
+	pub async fn submit(&self, call: impl Into<RuntimeCall>) -> Result<Hash, ChainError> {
+		let call = call.into();
+		// One submission at a time per account, so nonces are handed out in order.
+		let mut next = self.next_nonce.lock().await;
+		let best = self.state.best();
+		let on_chain = self.state.account_nonce(best.hash, &self.account)?;
+		let nonce = match &*next {
+			Some(local)
+				if local.nonce > on_chain &&
+					best.number.saturating_sub(local.since) <= MORTALITY as BlockNumber =>
+				local.nonce,
+			_ => on_chain,
+		};
+		let extrinsic = self.sign(call, nonce, best)?;
+		match (self.submitter)(best.hash, extrinsic.encode()).await {
+			Ok(hash) => {
+				*next = Some(NextNonce { nonce: nonce + 1, since: best.number });
+				Ok(hash)
+			},
+			Err(e) => {
+				*next = None;
+				Err(ChainError::Pool(e))
+			},
+		}
+	}
+
+	fn versions(&self, at: Hash) -> Result<(u32, u32), ChainError> {
+		let mut cached = self.versions.lock().expect("no panics while holding the lock");
+		match *cached {
+			Some((hash, versions)) if hash == at => Ok(versions),
+			_ => {
+				let versions = self.state.versions(at)?;
+				*cached = Some((at, versions));
+				Ok(versions)
+			},
+		}
+	}
+
+	fn sign(
+		&self,
+		call: RuntimeCall,
+		nonce: Nonce,
+		best: BlockRef,
+	) -> Result<UncheckedExtrinsic, ChainError> {
+		let (spec_version, transaction_version) = self.versions(best.hash)?;
+		// A mortal era born at the best block: its implicit block hash is the best hash.
+		let era = Era::mortal(MORTALITY, best.number.into());
+		let extension: TxExtension = (
+			frame_system::CheckNonZeroSender::<Runtime>::new(),
+			frame_system::CheckSpecVersion::<Runtime>::new(),
+			frame_system::CheckTxVersion::<Runtime>::new(),
+			frame_system::CheckGenesis::<Runtime>::new(),
+			frame_system::CheckEra::<Runtime>::from(era),
+			frame_system::CheckNonce::<Runtime>::from(nonce),
+			frame_system::CheckWeight::<Runtime>::new(),
+			pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(0),
+			frame_system::WeightReclaim::<Runtime>::new(),
+		);
+		let implicit = (
+			(),
+			spec_version,
+			transaction_version,
+			self.state.genesis(),
+			best.hash,
+			(),
+			(),
+			(),
+			(),
+		);
+		let payload = SignedPayload::from_raw(call.clone(), extension.clone(), implicit);
+		let signature = payload
+			.using_encoded(|bytes| self.keystore.sr25519_sign(KEY_TYPE, &self.signer, bytes))
+			.map_err(|e| ChainError::Signing(e.to_string()))?
+			.ok_or_else(|| ChainError::MissingKey(self.account.to_string()))?;
+		Ok(UncheckedExtrinsic::new_signed(
+			call,
+			MultiAddress::Id(self.account.clone()),
+			MultiSignature::Sr25519(signature),
+			extension,
+		))
+	}
+}

@@ -1,0 +1,275 @@
+//! Role configuration files (TOML), one per role flag. Unknown keys are errors, so a typo never
+//! silently falls back to a default.
+
+use modicum_runtime::{AccountId, Balance, BlockNumber};
+use pallet_market::{Architecture, Digest, Resources};
+use serde::{de::Error as _, Deserialize, Deserializer};
+use sp_core::crypto::Ss58Codec;
+use std::{path::Path, str::FromStr};
+
+/// Why a configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+	/// The file could not be read.
+	#[error("cannot read {path}: {source}")]
+	Read {
+		/// The file.
+		path: String,
+		/// The cause.
+		source: std::io::Error,
+	},
+	/// The file is not a valid configuration.
+	#[error("invalid configuration {path}: {source}")]
+	Parse {
+		/// The file.
+		path: String,
+		/// The cause.
+		source: toml::de::Error,
+	},
+	/// A value is out of range.
+	#[error("invalid configuration {path}: {message}")]
+	Invalid {
+		/// The file.
+		path: String,
+		/// What is wrong.
+		message: String,
+	},
+}
+
+/// Reads and parses a role's configuration file.
+pub fn load<T: for<'de> Deserialize<'de> + Validate>(path: &Path) -> Result<T, ConfigError> {
+	let shown = path.display().to_string();
+	let text = std::fs::read_to_string(path)
+		.map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+	let config: T =
+		toml::from_str(&text).map_err(|source| ConfigError::Parse { path: shown.clone(), source })?;
+	config.validate().map_err(|message| ConfigError::Invalid { path: shown, message })?;
+	Ok(config)
+}
+
+/// Checks a parsed configuration beyond its types.
+pub trait Validate {
+	/// `Err` with a message naming the bad value.
+	fn validate(&self) -> Result<(), String>;
+}
+
+/// An account written as SS58.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account(pub AccountId);
+
+impl<'de> Deserialize<'de> for Account {
+	fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+		let text = String::deserialize(deserializer)?;
+		AccountId::from_ss58check(&text)
+			.map(Account)
+			.map_err(|e| D::Error::custom(format!("`{text}` is not an SS58 account: {e:?}")))
+	}
+}
+
+/// A sha256 digest written `sha256:<64 hex>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sha256(pub Digest);
+
+impl FromStr for Sha256 {
+	type Err = String;
+	fn from_str(text: &str) -> Result<Self, String> {
+		let hex_part = text
+			.strip_prefix("sha256:")
+			.ok_or_else(|| format!("`{text}` is not a `sha256:<hex>` digest"))?;
+		let mut digest = [0u8; 32];
+		hex::decode_to_slice(hex_part, &mut digest)
+			.map_err(|_| format!("`{text}` is not a `sha256:<64 hex digits>` digest"))?;
+		Ok(Sha256(digest))
+	}
+}
+
+impl<'de> Deserialize<'de> for Sha256 {
+	fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+		String::deserialize(deserializer)?.parse().map_err(D::Error::custom)
+	}
+}
+
+/// Writes a digest as `sha256:<hex>`.
+pub fn digest_string(digest: &Digest) -> String {
+	format!("sha256:{}", hex::encode(digest))
+}
+
+/// An architecture written as in OCI image configs: `amd64`, `arm64`, `riscv64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+	/// `linux/amd64`.
+	Amd64,
+	/// `linux/arm64`.
+	Arm64,
+	/// `linux/riscv64`.
+	Riscv64,
+}
+
+impl From<Arch> for Architecture {
+	fn from(arch: Arch) -> Self {
+		match arch {
+			Arch::Amd64 => Architecture::Amd64,
+			Arch::Arm64 => Architecture::Arm64,
+			Arch::Riscv64 => Architecture::Riscv64,
+		}
+	}
+}
+
+/// The OCI name of an architecture.
+pub fn oci_architecture(architecture: Architecture) -> &'static str {
+	match architecture {
+		Architecture::Amd64 => "amd64",
+		Architecture::Arm64 => "arm64",
+		Architecture::Riscv64 => "riscv64",
+	}
+}
+
+/// The account a role signs as: named, or the node keystore's only `mdcm` key.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+	/// SS58 account whose sr25519 `mdcm` key is in the keystore.
+	pub account: Option<Account>,
+}
+
+/// `--provider <file>`: a resource provider.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+	/// SS58 account whose `mdcm` key signs; the keystore's only one if omitted.
+	pub account: Option<Account>,
+	/// The machine's architecture.
+	pub architecture: Arch,
+	/// Cpu units (ms of CPU time) the machine delivers to a job per block.
+	pub speed: u64,
+	/// Mediators accepted for matches.
+	pub trusted_mediators: Vec<Account>,
+	/// Directories images and results are exchanged through.
+	pub trusted_directories: Vec<Account>,
+	/// Base layers (uncompressed `diff_id`s) kept installed.
+	pub base_layers: Vec<Sha256>,
+	/// What each resource offer offers and asks.
+	pub offer: OfferConfig,
+}
+
+/// The terms of the provider's resource offers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferConfig {
+	/// Cpu units for one job.
+	pub cpu: u64,
+	/// Memory for one job, MiB.
+	pub memory: u64,
+	/// Storage for one job's `/out`, MiB.
+	pub storage: u64,
+	/// Bandwidth for one job, KiB.
+	pub bandwidth: u64,
+	/// Asked price per cpu unit.
+	pub cpu_price: Balance,
+	/// Asked price per KiB.
+	pub bandwidth_price: Balance,
+	/// Deposit held with each offer.
+	pub deposit: Balance,
+	/// Blocks each offer stays open.
+	pub window: BlockNumber,
+}
+
+impl OfferConfig {
+	/// The offered capacity.
+	pub fn capacity(&self) -> Resources {
+		Resources {
+			cpu: self.cpu,
+			memory: self.memory,
+			storage: self.storage,
+			bandwidth: self.bandwidth,
+		}
+	}
+}
+
+impl Validate for ProviderConfig {
+	fn validate(&self) -> Result<(), String> {
+		if self.speed == 0 {
+			return Err("`speed` must be at least 1 cpu unit per block".into());
+		}
+		let offer = &self.offer;
+		if offer.cpu == 0 || offer.memory < 4 || offer.storage == 0 {
+			return Err("`offer` needs cpu ≥ 1, memory ≥ 4 MiB (Docker's least) and storage ≥ 1".into());
+		}
+		if offer.window < 2 {
+			return Err("`offer.window` must be at least 2 blocks".into());
+		}
+		Ok(())
+	}
+}
+
+/// `--mediator <file>`: a mediator.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediatorConfig {
+	/// SS58 account whose `mdcm` key signs; the keystore's only one if omitted.
+	pub account: Option<Account>,
+	/// The machine's architecture.
+	pub architecture: Arch,
+	/// Availability fee per party and match.
+	pub fee: Balance,
+	/// Bond held while registered.
+	pub bond: Balance,
+	/// Directories accepted.
+	pub trusted_directories: Vec<Account>,
+	/// Base layers kept installed.
+	pub base_layers: Vec<Sha256>,
+}
+
+impl Validate for MediatorConfig {
+	fn validate(&self) -> Result<(), String> {
+		Ok(())
+	}
+}
+
+/// `--directory <file>`: a directory in front of an OCI registry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+	/// SS58 account whose `mdcm` key signs; the keystore's only one if omitted.
+	pub account: Option<Account>,
+	/// URL of the registry as providers and mediators reach it (registered on chain).
+	pub endpoint: String,
+	/// Availability fee per party and match.
+	pub fee: Balance,
+	/// Bond held while registered.
+	pub bond: Balance,
+}
+
+impl Validate for DirectoryConfig {
+	fn validate(&self) -> Result<(), String> {
+		if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
+			return Err(format!("`endpoint` {} must be an http:// or https:// URL", self.endpoint));
+		}
+		Ok(())
+	}
+}
+
+/// `--solver <file>`: a solver.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverConfig {
+	/// SS58 account whose `mdcm` key signs; the keystore's only one if omitted.
+	pub account: Option<Account>,
+	/// The most matches posted per block.
+	#[serde(default = "default_matches_per_block")]
+	pub matches_per_block: usize,
+}
+
+fn default_matches_per_block() -> usize {
+	32
+}
+
+impl Validate for SolverConfig {
+	fn validate(&self) -> Result<(), String> {
+		if self.matches_per_block == 0 {
+			return Err("`matches_per_block` must be at least 1".into());
+		}
+		Ok(())
+	}
+}

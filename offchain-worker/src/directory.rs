@@ -1,0 +1,82 @@
+//! The directory: registers the account in front of its OCI registry and posts a heartbeat every
+//! half heartbeat period while the registry answers, so the chain (and every mediator) can tell
+//! when it is down.
+
+use crate::{
+	chain::Chain, config::DirectoryConfig, ensure_funded, is_registered, metrics::Metrics,
+	provider::due, registry::Registry, submit, WorkerError,
+};
+use futures::future::BoxFuture;
+use modicum_runtime::{BlockNumber, MarketCall};
+use pallet_market::Role;
+
+const ROLE: &str = "directory";
+
+/// Checks the registry answers and the account can bond, and returns the heartbeat loop.
+pub async fn start(
+	chain: Chain,
+	config: DirectoryConfig,
+	metrics: Metrics,
+) -> Result<BoxFuture<'static, ()>, WorkerError> {
+	let registry = Registry::new(&config.endpoint)?;
+	registry.ping().await?;
+	let best = chain.heads().best.hash;
+	if !is_registered(&chain.state().actors(best)?, chain.account(), Role::Directory) {
+		let min_bond = chain.state().parameters(best)?.min_bond;
+		if config.bond < min_bond {
+			return Err(WorkerError::Invalid {
+				role: ROLE,
+				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond),
+			});
+		}
+		ensure_funded(&chain, ROLE, config.bond, "the directory bond")?;
+	}
+	let endpoint: pallet_market::EndpointOf<modicum_runtime::Runtime> =
+		config.endpoint.clone().into_bytes().try_into().map_err(|_| WorkerError::Invalid {
+		role: ROLE,
+		message: "`endpoint` is longer than the chain keeps".into(),
+	})?;
+	tracing::info!(target: "modicum", account = %chain.account(), endpoint = %config.endpoint, "directory ready");
+	Ok(Box::pin(async move {
+		let mut heads_chain = chain.clone();
+		let mut sent: Option<BlockNumber> = None;
+		while let Some(heads) = heads_chain.next_heads().await {
+			let best = heads.best;
+			let state = chain.state();
+			let (actors, parameters) = match (state.actors(best.hash), state.parameters(best.hash)) {
+				(Ok(actors), Ok(parameters)) => (actors, parameters),
+				(Err(e), _) | (_, Err(e)) => {
+					tracing::warn!(target: "modicum", error = %e, "directory: chain read failed");
+					continue;
+				},
+			};
+			let Some((_, info)) = actors.directories.iter().find(|(who, _)| who == chain.account())
+			else {
+				if due(sent, best.number) {
+					sent = Some(best.number);
+					let call = MarketCall::register_directory {
+						endpoint: endpoint.clone(),
+						fee: config.fee,
+						bond: config.bond,
+					};
+					submit(&chain, &metrics, "register_directory", call.into()).await;
+				}
+				continue;
+			};
+			let next = info.last_heartbeat.saturating_add(parameters.heartbeat_period / 2);
+			if best.number < next || !due(sent, best.number) {
+				continue;
+			}
+			match registry.ping().await {
+				Ok(()) => {
+					sent = Some(best.number);
+					submit(&chain, &metrics, "directory_heartbeat", MarketCall::directory_heartbeat {}.into())
+						.await;
+				},
+				Err(e) => {
+					tracing::warn!(target: "modicum", error = %e, "directory: registry down, no heartbeat")
+				},
+			}
+		}
+	}))
+}

@@ -1,0 +1,377 @@
+//! The mediator: for each match assigned to it, re-executes the job n times exactly as a
+//! provider does, checks the directory where the dispute is about it, and posts the verdict
+//! before the mediation deadline.
+
+use crate::{
+	bounded,
+	chain::Chain,
+	config::MediatorConfig,
+	ensure_funded,
+	executor::{Executor, Job},
+	is_registered,
+	metrics::Metrics,
+	provider::{directory_endpoint, due},
+	registry::{Registry, RESULTS_REPOSITORY},
+	submit, WorkerError,
+};
+use futures::future::BoxFuture;
+use modicum_runtime::{BlockNumber, MarketCall, Runtime};
+use pallet_market::{
+	Digest, MatchId, MatchOf, MatchState, Party, Receipt, RejectReason, Resources, ResultStatus,
+	Role,
+};
+use sp_runtime::Perbill;
+use std::{collections::HashMap, path::PathBuf};
+use tokio::task::JoinSet;
+
+const ROLE: &str = "mediator";
+
+/// What one re-execution gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+	/// How it ended.
+	pub status: ResultStatus,
+	/// What it used.
+	pub usage: Resources,
+	/// sha256 of its canonical archive.
+	pub digest: Option<Digest>,
+}
+
+/// What the mediator found at the job's directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectoryCheck {
+	/// No recent heartbeat, or the registry does not answer.
+	Down,
+	/// Up; whether it has the image and the provider's result archive.
+	Up {
+		/// The job image's manifest is there.
+		has_image: bool,
+		/// The result archive the provider names is there.
+		has_result: bool,
+	},
+}
+
+/// The faulty party of a dispute (PROTOCOL.md, "Mediation").
+pub fn verdict(
+	receipt: &Receipt,
+	reason: RejectReason,
+	runs: &[RunOutcome],
+	directory: DirectoryCheck,
+	tolerance: Perbill,
+) -> Party {
+	let deterministic = runs.windows(2).all(|pair| pair[0].digest == pair[1].digest && pair[0].status == pair[1].status);
+	match reason {
+		RejectReason::ResultNotFound => match (receipt.result_digest, directory) {
+			(None, _) => Party::ResourceProvider,
+			(Some(_), DirectoryCheck::Down) => Party::Directory,
+			(Some(_), DirectoryCheck::Up { has_result: true, .. }) => Party::JobCreator,
+			(Some(_), DirectoryCheck::Up { has_result: false, .. }) => Party::ResourceProvider,
+		},
+		RejectReason::InvalidResultStatus
+			if matches!(
+				receipt.status,
+				ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound
+			) =>
+			match directory {
+				DirectoryCheck::Down => Party::Directory,
+				DirectoryCheck::Up { has_image: false, .. }
+					if receipt.status == ResultStatus::JobNotFound =>
+					Party::JobCreator,
+				DirectoryCheck::Up { .. } => Party::ResourceProvider,
+			},
+		// A job whose own runs disagree is the job creator's fault, whatever was claimed.
+		_ if !deterministic => Party::JobCreator,
+		RejectReason::WrongResults => {
+			let agrees = runs
+				.iter()
+				.all(|run| run.digest == receipt.result_digest && run.status == receipt.status);
+			if agrees {
+				Party::JobCreator
+			} else {
+				Party::ResourceProvider
+			}
+		},
+		RejectReason::InvalidResultStatus => {
+			if runs.iter().all(|run| run.status == receipt.status) {
+				Party::JobCreator
+			} else {
+				Party::ResourceProvider
+			}
+		},
+		RejectReason::TooMuchCost => {
+			let most = |pick: fn(&Resources) -> u64| runs.iter().map(|r| pick(&r.usage)).max().unwrap_or(0);
+			let inflated = |claimed: u64, measured: u64| {
+				claimed > measured.saturating_add(tolerance.mul_ceil(measured))
+			};
+			let claimed = receipt.usage;
+			if inflated(claimed.cpu, most(|u| u.cpu)) ||
+				inflated(claimed.memory, most(|u| u.memory)) ||
+				inflated(claimed.storage, most(|u| u.storage)) ||
+				inflated(claimed.bandwidth, most(|u| u.bandwidth))
+			{
+				Party::ResourceProvider
+			} else {
+				Party::JobCreator
+			}
+		},
+	}
+}
+
+struct Mediator {
+	chain: Chain,
+	config: MediatorConfig,
+	executor: Executor,
+	metrics: Metrics,
+	mediations: JoinSet<(MatchId, Result<(Party, Option<Digest>), String>)>,
+	/// Matches being mediated now.
+	active: HashMap<MatchId, ()>,
+	/// Verdicts reached, with the block they were last submitted at.
+	verdicts: HashMap<MatchId, (Party, Option<Digest>, BlockNumber)>,
+	registered_at: Option<BlockNumber>,
+}
+
+/// Checks the mediator can work (Docker, cgroups, key, bond) and returns its loop.
+pub async fn start(
+	chain: Chain,
+	config: MediatorConfig,
+	work_dir: PathBuf,
+	metrics: Metrics,
+) -> Result<BoxFuture<'static, ()>, WorkerError> {
+	let executor = Executor::connect(work_dir)
+		.await
+		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
+	let best = chain.heads().best.hash;
+	let registered = is_registered(&chain.state().actors(best)?, chain.account(), Role::Mediator);
+	if !registered {
+		let min_bond = chain.state().parameters(best)?.min_bond;
+		if config.bond < min_bond {
+			return Err(WorkerError::Invalid {
+				role: ROLE,
+				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond),
+			});
+		}
+		ensure_funded(&chain, ROLE, config.bond, "the mediator bond")?;
+	}
+	tracing::info!(target: "modicum", account = %chain.account(), "mediator ready");
+	let mediator = Mediator {
+		chain,
+		config,
+		executor,
+		metrics,
+		mediations: JoinSet::new(),
+		active: HashMap::new(),
+		verdicts: HashMap::new(),
+		registered_at: None,
+	};
+	Ok(Box::pin(mediator.run()))
+}
+
+impl Mediator {
+	async fn run(mut self) {
+		let mut chain = self.chain.clone();
+		loop {
+			tokio::select! {
+				heads = chain.next_heads() => {
+					let Some(heads) = heads else { break };
+					if let Err(e) = self.on_block(heads.best.hash, heads.best.number).await {
+						tracing::warn!(target: "modicum", error = %e, "mediator: chain read failed");
+					}
+				},
+				Some(done) = self.mediations.join_next() => match done {
+					Ok((id, Ok((party, digest)))) => {
+						self.active.remove(&id);
+						let number = self.chain.heads().best.number;
+						self.verdicts.insert(id, (party, digest, number));
+						self.post_verdict(id, party, digest).await;
+					},
+					Ok((id, Err(e))) => {
+						self.active.remove(&id);
+						tracing::error!(target: "modicum", match_id = id, error = %e, "mediator: mediation failed; retrying");
+					},
+					Err(e) => tracing::error!(target: "modicum", error = %e, "mediator: task failed"),
+				},
+			}
+		}
+	}
+
+	async fn on_block(&mut self, best: sp_core::H256, number: BlockNumber) -> Result<(), WorkerError> {
+		let chain = self.chain.clone();
+		let state = chain.state();
+		let me = chain.account().clone();
+		let actors = state.actors(best)?;
+		if !is_registered(&actors, &me, Role::Mediator) {
+			if due(self.registered_at, number) {
+				self.registered_at = Some(number);
+				let call = MarketCall::register_mediator {
+					architecture: self.config.architecture.into(),
+					fee: self.config.fee,
+					trusted_directories: bounded(
+						ROLE,
+						"trusted_directories",
+						self.config.trusted_directories.iter().map(|a| a.0.clone()).collect(),
+					)?,
+					base_layers: bounded(
+						ROLE,
+						"base_layers",
+						self.config.base_layers.iter().map(|d| d.0).collect(),
+					)?,
+					bond: self.config.bond,
+				};
+				submit(&self.chain, &self.metrics, "register_mediator", call.into()).await;
+			}
+			return Ok(());
+		}
+		let open = state.open_matches(best)?;
+		let assigned: Vec<_> = open
+			.into_iter()
+			.filter(|(_, m)| m.mediator == me && matches!(m.state, MatchState::InMediation { .. }))
+			.collect();
+		self.verdicts.retain(|id, _| assigned.iter().any(|(open, _)| open == id));
+		for (id, terms) in assigned {
+			if let Some(&(party, digest, sent)) = self.verdicts.get(&id) {
+				if due(Some(sent), number) {
+					self.verdicts.insert(id, (party, digest, number));
+					self.post_verdict(id, party, digest).await;
+				}
+				continue;
+			}
+			if self.active.contains_key(&id) {
+				continue;
+			}
+			let Some(endpoint) = directory_endpoint(&actors, &terms.directory) else { continue };
+			let directory_up = state.directory_available(best, &terms.directory)?;
+			self.active.insert(id, ());
+			tracing::info!(target: "modicum", match_id = id, "mediator: mediating");
+			let executor = self.executor.clone();
+			let metrics = self.metrics.clone();
+			let architecture = self.config.architecture.into();
+			self.mediations.spawn(async move {
+				let outcome =
+					mediate(id, &terms, endpoint, directory_up, architecture, &executor, &metrics).await;
+				(id, outcome)
+			});
+		}
+		Ok(())
+	}
+
+	async fn post_verdict(&mut self, id: MatchId, party: Party, digest: Option<Digest>) {
+		let call =
+			MarketCall::post_mediation_result { match_id: id, faulty_party: party, result_digest: digest };
+		if submit(&self.chain, &self.metrics, "post_mediation_result", call.into()).await {
+			tracing::info!(target: "modicum", match_id = id, faulty_party = ?party, "mediator: verdict posted");
+		}
+	}
+}
+
+/// Re-executes and checks what the dispute needs, and reaches the verdict.
+async fn mediate(
+	id: MatchId,
+	terms: &MatchOf<Runtime>,
+	endpoint: String,
+	heartbeat_recent: bool,
+	architecture: pallet_market::Architecture,
+	executor: &Executor,
+	metrics: &Metrics,
+) -> Result<(Party, Option<Digest>), String> {
+	let MatchState::InMediation { receipt, reason, .. } = terms.state else {
+		return Err("the match is not in mediation".into());
+	};
+	let directory = check_directory(&endpoint, heartbeat_recent, terms, &receipt).await;
+	let needs_runs = !matches!(reason, RejectReason::ResultNotFound) &&
+		!matches!(receipt.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound);
+	let mut runs = Vec::new();
+	if needs_runs {
+		for k in 1..=terms.parameters.verification_count {
+			let job = Job::for_match(format!("match-{id}-m{k}"), terms, endpoint.clone(), architecture);
+			let execution = executor.execute(&job).await.map_err(|e| e.to_string())?;
+			metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
+			let digest = execution.archive.as_deref().map(crate::registry::sha256);
+			tracing::info!(target: "modicum", match_id = id, run = k, status = ?execution.status, "mediator: re-execution done");
+			runs.push(RunOutcome { status: execution.status, usage: execution.usage, digest });
+		}
+	}
+	let party = verdict(&receipt, reason, &runs, directory, terms.parameters.too_much_cost_tolerance);
+	Ok((party, runs.first().and_then(|run| run.digest)))
+}
+
+async fn check_directory(
+	endpoint: &str,
+	heartbeat_recent: bool,
+	terms: &MatchOf<Runtime>,
+	receipt: &Receipt,
+) -> DirectoryCheck {
+	let Ok(registry) = Registry::new(endpoint) else { return DirectoryCheck::Down };
+	if !heartbeat_recent || registry.ping().await.is_err() {
+		return DirectoryCheck::Down;
+	}
+	let repository = String::from_utf8_lossy(&terms.image.repository).into_owned();
+	let has_image = registry.manifest(&repository, &terms.image.digest).await.is_ok();
+	let has_result = match receipt.result_digest {
+		Some(digest) => registry.has_blob(RESULTS_REPOSITORY, &digest).await.unwrap_or(false),
+		None => false,
+	};
+	DirectoryCheck::Up { has_image, has_result }
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn run(digest: u8, cpu: u64) -> RunOutcome {
+		RunOutcome {
+			status: ResultStatus::Completed,
+			usage: Resources { cpu, memory: 10, storage: 1, bandwidth: 5 },
+			digest: Some([digest; 32]),
+		}
+	}
+
+	fn receipt(digest: u8, cpu: u64) -> Receipt {
+		Receipt { status: ResultStatus::Completed, usage: run(digest, cpu).usage, result_digest: Some([digest; 32]) }
+	}
+
+	const UP: DirectoryCheck = DirectoryCheck::Up { has_image: true, has_result: true };
+	const TOLERANCE: Perbill = Perbill::from_percent(5);
+
+	#[test]
+	fn wrong_results_blame_the_provider_when_honest_runs_differ_from_its_result() {
+		let runs = [run(1, 100), run(1, 100)];
+		assert_eq!(verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE), Party::ResourceProvider);
+		assert_eq!(verdict(&receipt(1, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE), Party::JobCreator);
+	}
+
+	#[test]
+	fn a_non_deterministic_job_is_the_job_creators_fault() {
+		let runs = [run(1, 100), run(3, 100)];
+		assert_eq!(verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE), Party::JobCreator);
+	}
+
+	#[test]
+	fn too_much_cost_allows_the_tolerance_above_the_largest_measurement() {
+		let runs = [run(1, 100), run(1, 90)];
+		assert_eq!(verdict(&receipt(1, 105), RejectReason::TooMuchCost, &runs, UP, TOLERANCE), Party::JobCreator);
+		assert_eq!(verdict(&receipt(1, 106), RejectReason::TooMuchCost, &runs, UP, TOLERANCE), Party::ResourceProvider);
+	}
+
+	#[test]
+	fn result_not_found_looks_at_the_directory() {
+		let r = receipt(1, 100);
+		let missing = DirectoryCheck::Up { has_image: true, has_result: false };
+		assert_eq!(verdict(&r, RejectReason::ResultNotFound, &[], UP, TOLERANCE), Party::JobCreator);
+		assert_eq!(verdict(&r, RejectReason::ResultNotFound, &[], missing, TOLERANCE), Party::ResourceProvider);
+		assert_eq!(verdict(&r, RejectReason::ResultNotFound, &[], DirectoryCheck::Down, TOLERANCE), Party::Directory);
+	}
+
+	#[test]
+	fn invalid_result_status_compares_statuses_or_checks_the_directory() {
+		let mut r = receipt(1, 100);
+		r.status = ResultStatus::MemoryExceeded;
+		let runs = [run(1, 100), run(1, 100)];
+		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &runs, UP, TOLERANCE), Party::ResourceProvider);
+		r.status = ResultStatus::JobNotFound;
+		let no_image = DirectoryCheck::Up { has_image: false, has_result: false };
+		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &[], UP, TOLERANCE), Party::ResourceProvider);
+		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &[], no_image, TOLERANCE), Party::JobCreator);
+		r.status = ResultStatus::DirectoryUnavailable;
+		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &[], DirectoryCheck::Down, TOLERANCE), Party::Directory);
+	}
+}

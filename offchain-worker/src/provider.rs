@@ -1,0 +1,342 @@
+//! The resource provider: keeps one resource offer on the market while free, runs each job
+//! matched to it, uploads the canonical result archive to the job's directory and posts the
+//! result. A journal of computed receipts survives restarts, so a job whose result is computed
+//! is never run twice, and a matched job is never forgotten: open matches are read back from
+//! chain state.
+
+use crate::{
+	bounded,
+	chain::Chain,
+	config::ProviderConfig,
+	ensure_funded,
+	executor::{Executor, Job},
+	is_registered,
+	metrics::Metrics,
+	registry::{Registry, RESULTS_REPOSITORY},
+	submit, WorkerError, RESUBMIT_AFTER,
+};
+use futures::future::BoxFuture;
+use modicum_runtime::{AccountId, BlockNumber, MarketCall, Runtime};
+use pallet_market::{ActorsOf, MatchId, MatchOf, MatchState, Receipt, Role};
+use std::{
+	collections::{HashMap, HashSet},
+	path::PathBuf,
+	sync::Arc,
+};
+use tokio::task::JoinSet;
+
+const ROLE: &str = "provider";
+
+/// Runs of one match that fail in the executor itself before the provider declines the job.
+const MAX_EXECUTOR_FAILURES: u32 = 3;
+
+/// Receipts computed but not yet settled, one JSON file per match.
+struct Journal {
+	dir: PathBuf,
+}
+
+impl Journal {
+	fn path(&self, id: MatchId) -> PathBuf {
+		self.dir.join(format!("match-{id}.json"))
+	}
+
+	fn load(&self, id: MatchId) -> Option<Receipt> {
+		let text = std::fs::read(self.path(id)).ok()?;
+		serde_json::from_slice(&text).ok()
+	}
+
+	fn save(&self, id: MatchId, receipt: &Receipt) -> std::io::Result<()> {
+		let temporary = self.dir.join(format!(".match-{id}.json"));
+		std::fs::write(&temporary, serde_json::to_vec(receipt).map_err(std::io::Error::other)?)?;
+		std::fs::rename(temporary, self.path(id))
+	}
+
+	/// Matches with a journal entry.
+	fn entries(&self) -> Vec<MatchId> {
+		let Ok(dir) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+		dir.flatten()
+			.filter_map(|e| {
+				let name = e.file_name().into_string().ok()?;
+				name.strip_prefix("match-")?.strip_suffix(".json")?.parse().ok()
+			})
+			.collect()
+	}
+
+	fn remove(&self, id: MatchId) {
+		let _ = std::fs::remove_file(self.path(id));
+	}
+}
+
+struct Provider {
+	chain: Chain,
+	config: ProviderConfig,
+	executor: Executor,
+	metrics: Metrics,
+	journal: Arc<Journal>,
+	runs: JoinSet<(MatchId, Result<Receipt, String>)>,
+	running: HashSet<MatchId>,
+	failures: HashMap<MatchId, u32>,
+	/// When each result was last submitted.
+	posted: HashMap<MatchId, BlockNumber>,
+	/// When the last resource offer or registration was submitted.
+	offered_at: Option<BlockNumber>,
+	registered_at: Option<BlockNumber>,
+}
+
+/// Checks the provider can work (Docker, cgroups, key, funds) and returns its loop.
+pub async fn start(
+	chain: Chain,
+	config: ProviderConfig,
+	work_dir: PathBuf,
+	metrics: Metrics,
+) -> Result<BoxFuture<'static, ()>, WorkerError> {
+	let executor = Executor::connect(work_dir.join("runs"))
+		.await
+		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
+	ensure_funded(&chain, ROLE, config.offer.deposit, "the deposit of a resource offer")?;
+	bounded::<_, <Runtime as pallet_market::Config>::MaxTrusted>(
+		ROLE,
+		"trusted_mediators",
+		config.trusted_mediators.clone(),
+	)?;
+	bounded::<_, <Runtime as pallet_market::Config>::MaxTrusted>(
+		ROLE,
+		"trusted_directories",
+		config.trusted_directories.clone(),
+	)?;
+	bounded::<_, <Runtime as pallet_market::Config>::MaxBaseLayers>(
+		ROLE,
+		"base_layers",
+		config.base_layers.clone(),
+	)?;
+	let journal = Journal { dir: work_dir.join("journal") };
+	std::fs::create_dir_all(&journal.dir).map_err(|e| WorkerError::Invalid {
+		role: ROLE,
+		message: format!("journal {}: {e}", journal.dir.display()),
+	})?;
+	tracing::info!(target: "modicum", account = %chain.account(), "provider ready");
+	let provider = Provider {
+		chain,
+		config,
+		executor,
+		metrics,
+		journal: Arc::new(journal),
+		runs: JoinSet::new(),
+		running: HashSet::new(),
+		failures: HashMap::new(),
+		posted: HashMap::new(),
+		offered_at: None,
+		registered_at: None,
+	};
+	Ok(Box::pin(provider.run()))
+}
+
+impl Provider {
+	async fn run(mut self) {
+		let mut chain = self.chain.clone();
+		loop {
+			tokio::select! {
+				heads = chain.next_heads() => {
+					let Some(heads) = heads else { break };
+					if let Err(e) = self.on_block(heads.best.hash, heads.best.number).await {
+						tracing::warn!(target: "modicum", error = %e, "provider: chain read failed");
+					}
+					self.settle(heads.finalized.hash);
+				},
+				Some(done) = self.runs.join_next() => {
+					match done {
+						Ok((id, outcome)) => self.on_run_done(id, outcome).await,
+						Err(e) => tracing::error!(target: "modicum", error = %e, "provider: run task failed"),
+					}
+				},
+			}
+		}
+	}
+
+	async fn on_block(&mut self, best: sp_core::H256, number: BlockNumber) -> Result<(), WorkerError> {
+		let chain = self.chain.clone();
+		let state = chain.state();
+		let me = chain.account().clone();
+		let actors = state.actors(best)?;
+		if !is_registered(&actors, &me, Role::ResourceProvider) {
+			if due(self.registered_at, number) {
+				self.registered_at = Some(number);
+				submit(&self.chain, &self.metrics, "register_resource_provider", self.registration()?).await;
+			}
+			return Ok(());
+		}
+		let matches: Vec<(MatchId, MatchOf<Runtime>)> =
+			state.open_matches(best)?.into_iter().filter(|(_, m)| m.provider == me).collect();
+		let mut busy = !self.running.is_empty();
+		for (id, terms) in &matches {
+			if terms.state != MatchState::Matched {
+				continue;
+			}
+			busy = true;
+			if self.running.contains(id) {
+				continue;
+			}
+			if let Some(receipt) = self.journal.load(*id) {
+				if due(self.posted.get(id).copied(), number) {
+					self.post_result(*id, receipt, number).await;
+				}
+				continue;
+			}
+			if number >= terms.completion_deadline {
+				tracing::warn!(target: "modicum", match_id = id, "provider: completion deadline passed before the job could run");
+				continue;
+			}
+			self.spawn_run(*id, terms, &actors);
+		}
+		self.metrics.queue(self.running.len());
+
+		let offered = state.open_resource_offers(best)?.iter().any(|(_, o)| o.provider == me);
+		if !busy && !offered && due(self.offered_at, number) {
+			self.offered_at = Some(number);
+			let offer = &self.config.offer;
+			let call = MarketCall::post_resource_offer {
+				capacity: offer.capacity(),
+				architecture: self.config.architecture.into(),
+				cpu_price: offer.cpu_price,
+				bandwidth_price: offer.bandwidth_price,
+				valid_from: number,
+				valid_to: number.saturating_add(offer.window),
+				deposit: offer.deposit,
+			};
+			if submit(&self.chain, &self.metrics, "post_resource_offer", call.into()).await {
+				tracing::info!(target: "modicum", "provider: resource offer posted");
+			}
+		}
+		Ok(())
+	}
+
+	fn registration(&self) -> Result<modicum_runtime::RuntimeCall, WorkerError> {
+		let accounts = |list: &[crate::config::Account]| -> Vec<AccountId> {
+			list.iter().map(|a| a.0.clone()).collect()
+		};
+		Ok(MarketCall::register_resource_provider {
+			architecture: self.config.architecture.into(),
+			speed: self.config.speed,
+			trusted_mediators: bounded(ROLE, "trusted_mediators", accounts(&self.config.trusted_mediators))?,
+			trusted_directories: bounded(
+				ROLE,
+				"trusted_directories",
+				accounts(&self.config.trusted_directories),
+			)?,
+			base_layers: bounded(
+				ROLE,
+				"base_layers",
+				self.config.base_layers.iter().map(|d| d.0).collect(),
+			)?,
+		}
+		.into())
+	}
+
+	fn spawn_run(&mut self, id: MatchId, terms: &MatchOf<Runtime>, actors: &ActorsOf<Runtime>) {
+		let Some(endpoint) = directory_endpoint(actors, &terms.directory) else {
+			tracing::error!(target: "modicum", match_id = id, "provider: the match's directory is not registered");
+			return;
+		};
+		let job = Job::for_match(format!("match-{id}"), terms, endpoint, self.config.architecture.into());
+		let executor = self.executor.clone();
+		let journal = self.journal.clone();
+		let metrics = self.metrics.clone();
+		tracing::info!(target: "modicum", match_id = id, image = %job.repository, "provider: running job");
+		self.running.insert(id);
+		self.runs.spawn(async move {
+			let outcome = async {
+				let execution = executor.execute(&job).await.map_err(|e| e.to_string())?;
+				metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
+				let mut receipt =
+					Receipt { status: execution.status, usage: execution.usage, result_digest: None };
+				if let Some(archive) = execution.archive {
+					match upload(&job.endpoint, archive).await {
+						Ok(digest) => receipt.result_digest = Some(digest),
+						Err(e) => {
+							tracing::warn!(target: "modicum", match_id = id, error = %e, "provider: result upload failed");
+							receipt.status = pallet_market::ResultStatus::DirectoryUnavailable;
+						},
+					}
+				}
+				journal.save(id, &receipt).map_err(|e| format!("journal: {e}"))?;
+				Ok(receipt)
+			}
+			.await;
+			(id, outcome)
+		});
+	}
+
+	async fn on_run_done(&mut self, id: MatchId, outcome: Result<Receipt, String>) {
+		self.running.remove(&id);
+		self.metrics.queue(self.running.len());
+		let number = self.chain.heads().best.number;
+		match outcome {
+			Ok(receipt) => self.post_result(id, receipt, number).await,
+			Err(e) => {
+				let failures = self.failures.entry(id).or_default();
+				*failures += 1;
+				tracing::error!(target: "modicum", match_id = id, error = %e, failures = *failures, "provider: executor failed");
+				if *failures >= MAX_EXECUTOR_FAILURES {
+					// This machine cannot run the job: decline rather than let the deadline pass.
+					let receipt = Receipt {
+						status: pallet_market::ResultStatus::Declined,
+						usage: Default::default(),
+						result_digest: None,
+					};
+					if self.journal.save(id, &receipt).is_ok() {
+						self.post_result(id, receipt, number).await;
+					}
+				}
+			},
+		}
+	}
+
+	async fn post_result(&mut self, id: MatchId, receipt: Receipt, number: BlockNumber) {
+		self.posted.insert(id, number);
+		let call = MarketCall::post_result {
+			match_id: id,
+			status: receipt.status,
+			usage: receipt.usage,
+			result_digest: receipt.result_digest,
+		};
+		if submit(&self.chain, &self.metrics, "post_result", call.into()).await {
+			tracing::info!(target: "modicum", match_id = id, status = ?receipt.status, "provider: result posted");
+		}
+	}
+
+	/// Forgets journal entries of matches whose result is final (or that closed).
+	fn settle(&mut self, finalized: sp_core::H256) {
+		let Ok(open) = self.chain.state().open_matches(finalized) else { return };
+		let waiting: HashSet<MatchId> = open
+			.iter()
+			.filter(|(_, m)| m.state == MatchState::Matched)
+			.map(|(id, _)| *id)
+			.collect();
+		for id in self.journal.entries() {
+			if !waiting.contains(&id) && !self.running.contains(&id) {
+				self.journal.remove(id);
+				self.posted.remove(&id);
+				self.failures.remove(&id);
+			}
+		}
+	}
+}
+
+/// Whether a transaction last sent at `sent` may be sent again at `now`.
+pub(crate) fn due(sent: Option<BlockNumber>, now: BlockNumber) -> bool {
+	sent.is_none_or(|sent| now >= sent.saturating_add(RESUBMIT_AFTER))
+}
+
+/// The registry URL of a registered directory.
+pub(crate) fn directory_endpoint(actors: &ActorsOf<Runtime>, directory: &AccountId) -> Option<String> {
+	actors
+		.directories
+		.iter()
+		.find(|(who, _)| who == directory)
+		.map(|(_, info)| String::from_utf8_lossy(&info.endpoint).into_owned())
+}
+
+async fn upload(endpoint: &str, archive: Vec<u8>) -> Result<pallet_market::Digest, String> {
+	let registry = Registry::new(endpoint).map_err(|e| e.to_string())?;
+	registry.push_blob(RESULTS_REPOSITORY, archive).await.map_err(|e| e.to_string())
+}
