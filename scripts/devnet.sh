@@ -105,7 +105,7 @@ status() {
 
 # A chain spec whose genesis keeps the first N local validators as authorities.
 write_chain_spec() { # validators
-	"$NODE" build-spec --chain local 2>/dev/null | python3 -c '
+	"$NODE" build-spec --chain local --disable-default-bootnode 2>/dev/null | python3 -c '
 import json, sys
 n = int(sys.argv[1])
 spec = json.load(sys.stdin)
@@ -139,24 +139,24 @@ cpu = 120000
 memory = 256
 storage = 64
 bandwidth = 65536
-cpu_price = 1000000
-bandwidth_price = 1000
-deposit = 100000000000000
+cpu_price = "1 uMDC"
+bandwidth_price = "1000 planck"
+deposit = "100 MDC"
 window = 600
 TOML
 	cat >"$DEVNET/config/mediator.toml" <<TOML
 account = "$mediator"
 architecture = "amd64"
-fee = 10000000000
-bond = 100000000000000
+fee = "10 mMDC"
+bond = "100 MDC"
 trusted_directories = ["$directory"]
 base_layers = ["$1"]
 TOML
 	cat >"$DEVNET/config/directory.toml" <<TOML
 account = "$directory"
 endpoint = "http://127.0.0.1:$REGISTRY_PORT"
-fee = 10000000000
-bond = 100000000000000
+fee = "10 mMDC"
+bond = "100 MDC"
 TOML
 	cat >"$DEVNET/config/solver.toml" <<TOML
 account = "$(account_of //Charlie)"
@@ -178,7 +178,7 @@ start_node() { # index name [flags...]
 restart_node() { # name
 	local command="$DEVNET/data/$1.command"
 	[ -f "$command" ] || { echo "no node named $1" >&2; exit 1; }
-	eval "$(cat "$command")" >>"$DEVNET/logs/$1.log" 2>&1 &
+	(eval "exec $(cat "$command")") >>"$DEVNET/logs/$1.log" 2>&1 &
 	echo "$1 $!" >>"$PIDS"
 }
 

@@ -69,8 +69,12 @@ COPY . /job
 CMD ["/bin/sh", "/job/run.sh"]
 DOCKERFILE
 	reference="$3/$2:latest"
-	DOCKER_BUILDKIT=0 docker build -q -t "$reference" "$context" >/dev/null
-	rm -rf "$context"
+	if ! DOCKER_BUILDKIT=0 docker build -q -t "$reference" "$context" >"$context.log" 2>&1; then
+		cat "$context.log" >&2
+		rm -rf "$context" "$context.log"
+		return 1
+	fi
+	rm -rf "$context" "$context.log"
 	digest="$(docker push "$reference" | sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p')"
 	[ -n "$digest" ] || { echo "pushing $reference gave no digest" >&2; return 1; }
 	echo "$digest $(base_layer_of "$4")"

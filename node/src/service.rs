@@ -226,6 +226,11 @@ pub async fn new_full<
 			keystore_container.keystore(),
 			prometheus_registry.clone(),
 			work_dir,
+			{
+				use sc_consensus_aura::SyncOracle;
+				let sync = sync_service.clone();
+				Arc::new(move || sync.is_major_syncing())
+			},
 		)
 		.await?;
 	}
@@ -306,6 +311,7 @@ async fn start_workers(
 	keystore: sp_keystore::KeystorePtr,
 	prometheus: Option<substrate_prometheus_endpoint::Registry>,
 	work_dir: std::path::PathBuf,
+	syncing: modicum_offchain_worker::chain::SyncOracle,
 ) -> Result<(), ServiceError> {
 	use codec::Decode;
 	use sc_transaction_pool_api::{TransactionPool, TransactionSource};
@@ -321,6 +327,7 @@ async fn start_workers(
 	});
 	let node = modicum_offchain_worker::NodeHandles {
 		state: client,
+		syncing,
 		submitter,
 		keystore,
 		heads,

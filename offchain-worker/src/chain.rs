@@ -263,10 +263,14 @@ struct NextNonce {
 	since: BlockNumber,
 }
 
+/// Whether the node is still catching up with the network.
+pub type SyncOracle = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// One worker account's view of the chain: reads market state, signs and submits.
 #[derive(Clone)]
 pub struct Chain {
 	state: Arc<dyn ChainState>,
+	syncing: SyncOracle,
 	submitter: Submitter,
 	keystore: KeystorePtr,
 	signer: sr25519::Public,
@@ -281,6 +285,7 @@ impl Chain {
 	/// A chain client signing as `signer`, which must have an `mdcm` key in the keystore.
 	pub fn new(
 		state: Arc<dyn ChainState>,
+		syncing: SyncOracle,
 		submitter: Submitter,
 		keystore: KeystorePtr,
 		signer: sr25519::Public,
@@ -292,6 +297,7 @@ impl Chain {
 		}
 		Ok(Self {
 			state,
+			syncing,
 			submitter,
 			keystore,
 			signer,
@@ -317,10 +323,17 @@ impl Chain {
 		*self.heads.borrow()
 	}
 
-	/// Waits for a new best or finalized block; `None` once the node stops following.
+	/// Waits for a new best or finalized block while the node is in sync (the state of a block
+	/// behind the network's is stale: acting on it would rerun settled work); `None` once the
+	/// node stops following.
 	pub async fn next_heads(&mut self) -> Option<Heads> {
-		self.heads.changed().await.ok()?;
-		Some(*self.heads.borrow_and_update())
+		loop {
+			self.heads.changed().await.ok()?;
+			let heads = *self.heads.borrow_and_update();
+			if !(self.syncing)() {
+				return Some(heads);
+			}
+		}
 	}
 
 	/// Signs `call` with the next nonce and submits it to the node's pool at the best block.

@@ -94,6 +94,50 @@ pub fn digest_string(digest: &Digest) -> String {
 	format!("sha256:{}", hex::encode(digest))
 }
 
+/// An amount of MDC: an integer of planck (10⁻¹² MDC), or a string with a unit —
+/// `"100 MDC"`, `"0.5 MDC"`, `"10 mMDC"`, `"1 uMDC"`, `"1000 planck"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amount(pub Balance);
+
+impl FromStr for Amount {
+	type Err = String;
+	fn from_str(text: &str) -> Result<Self, String> {
+		let bad = || format!("`{text}` is not an amount like \"100 MDC\", \"10 mMDC\" or \"1000 planck\"");
+		let (number, unit) = text.trim().split_once(' ').ok_or_else(bad)?;
+		let decimals: u32 = match unit.trim() {
+			"MDC" => 12,
+			"mMDC" => 9,
+			"uMDC" => 6,
+			"planck" => 0,
+			_ => return Err(bad()),
+		};
+		let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+		if fraction.len() > decimals as usize ||
+			whole.is_empty() ||
+			!whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+		{
+			return Err(bad());
+		}
+		let digits = format!("{whole}{fraction:0<width$}", width = decimals as usize);
+		digits.parse::<Balance>().map(Amount).map_err(|_| bad())
+	}
+}
+
+impl<'de> Deserialize<'de> for Amount {
+	fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+		#[derive(Deserialize)]
+		#[serde(untagged)]
+		enum Raw {
+			Planck(u64),
+			Text(String),
+		}
+		match Raw::deserialize(deserializer)? {
+			Raw::Planck(planck) => Ok(Amount(planck.into())),
+			Raw::Text(text) => text.parse().map_err(D::Error::custom),
+		}
+	}
+}
+
 /// An architecture written as in OCI image configs: `amd64`, `arm64`, `riscv64`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,14 +167,6 @@ pub fn oci_architecture(architecture: Architecture) -> &'static str {
 		Architecture::Arm64 => "arm64",
 		Architecture::Riscv64 => "riscv64",
 	}
-}
-
-/// The account a role signs as: named, or the node keystore's only `mdcm` key.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Signer {
-	/// SS58 account whose sr25519 `mdcm` key is in the keystore.
-	pub account: Option<Account>,
 }
 
 /// `--provider <file>`: a resource provider.
@@ -166,11 +202,11 @@ pub struct OfferConfig {
 	/// Bandwidth for one job, KiB.
 	pub bandwidth: u64,
 	/// Asked price per cpu unit.
-	pub cpu_price: Balance,
+	pub cpu_price: Amount,
 	/// Asked price per KiB.
-	pub bandwidth_price: Balance,
+	pub bandwidth_price: Amount,
 	/// Deposit held with each offer.
-	pub deposit: Balance,
+	pub deposit: Amount,
 	/// Blocks each offer stays open.
 	pub window: BlockNumber,
 }
@@ -196,6 +232,9 @@ impl Validate for ProviderConfig {
 		if offer.cpu == 0 || offer.memory < 4 || offer.storage == 0 {
 			return Err("`offer` needs cpu ≥ 1, memory ≥ 4 MiB (Docker's least) and storage ≥ 1".into());
 		}
+		if offer.deposit.0 == 0 {
+			return Err("`offer.deposit` must be more than nothing".into());
+		}
 		if offer.window < 2 {
 			return Err("`offer.window` must be at least 2 blocks".into());
 		}
@@ -212,9 +251,9 @@ pub struct MediatorConfig {
 	/// The machine's architecture.
 	pub architecture: Arch,
 	/// Availability fee per party and match.
-	pub fee: Balance,
+	pub fee: Amount,
 	/// Bond held while registered.
-	pub bond: Balance,
+	pub bond: Amount,
 	/// Directories accepted.
 	pub trusted_directories: Vec<Account>,
 	/// Base layers kept installed.
@@ -236,9 +275,9 @@ pub struct DirectoryConfig {
 	/// URL of the registry as providers and mediators reach it (registered on chain).
 	pub endpoint: String,
 	/// Availability fee per party and match.
-	pub fee: Balance,
+	pub fee: Amount,
 	/// Bond held while registered.
-	pub bond: Balance,
+	pub bond: Amount,
 }
 
 impl Validate for DirectoryConfig {
@@ -271,5 +310,26 @@ impl Validate for SolverConfig {
 			return Err("`matches_per_block` must be at least 1".into());
 		}
 		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn amounts_read_with_units_or_as_planck() {
+		let amount = |text: &str| text.parse::<Amount>().map(|a| a.0);
+		assert_eq!(amount("100 MDC"), Ok(100_000_000_000_000));
+		assert_eq!(amount("0.5 MDC"), Ok(500_000_000_000));
+		assert_eq!(amount("10 mMDC"), Ok(10_000_000_000));
+		assert_eq!(amount("3 planck"), Ok(3));
+		assert!(amount("0.0000000000001 MDC").is_err(), "below one planck");
+		assert!(amount("5 DOT").is_err());
+		assert!(amount("-1 MDC").is_err());
+		let provider: Result<ProviderConfig, _> = toml::from_str(
+			"architecture = \"amd64\"\nspeed = 1000\ntrusted_mediators = []\ntrusted_directories = []\nbase_layers = []\n[offer]\ncpu = 1\nmemory = 64\nstorage = 1\nbandwidth = 1\ncpu_price = 1000000\nbandwidth_price = \"1 uMDC\"\ndeposit = \"100 MDC\"\nwindow = 600\nsped = 1\n",
+		);
+		assert!(provider.unwrap_err().to_string().contains("unknown field `sped`"), "typos are errors");
 	}
 }

@@ -23,13 +23,13 @@ pub async fn start(
 	let best = chain.heads().best.hash;
 	if !is_registered(&chain.state().actors(best)?, chain.account(), Role::Directory) {
 		let min_bond = chain.state().parameters(best)?.min_bond;
-		if config.bond < min_bond {
+		if config.bond.0 < min_bond {
 			return Err(WorkerError::Invalid {
 				role: ROLE,
-				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond),
+				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond.0),
 			});
 		}
-		ensure_funded(&chain, ROLE, config.bond, "the directory bond")?;
+		ensure_funded(&chain, ROLE, config.bond.0, "the directory bond")?;
 	}
 	let endpoint: pallet_market::EndpointOf<modicum_runtime::Runtime> =
 		config.endpoint.clone().into_bytes().try_into().map_err(|_| WorkerError::Invalid {
@@ -56,8 +56,8 @@ pub async fn start(
 					sent = Some(best.number);
 					let call = MarketCall::register_directory {
 						endpoint: endpoint.clone(),
-						fee: config.fee,
-						bond: config.bond,
+						fee: config.fee.0,
+						bond: config.bond.0,
 					};
 					submit(&chain, &metrics, "register_directory", call.into()).await;
 				}

@@ -116,6 +116,8 @@ pub enum WorkerError {
 pub struct NodeHandles {
 	/// The node's client, as market state.
 	pub state: Arc<dyn ChainState>,
+	/// Whether the node is major-syncing.
+	pub syncing: chain::SyncOracle,
 	/// Submits to the node's transaction pool.
 	pub submitter: Submitter,
 	/// The node keystore.
@@ -185,7 +187,14 @@ fn chain_for(
 			},
 		},
 	};
-	Chain::new(node.state.clone(), node.submitter.clone(), node.keystore.clone(), signer, node.heads.clone())
+	Chain::new(
+		node.state.clone(),
+		node.syncing.clone(),
+		node.submitter.clone(),
+		node.keystore.clone(),
+		signer,
+		node.heads.clone(),
+	)
 		.map_err(|e| WorkerError::Key { role, message: e.to_string() })
 }
 

@@ -22,7 +22,7 @@ use pallet_market::{
 };
 use sp_runtime::Perbill;
 use std::{collections::HashMap, path::PathBuf};
-use tokio::task::JoinSet;
+use tokio::{sync::watch, task::JoinSet};
 
 const ROLE: &str = "mediator";
 
@@ -123,8 +123,8 @@ struct Mediator {
 	executor: Executor,
 	metrics: Metrics,
 	mediations: JoinSet<(MatchId, Result<(Party, Option<Digest>), String>)>,
-	/// Matches being mediated now.
-	active: HashMap<MatchId, ()>,
+	/// Matches being mediated now, each with the switch that cancels its runs.
+	active: HashMap<MatchId, watch::Sender<bool>>,
 	/// Verdicts reached, with the block they were last submitted at.
 	verdicts: HashMap<MatchId, (Party, Option<Digest>, BlockNumber)>,
 	registered_at: Option<BlockNumber>,
@@ -137,20 +137,20 @@ pub async fn start(
 	work_dir: PathBuf,
 	metrics: Metrics,
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
-	let executor = Executor::connect(work_dir)
+	let executor = Executor::connect(work_dir, ROLE)
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
 	let best = chain.heads().best.hash;
 	let registered = is_registered(&chain.state().actors(best)?, chain.account(), Role::Mediator);
 	if !registered {
 		let min_bond = chain.state().parameters(best)?.min_bond;
-		if config.bond < min_bond {
+		if config.bond.0 < min_bond {
 			return Err(WorkerError::Invalid {
 				role: ROLE,
-				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond),
+				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond.0),
 			});
 		}
-		ensure_funded(&chain, ROLE, config.bond, "the mediator bond")?;
+		ensure_funded(&chain, ROLE, config.bond.0, "the mediator bond")?;
 	}
 	tracing::info!(target: "modicum", account = %chain.account(), "mediator ready");
 	let mediator = Mediator {
@@ -204,7 +204,7 @@ impl Mediator {
 				self.registered_at = Some(number);
 				let call = MarketCall::register_mediator {
 					architecture: self.config.architecture.into(),
-					fee: self.config.fee,
+					fee: self.config.fee.0,
 					trusted_directories: bounded(
 						ROLE,
 						"trusted_directories",
@@ -215,7 +215,7 @@ impl Mediator {
 						"base_layers",
 						self.config.base_layers.iter().map(|d| d.0).collect(),
 					)?,
-					bond: self.config.bond,
+					bond: self.config.bond.0,
 				};
 				submit(&self.chain, &self.metrics, "register_mediator", call.into()).await;
 			}
@@ -227,6 +227,12 @@ impl Mediator {
 			.filter(|(_, m)| m.mediator == me && matches!(m.state, MatchState::InMediation { .. }))
 			.collect();
 		self.verdicts.retain(|id, _| assigned.iter().any(|(open, _)| open == id));
+		for (id, cancel) in &self.active {
+			if !assigned.iter().any(|(open, _)| open == id) {
+				tracing::info!(target: "modicum", match_id = id, "mediator: the match left mediation; cancelling");
+				let _ = cancel.send(true);
+			}
+		}
 		for (id, terms) in assigned {
 			if let Some(&(party, digest, sent)) = self.verdicts.get(&id) {
 				if due(Some(sent), number) {
@@ -240,14 +246,23 @@ impl Mediator {
 			}
 			let Some(endpoint) = directory_endpoint(&actors, &terms.directory) else { continue };
 			let directory_up = state.directory_available(best, &terms.directory)?;
-			self.active.insert(id, ());
+			let (cancel, cancelled) = watch::channel(false);
+			self.active.insert(id, cancel);
 			tracing::info!(target: "modicum", match_id = id, "mediator: mediating");
 			let executor = self.executor.clone();
 			let metrics = self.metrics.clone();
 			let architecture = self.config.architecture.into();
 			self.mediations.spawn(async move {
-				let outcome =
-					mediate(id, &terms, endpoint, directory_up, architecture, &executor, &metrics).await;
+				let outcome = mediate(
+					id,
+					&terms,
+					endpoint,
+					directory_up,
+					architecture,
+					(&executor, cancelled),
+					&metrics,
+				)
+				.await;
 				(id, outcome)
 			});
 		}
@@ -270,7 +285,7 @@ async fn mediate(
 	endpoint: String,
 	heartbeat_recent: bool,
 	architecture: pallet_market::Architecture,
-	executor: &Executor,
+	(executor, cancelled): (&Executor, watch::Receiver<bool>),
 	metrics: &Metrics,
 ) -> Result<(Party, Option<Digest>), String> {
 	let MatchState::InMediation { receipt, reason, .. } = terms.state else {
@@ -283,7 +298,7 @@ async fn mediate(
 	if needs_runs {
 		for k in 1..=terms.parameters.verification_count {
 			let job = Job::for_match(format!("match-{id}-m{k}"), terms, endpoint.clone(), architecture);
-			let execution = executor.execute(&job).await.map_err(|e| e.to_string())?;
+			let execution = executor.execute(&job, cancelled.clone()).await.map_err(|e| e.to_string())?;
 			metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
 			let digest = execution.archive.as_deref().map(crate::registry::sha256);
 			tracing::info!(target: "modicum", match_id = id, run = k, status = ?execution.status, "mediator: re-execution done");

@@ -9,7 +9,7 @@ use crate::{
 	chain::Chain,
 	config::ProviderConfig,
 	ensure_funded,
-	executor::{Executor, Job},
+	executor::{Executor, ExecutorError, Job},
 	is_registered,
 	metrics::Metrics,
 	registry::{Registry, RESULTS_REPOSITORY},
@@ -23,12 +23,21 @@ use std::{
 	path::PathBuf,
 	sync::Arc,
 };
-use tokio::task::JoinSet;
+use tokio::{sync::watch, task::JoinSet};
 
 const ROLE: &str = "provider";
 
 /// Runs of one match that fail in the executor itself before the provider declines the job.
 const MAX_EXECUTOR_FAILURES: u32 = 3;
+
+/// Why a run gave no receipt.
+#[derive(Debug)]
+enum RunFailure {
+	/// Its match closed or got a result meanwhile.
+	Cancelled,
+	/// The executor or the journal failed.
+	Failed(String),
+}
 
 /// Receipts computed but not yet settled, one JSON file per match.
 struct Journal {
@@ -73,8 +82,9 @@ struct Provider {
 	executor: Executor,
 	metrics: Metrics,
 	journal: Arc<Journal>,
-	runs: JoinSet<(MatchId, Result<Receipt, String>)>,
-	running: HashSet<MatchId>,
+	runs: JoinSet<(MatchId, Result<Receipt, RunFailure>)>,
+	/// Matches being run, each with the switch that cancels its run.
+	running: HashMap<MatchId, watch::Sender<bool>>,
 	failures: HashMap<MatchId, u32>,
 	/// When each result was last submitted.
 	posted: HashMap<MatchId, BlockNumber>,
@@ -90,10 +100,10 @@ pub async fn start(
 	work_dir: PathBuf,
 	metrics: Metrics,
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
-	let executor = Executor::connect(work_dir.join("runs"))
+	let executor = Executor::connect(work_dir.join("runs"), ROLE)
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
-	ensure_funded(&chain, ROLE, config.offer.deposit, "the deposit of a resource offer")?;
+	ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
 	bounded::<_, <Runtime as pallet_market::Config>::MaxTrusted>(
 		ROLE,
 		"trusted_mediators",
@@ -122,7 +132,7 @@ pub async fn start(
 		metrics,
 		journal: Arc::new(journal),
 		runs: JoinSet::new(),
-		running: HashSet::new(),
+		running: HashMap::new(),
 		failures: HashMap::new(),
 		posted: HashMap::new(),
 		offered_at: None,
@@ -167,13 +177,20 @@ impl Provider {
 		}
 		let matches: Vec<(MatchId, MatchOf<Runtime>)> =
 			state.open_matches(best)?.into_iter().filter(|(_, m)| m.provider == me).collect();
+		for (id, cancel) in &self.running {
+			let waiting = matches.iter().any(|(open, m)| open == id && m.state == MatchState::Matched);
+			if !waiting {
+				tracing::info!(target: "modicum", match_id = id, "provider: the match moved on; cancelling its run");
+				let _ = cancel.send(true);
+			}
+		}
 		let mut busy = !self.running.is_empty();
 		for (id, terms) in &matches {
 			if terms.state != MatchState::Matched {
 				continue;
 			}
 			busy = true;
-			if self.running.contains(id) {
+			if self.running.contains_key(id) {
 				continue;
 			}
 			if let Some(receipt) = self.journal.load(*id) {
@@ -197,11 +214,11 @@ impl Provider {
 			let call = MarketCall::post_resource_offer {
 				capacity: offer.capacity(),
 				architecture: self.config.architecture.into(),
-				cpu_price: offer.cpu_price,
-				bandwidth_price: offer.bandwidth_price,
+				cpu_price: offer.cpu_price.0,
+				bandwidth_price: offer.bandwidth_price.0,
 				valid_from: number,
 				valid_to: number.saturating_add(offer.window),
-				deposit: offer.deposit,
+				deposit: offer.deposit.0,
 			};
 			if submit(&self.chain, &self.metrics, "post_resource_offer", call.into()).await {
 				tracing::info!(target: "modicum", "provider: resource offer posted");
@@ -242,10 +259,14 @@ impl Provider {
 		let journal = self.journal.clone();
 		let metrics = self.metrics.clone();
 		tracing::info!(target: "modicum", match_id = id, image = %job.repository, "provider: running job");
-		self.running.insert(id);
+		let (cancel, cancelled) = watch::channel(false);
+		self.running.insert(id, cancel);
 		self.runs.spawn(async move {
 			let outcome = async {
-				let execution = executor.execute(&job).await.map_err(|e| e.to_string())?;
+				let execution = executor.execute(&job, cancelled).await.map_err(|e| match e {
+					ExecutorError::Cancelled => RunFailure::Cancelled,
+					other => RunFailure::Failed(other.to_string()),
+				})?;
 				metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
 				let mut receipt =
 					Receipt { status: execution.status, usage: execution.usage, result_digest: None };
@@ -258,7 +279,7 @@ impl Provider {
 						},
 					}
 				}
-				journal.save(id, &receipt).map_err(|e| format!("journal: {e}"))?;
+				journal.save(id, &receipt).map_err(|e| RunFailure::Failed(format!("journal: {e}")))?;
 				Ok(receipt)
 			}
 			.await;
@@ -266,13 +287,14 @@ impl Provider {
 		});
 	}
 
-	async fn on_run_done(&mut self, id: MatchId, outcome: Result<Receipt, String>) {
+	async fn on_run_done(&mut self, id: MatchId, outcome: Result<Receipt, RunFailure>) {
 		self.running.remove(&id);
 		self.metrics.queue(self.running.len());
 		let number = self.chain.heads().best.number;
 		match outcome {
 			Ok(receipt) => self.post_result(id, receipt, number).await,
-			Err(e) => {
+			Err(RunFailure::Cancelled) => tracing::info!(target: "modicum", match_id = id, "provider: run cancelled"),
+			Err(RunFailure::Failed(e)) => {
 				let failures = self.failures.entry(id).or_default();
 				*failures += 1;
 				tracing::error!(target: "modicum", match_id = id, error = %e, failures = *failures, "provider: executor failed");
@@ -313,7 +335,7 @@ impl Provider {
 			.map(|(id, _)| *id)
 			.collect();
 		for id in self.journal.entries() {
-			if !waiting.contains(&id) && !self.running.contains(&id) {
+			if !waiting.contains(&id) && !self.running.contains_key(&id) {
 				self.journal.remove(id);
 				self.posted.remove(&id);
 				self.failures.remove(&id);

@@ -10,7 +10,7 @@ const CONTROLLERS: [&str; 3] = ["cpuacct", "memory", "pids"];
 
 /// A run's cgroup in each metered controller, under `modicum/`.
 pub struct RunCgroup {
-	name: String,
+	pub(super) name: String,
 }
 
 impl RunCgroup {

@@ -13,8 +13,8 @@ use bollard::{
 	container::LogOutput,
 	models::{ContainerCreateBody, HostConfig},
 	query_parameters::{
-		CreateContainerOptions, CreateImageOptions, KillContainerOptions, LogsOptions,
-		RemoveContainerOptions,
+		CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptions,
+		LogsOptions, RemoveContainerOptions,
 	},
 	Docker,
 };
@@ -23,10 +23,12 @@ use futures::{Stream, StreamExt};
 use modicum_runtime::{Runtime, MILLI_SECS_PER_BLOCK};
 use pallet_market::{Architecture, Digest, MatchOf, Resources, ResultStatus};
 use std::{
+	collections::HashMap,
 	future::Future,
 	path::{Path, PathBuf},
 	time::{Duration, Instant},
 };
+use tokio::sync::watch;
 
 /// Who runs the job inside the container: `nobody`, never root.
 const JOB_USER: &str = "65534:65534";
@@ -127,6 +129,9 @@ pub enum ExecutorError {
 	/// The Docker engine failed or did not answer.
 	#[error("docker: {0}")]
 	Docker(String),
+	/// The run was cancelled (its match closed or moved on).
+	#[error("run cancelled")]
+	Cancelled,
 	/// A Docker call timed out.
 	#[error("docker {0} timed out")]
 	Timeout(&'static str),
@@ -172,6 +177,9 @@ async fn drain<T>(
 pub struct Executor {
 	docker: Docker,
 	work_dir: PathBuf,
+	/// Names this executor's containers and cgroups (`modicum-provider-…`), so roles sharing
+	/// an engine never touch each other's runs.
+	role: &'static str,
 }
 
 /// The image's bytes a job's bandwidth counts, or the status that ends the job before it runs.
@@ -181,21 +189,53 @@ struct Image {
 }
 
 impl Executor {
-	/// Connects to the local engine, negotiating the API version (Docker 20.10 speaks 1.41), and
-	/// checks the host meters with cgroup v1.
-	pub async fn connect(work_dir: PathBuf) -> Result<Self, ExecutorError> {
+	/// Connects to the local engine, negotiating the API version (Docker 20.10 speaks 1.41),
+	/// checks the host meters with cgroup v1, and removes what an earlier process of this role
+	/// left behind (containers, `/out` mounts, cgroups).
+	pub async fn connect(work_dir: PathBuf, role: &'static str) -> Result<Self, ExecutorError> {
 		RunCgroup::check_host().map_err(ExecutorError::Host)?;
 		let docker = Docker::connect_with_unix_defaults()
 			.map_err(|e| ExecutorError::Docker(format!("connect: {e}")))?;
 		let docker = docker_call("version negotiation", DOCKER_TIMEOUT, docker.negotiate_version())
 			.await?;
 		std::fs::create_dir_all(&work_dir).map_err(host("work directory"))?;
-		Ok(Self { docker, work_dir })
+		let executor = Self { docker, work_dir, role };
+		executor.clean_leftovers().await?;
+		Ok(executor)
+	}
+
+	fn name(&self, job: &Job) -> String {
+		format!("{}-{}", self.role, job.run_id)
+	}
+
+	async fn clean_leftovers(&self) -> Result<(), ExecutorError> {
+		let prefix = format!("modicum-{}-", self.role);
+		let options = ListContainersOptions {
+			all: true,
+			filters: Some(HashMap::from([("name".to_string(), vec![prefix.clone()])])),
+			..Default::default()
+		};
+		let containers =
+			docker_call("list", DOCKER_TIMEOUT, self.docker.list_containers(Some(options))).await?;
+		for name in containers.iter().flat_map(|c| c.names.iter().flatten()) {
+			let name = name.trim_start_matches('/');
+			if let Some(run) = name.strip_prefix(&prefix) {
+				tracing::info!(run, "removing a run left by an earlier process");
+				self.clean(name, &self.work_dir.join(run).join("out")).await;
+				RunCgroup { name: format!("{}-{run}", self.role) }.remove();
+			}
+		}
+		Ok(())
 	}
 
 	/// Runs `job` once. A job that fails is an `Ok` with its status; `Err` is the executor's own
-	/// failure, after which nothing of the run is left behind.
-	pub async fn execute(&self, job: &Job) -> Result<Execution, ExecutorError> {
+	/// failure or a cancellation (`cancel` turning true), after which nothing of the run is left
+	/// behind.
+	pub async fn execute(
+		&self,
+		job: &Job,
+		cancel: watch::Receiver<bool>,
+	) -> Result<Execution, ExecutorError> {
 		let image = match self.check_image(job).await {
 			Ok(image) => image,
 			Err(status) => {
@@ -222,10 +262,10 @@ impl Executor {
 
 		let run_dir = self.work_dir.join(&job.run_id);
 		let out_dir = run_dir.join("out");
-		let container = format!("modicum-{}", job.run_id);
+		let container = format!("modicum-{}", self.name(job));
 		self.clean(&container, &out_dir).await;
-		let cgroup = RunCgroup::create(&job.run_id).map_err(host("cgroup"))?;
-		let result = self.run(job, &image, &container, &out_dir, &cgroup).await;
+		let cgroup = RunCgroup::create(&self.name(job)).map_err(host("cgroup"))?;
+		let result = self.run(job, &image, &container, &out_dir, &cgroup, cancel).await;
 		self.clean(&container, &out_dir).await;
 		cgroup.remove();
 		let _ = std::fs::remove_dir_all(&run_dir);
@@ -271,6 +311,7 @@ impl Executor {
 		container: &str,
 		out_dir: &Path,
 		cgroup: &RunCgroup,
+		cancel: watch::Receiver<bool>,
 	) -> Result<Execution, ExecutorError> {
 		let storage_bytes = job.limits.storage * MIB;
 		mount_out(out_dir, storage_bytes).await?;
@@ -311,7 +352,7 @@ impl Executor {
 			.await?;
 		tracing::debug!(run = %job.run_id, "container started");
 
-		let ending = self.watch(job, container, cgroup).await?;
+		let ending = self.watch(job, container, cgroup, cancel).await?;
 		let wall = started.elapsed();
 		let inspect =
 			docker_call("inspect", DOCKER_TIMEOUT, self.docker.inspect_container(container, None))
@@ -351,12 +392,13 @@ impl Executor {
 	}
 
 	/// Waits for the container to exit, killing it when its cgroup's CPU time passes the limit
-	/// (`--cpus` only caps a rate) or the wall-time bound passes.
+	/// (`--cpus` only caps a rate), the wall-time bound passes, or the run is cancelled.
 	async fn watch(
 		&self,
 		job: &Job,
 		container: &str,
 		cgroup: &RunCgroup,
+		mut cancel: watch::Receiver<bool>,
 	) -> Result<Ending, ExecutorError> {
 		let wait = self.docker.wait_container(container, None);
 		futures::pin_mut!(wait);
@@ -366,16 +408,17 @@ impl Executor {
 		let ending = loop {
 			tokio::select! {
 				// A non-zero exit comes as an error item; either way the container is done.
-				_ = wait.next() => break Ending::Exited,
-				_ = &mut deadline => break Ending::WallLimit,
+				_ = wait.next() => break Some(Ending::Exited),
+				_ = &mut deadline => break Some(Ending::WallLimit),
+				Ok(_) = cancel.wait_for(|cancelled| *cancelled) => break None,
 				_ = watchdog.tick() => {
 					if cgroup.cpu_ms().map_err(host("cpu time"))? > job.limits.cpu {
-						break Ending::CpuLimit;
+						break Some(Ending::CpuLimit);
 					}
 				},
 			}
 		};
-		if ending != Ending::Exited {
+		if ending != Some(Ending::Exited) {
 			tracing::info!(run = %job.run_id, ?ending, "killing the job");
 			let kill = KillContainerOptions { signal: "SIGKILL".into() };
 			// The container may have exited on its own meanwhile: then there is nothing to kill.
@@ -383,7 +426,7 @@ impl Executor {
 				.await;
 			let _ = tokio::time::timeout(DOCKER_TIMEOUT, wait.next()).await;
 		}
-		Ok(ending)
+		ending.ok_or(ExecutorError::Cancelled)
 	}
 
 	/// The job's stdout and stderr, each cut at [`LOG_LIMIT`] bytes.
