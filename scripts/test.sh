@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, runtime and node tests (`cargo test --release --workspace`), the
-# Polkadot.js compatibility check against a real dev node, and the 4-validator devnet's finality
-# with one validator stopped.
+# Polkadot.js compatibility check against a real dev node, the market workers end to end on the
+# devnet (real dockerd, real registry), the solver benchmark, and the 4-validator devnet's
+# finality with one validator stopped.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,18 +40,31 @@ trap - EXIT
 rm -rf "$tmp"
 elapsed "$t"
 
+step "market workers end to end: devnet with provider, solver, mediator, directory; real Docker"
+t=$SECONDS
+# Its own directory and ports (shifted by 100), so a devnet of the user's is left alone.
+export MODICUM_DEVNET_DIR="$(mktemp -d)" MODICUM_DEVNET_PORT_OFFSET="${MODICUM_DEVNET_PORT_OFFSET:-100}"
+trap 'scripts/devnet.sh stop; rm -rf "$MODICUM_DEVNET_DIR"' EXIT
+scripts/devnet.sh start --detach --validators 2
+cargo test --release --locked --workspace --test workers -- --ignored ||
+	{ tail -n 40 "$MODICUM_DEVNET_DIR"/logs/eve.log "$MODICUM_DEVNET_DIR"/logs/market.log; exit 1; }
+scripts/devnet.sh stop
+elapsed "$t"
+
+step "solver benchmark (docs/performance.md)"
+cargo test --release --locked --workspace --bench solver
+
 step "4-validator devnet finalizes, and keeps finalizing with one validator stopped"
 t=$SECONDS
-export MODICUM_DEVNET_DIR="$(mktemp -d)"
-trap 'scripts/devnet.sh stop; rm -rf "$MODICUM_DEVNET_DIR"' EXIT
-scripts/devnet.sh start --detach
-scripts/devnet.sh stop-validator dave
+scripts/devnet.sh start --detach --validators 4 --no-roles
+scripts/devnet.sh stop-node dave
+RPC="http://127.0.0.1:$((9944 + MODICUM_DEVNET_PORT_OFFSET))"
 finalized() {
 	curl -sf -m 5 -H 'Content-Type: application/json' \
-		-d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead","params":[]}' http://127.0.0.1:9944 |
+		-d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead","params":[]}' "$RPC" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["result"])' |
 		xargs -I{} curl -sf -m 5 -H 'Content-Type: application/json' \
-			-d '{"id":1,"jsonrpc":"2.0","method":"chain_getHeader","params":["{}"]}' http://127.0.0.1:9944 |
+			-d '{"id":1,"jsonrpc":"2.0","method":"chain_getHeader","params":["{}"]}' "$RPC" |
 		python3 -c 'import json,sys; print(int(json.load(sys.stdin)["result"]["number"], 16))'
 }
 before="$(finalized)"

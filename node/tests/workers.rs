@@ -159,7 +159,26 @@ fn accounts() -> Vec<AccountId> {
 	[JC, RP, DISHONEST, MEDIATOR, DIRECTORY, SOLVER].iter().map(|k| k.to_account_id()).collect()
 }
 
+/// Starts following balances once no match of an earlier test is open (a failed test may leave
+/// one until its deadline settles it).
 fn track(rpc: &Rpc) -> Tracked {
+	let parties: Vec<String> = accounts().iter().map(|a| a.to_ss58check()).collect();
+	wait_for(Duration::from_secs(300), "earlier matches to close", || {
+		let open = rpc.call("market_openMatches", json!([]));
+		!open.as_array().unwrap().iter().any(|entry| {
+			let m = &entry[1];
+			parties.iter().any(|p| m["creator"] == *p || m["provider"] == *p)
+		})
+	});
+	// Only the devnet's provider offers, unless a test adds an offer of its own.
+	let offers = rpc.call("market_openOffers", json!([]));
+	let dishonest = DISHONEST.to_account_id().to_ss58check();
+	for offer in offers["resourceOffers"].as_array().unwrap() {
+		if offer[1]["provider"] == dishonest {
+			let offer = offer[0].as_u64().unwrap();
+			submit(rpc, DISHONEST, market(MarketCall::cancel_resource_offer { offer }));
+		}
+	}
 	let start = header_number(rpc, None);
 	let at = block_hash(rpc, start);
 	Tracked { start, before: accounts().into_iter().map(|a| (a.clone(), total_balance(rpc, &a, &at))).collect() }
@@ -438,7 +457,7 @@ fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined()
 /// Runs a hostile job and returns the status its provider reported.
 fn hostile(rpc: &Rpc, job: &str, limits: Resources) -> (pallet_market::Receipt, HashMap<String, Vec<u8>>) {
 	let (image, base) = publish(job);
-	let start = header_number(rpc, None);
+	let start = track(rpc).start;
 	post_job(rpc, image, base, limits, 100);
 	let (at, id) = matched(rpc, start);
 	let (_, receipt) = result_posted(rpc, at, id, Duration::from_secs(180));
@@ -491,7 +510,7 @@ fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 	let (at, id) = matched(rpc, tracked.start);
 	let terms = terms(rpc, id, at);
 	assert_eq!(terms.provider, RP.to_account_id());
-	let container = format!("modicum-match-{id}");
+	let container = format!("modicum-provider-match-{id}");
 	wait_for(Duration::from_secs(60), "the job's container to run", || {
 		let out = Command::new("docker").args(["ps", "-q", "-f", &format!("name={container}")]).output().unwrap();
 		!out.stdout.is_empty()

@@ -263,6 +263,7 @@ impl Provider {
 		self.running.insert(id, cancel);
 		self.runs.spawn(async move {
 			let outcome = async {
+				let started = std::time::Instant::now();
 				let execution = executor.execute(&job, cancelled).await.map_err(|e| match e {
 					ExecutorError::Cancelled => RunFailure::Cancelled,
 					other => RunFailure::Failed(other.to_string()),
@@ -280,6 +281,14 @@ impl Provider {
 					}
 				}
 				journal.save(id, &receipt).map_err(|e| RunFailure::Failed(format!("journal: {e}")))?;
+				tracing::info!(
+					target: "modicum",
+					match_id = id,
+					status = ?receipt.status,
+					container_ms = execution.wall.as_millis() as u64,
+					total_ms = started.elapsed().as_millis() as u64,
+					"provider: result ready"
+				);
 				Ok(receipt)
 			}
 			.await;

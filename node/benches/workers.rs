@@ -1,0 +1,242 @@
+//! What the market adds to a job, on the running devnet (docs/performance.md):
+//!
+//! - execution overhead: the same image run by a plain hardened `docker run` and through the
+//!   provider (image check, pull, cgroup, `/out` mount, watchdog, archive, upload);
+//! - protocol overhead: blocks from the job offer to the result on the best chain beyond the
+//!   execution itself, with the finality lag beside it;
+//! - memory: the provider node's resident set against a node without roles on the same chain.
+//!
+//! Needs `scripts/devnet.sh start --detach`; run with
+//! `cargo test --release --workspace --bench workers`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use modicum_runtime::{BlockNumber, RuntimeCall, RuntimeEvent, MDC};
+use pallet_market::{Architecture, Call as MarketCall, Event as MarketEvent, ImageOf, MatchId, Resources};
+use serde_json::json;
+use sp_core::bytes;
+use sp_keyring::Sr25519Keyring::{AliceStash, Dave, Ferdie};
+use std::{
+	path::{Path, PathBuf},
+	process::{Child, Command, Stdio},
+	thread::sleep,
+	time::{Duration, Instant},
+};
+
+const CPU_LIMIT: u64 = 60_000;
+/// `--cpus` of the match: the cpu limit spread over its run blocks at the provider's speed 1000.
+const CPU_RATE: &str = "0.5";
+
+fn devnet_dir() -> PathBuf {
+	std::env::var("MODICUM_DEVNET_DIR")
+		.map(PathBuf::from)
+		.unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../devnet"))
+}
+
+fn offset() -> u16 {
+	std::env::var("MODICUM_DEVNET_PORT_OFFSET").ok().and_then(|o| o.parse().ok()).unwrap_or(0)
+}
+
+fn script(args: &[&str]) -> String {
+	let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/devnet.sh"))
+		.args(args)
+		.output()
+		.unwrap();
+	assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+	String::from_utf8(output.stdout).unwrap()
+}
+
+fn digest(text: &str) -> [u8; 32] {
+	bytes::from_hex(text.trim_start_matches("sha256:")).unwrap().try_into().unwrap()
+}
+
+/// Resident set size of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+	let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+	let kib: f64 = status
+		.lines()
+		.find_map(|l| l.strip_prefix("VmRSS:"))
+		.and_then(|v| v.split_whitespace().next())
+		.and_then(|v| v.parse().ok())
+		.unwrap();
+	kib / 1024.0
+}
+
+fn node_pid(name: &str) -> u32 {
+	let pids = std::fs::read_to_string(devnet_dir().join("pids")).unwrap();
+	pids.lines()
+		.filter_map(|l| l.split_once(' '))
+		.filter(|(n, _)| *n == name)
+		.filter_map(|(_, pid)| pid.parse().ok())
+		.last()
+		.expect("the node runs")
+}
+
+/// A node with no roles on the devnet's chain, for the memory comparison.
+fn observer() -> (Child, u16) {
+	let dir = devnet_dir();
+	let command = std::fs::read_to_string(dir.join("data/alice.command")).unwrap();
+	let bootnode = command.split("--bootnodes ").nth(1).unwrap().split_whitespace().next().unwrap();
+	let port = free_port();
+	let base = dir.join("data/observer");
+	let _ = std::fs::remove_dir_all(&base);
+	let child = Command::new(env!("CARGO_BIN_EXE_modicum-node"))
+		.args(["--chain", dir.join("config/spec.json").to_str().unwrap()])
+		.args(["--base-path", base.to_str().unwrap(), "--no-prometheus", "--no-telemetry", "--no-mdns"])
+		.args(["--rpc-port", &port.to_string(), "--port", &free_port().to_string(), "--bootnodes", bootnode])
+		.stdout(Stdio::null())
+		.stderr(Stdio::null())
+		.spawn()
+		.unwrap();
+	(child, port)
+}
+
+fn main() {
+	let rpc = Rpc::on(9944 + offset());
+	rpc.try_call("system_health", json!([])).expect("the devnet runs: scripts/devnet.sh start --detach");
+	let job_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/busy");
+	let published = script(&["publish-job", job_dir.to_str().unwrap(), "jobs/busy"]);
+	let mut fields = published.split_whitespace();
+	let (image_digest, base) = (digest(fields.next().unwrap()), digest(fields.next().unwrap()));
+	let reference = format!("127.0.0.1:{}/jobs/busy@sha256:{}", 5000 + offset(), hex::encode(image_digest));
+
+	// 1. Plain hardened `docker run` of the same image, same limits.
+	let out = tempdir();
+	let start = Instant::now();
+	let status = Command::new("docker")
+		.args(["run", "--rm", "--network", "none", "--read-only", "--cap-drop", "ALL"])
+		.args(["--security-opt", "no-new-privileges", "--user", "65534:65534", "--pids-limit", "64"])
+		.args(["--memory", "256m", "--memory-swap", "256m", "--cpus", CPU_RATE])
+		.args(["-v", &format!("{}:/out", out.display()), &reference])
+		.status()
+		.unwrap();
+	let plain = start.elapsed();
+	assert!(status.success());
+	let _ = std::fs::remove_dir_all(&out);
+
+	// 2. The same job through the market.
+	register_job_creator(&rpc);
+	let start_block = header_number(&rpc, None);
+	let now = start_block as BlockNumber;
+	let limits = Resources { cpu: CPU_LIMIT, memory: 256, storage: 8, bandwidth: 4_096 };
+	submit(
+		&rpc,
+		AliceStash,
+		RuntimeCall::Market(MarketCall::post_job_offer {
+			limits,
+			architecture: Architecture::Amd64,
+			image: ImageOf { repository: b"jobs/busy".to_vec().try_into().unwrap(), digest: image_digest },
+			base_layer: base,
+			directory: Dave.to_account_id(),
+			cpu_bid: 1_000_000,
+			bandwidth_bid: 1_000,
+			completion_deadline: now + 300,
+			deposit: 100 * MDC,
+		}),
+	);
+	let offered = find_block(&rpc, start_block, |e| matches!(e, MarketEvent::JobOfferPosted { .. }));
+	let (matched, match_id) = find_event(&rpc, offered, |e| match e {
+		MarketEvent::Matched { match_id, creator, .. } if creator == AliceStash.to_account_id() => Some(match_id),
+		_ => None,
+	});
+	let (posted, ()) = find_event(&rpc, matched, |e| match e {
+		MarketEvent::ResultPosted { match_id: id, .. } if id == match_id => Some(()),
+		_ => None,
+	});
+	let lag = header_number(&rpc, None) - finalized_number(&rpc);
+	rpc.call("author_submitExtrinsic", json!([signed_extrinsic(&rpc, AliceStash, RuntimeCall::Market(MarketCall::accept_result { match_id }))]));
+
+	let (container_ms, total_ms) = provider_times(match_id);
+	let blocks = posted - offered;
+	let chain_s = blocks as f64 * 2.0;
+	let overhead_s = chain_s - total_ms as f64 / 1000.0;
+
+	// 3. Memory: the provider node against a node with no roles, both synced and idle.
+	let (mut observer, observer_port) = observer();
+	let observer_rpc = Rpc::on(observer_port);
+	wait_for(Duration::from_secs(120), "the observer to sync", || {
+		observer_rpc.try_call("system_health", json!([])).is_ok() &&
+			header_number(&observer_rpc, None) + 2 >= header_number(&rpc, None)
+	});
+	sleep(Duration::from_secs(20));
+	let (mut provider_rss, mut plain_rss) = (Vec::new(), Vec::new());
+	for _ in 0..10 {
+		provider_rss.push(rss_mib(node_pid("eve")));
+		plain_rss.push(rss_mib(observer.id()));
+		sleep(Duration::from_secs(1));
+	}
+	let _ = observer.kill();
+	let _ = observer.wait();
+	let _ = std::fs::remove_dir_all(devnet_dir().join("data/observer"));
+	let median = |v: &mut Vec<f64>| {
+		v.sort_by(f64::total_cmp);
+		v[v.len() / 2]
+	};
+	let (provider_rss, plain_rss) = (median(&mut provider_rss), median(&mut plain_rss));
+
+	println!("execution: plain hardened docker run {:.2} s; through the provider {:.2} s in the container, {:.2} s from run start to uploaded result", plain.as_secs_f64(), container_ms as f64 / 1e3, total_ms as f64 / 1e3);
+	println!("execution overhead: {:+.2} % (provider total / plain docker run - 1)", (total_ms as f64 / 1e3 / plain.as_secs_f64() - 1.0) * 100.0);
+	println!("protocol: offer in block #{offered}, matched #{matched} (+{}), result #{posted} (+{}); {blocks} blocks = {chain_s:.0} s, of which {overhead_s:.1} s ({:.1} blocks) beyond the provider's work; finality lag {lag} blocks", matched - offered, posted - matched, overhead_s / 2.0);
+	println!("memory: provider node {provider_rss:.1} MiB, node without roles {plain_rss:.1} MiB, the worker adds {:.1} MiB", provider_rss - plain_rss);
+}
+
+fn tempdir() -> PathBuf {
+	let dir = std::env::temp_dir().join(format!("modicum-bench-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let _ = Command::new("chmod").args(["0777", dir.to_str().unwrap()]).status();
+	dir
+}
+
+fn register_job_creator(rpc: &Rpc) {
+	let actors = rpc.call("market_actors", json!([]));
+	let me = sp_core::crypto::Ss58Codec::to_ss58check(&AliceStash.to_account_id());
+	if !actors["jobCreators"].as_array().unwrap().iter().any(|e| e[0] == me) {
+		submit(
+			rpc,
+			AliceStash,
+			RuntimeCall::Market(MarketCall::register_job_creator {
+				trusted_mediators: vec![Ferdie.to_account_id()].try_into().unwrap(),
+			}),
+		);
+	}
+}
+
+fn find_block(rpc: &Rpc, from: u64, found: impl Fn(&MarketEvent<modicum_runtime::Runtime>) -> bool) -> u64 {
+	find_event(rpc, from, |e| found(&e).then_some(())).0
+}
+
+fn find_event<T>(rpc: &Rpc, from: u64, mut found: impl FnMut(MarketEvent<modicum_runtime::Runtime>) -> Option<T>) -> (u64, T) {
+	let deadline = Instant::now() + Duration::from_secs(600);
+	let mut next = from;
+	loop {
+		while next <= header_number(rpc, None) {
+			let hash = rpc.call("chain_getBlockHash", json!([next]));
+			for event in events_at(rpc, hash.as_str().unwrap()) {
+				if let RuntimeEvent::Market(event) = event {
+					if let Some(value) = found(event) {
+						return (next, value);
+					}
+				}
+			}
+			next += 1;
+		}
+		assert!(Instant::now() < deadline, "timed out");
+		sleep(Duration::from_millis(200));
+	}
+}
+
+/// `container_ms` and `total_ms` the provider logged for the match.
+fn provider_times(match_id: MatchId) -> (u64, u64) {
+	let log = std::fs::read_to_string(devnet_dir().join("logs/eve.log")).unwrap();
+	let line = log
+		.lines()
+		.rev()
+		.find(|l| l.contains("result ready") && l.contains(&format!("match_id={match_id} ")))
+		.expect("the provider logged the run");
+	let field = |name: &str| -> u64 {
+		line.split(&format!("{name}=")).nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+	};
+	(field("container_ms"), field("total_ms"))
+}
