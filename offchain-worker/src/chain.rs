@@ -364,7 +364,8 @@ impl Chain {
 	}
 
 	fn versions(&self, at: Hash) -> Result<(u32, u32), ChainError> {
-		let mut cached = self.versions.lock().expect("no panics while holding the lock");
+		// Nothing panics while holding the lock; a poisoned cache is still a valid cache.
+		let mut cached = self.versions.lock().unwrap_or_else(|e| e.into_inner());
 		match *cached {
 			Some((hash, versions)) if hash == at => Ok(versions),
 			_ => {

@@ -3,8 +3,8 @@
 //! when it is down.
 
 use crate::{
-	chain::Chain, config::DirectoryConfig, ensure_funded, is_registered, metrics::Metrics,
-	provider::due, registry::Registry, submit, WorkerError,
+	chain::Chain, config::DirectoryConfig, due, ensure_funded, is_registered, metrics::Metrics,
+	registry::Registry, submit, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{BlockNumber, MarketCall};

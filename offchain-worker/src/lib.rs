@@ -245,6 +245,25 @@ pub async fn submit(chain: &Chain, metrics: &metrics::Metrics, name: &str, call:
 	}
 }
 
+/// Whether a transaction last sent at `sent` may be sent again at `now`.
+fn due(sent: Option<BlockNumber>, now: BlockNumber) -> bool {
+	sent.is_none_or(|sent| now >= sent.saturating_add(RESUBMIT_AFTER))
+}
+
+/// The registry URL of a registered directory.
+fn directory_endpoint(actors: &ActorsOf<Runtime>, directory: &AccountId) -> Option<String> {
+	actors
+		.directories
+		.iter()
+		.find(|(who, _)| who == directory)
+		.map(|(_, info)| String::from_utf8_lossy(&info.endpoint).into_owned())
+}
+
+/// The accounts of a configured trust list.
+fn accounts(list: &[Account]) -> Vec<AccountId> {
+	list.iter().map(|a| a.0.clone()).collect()
+}
+
 /// Bounded list conversion for trust lists and base layers.
 fn bounded<T, S: frame_support::traits::Get<u32>>(
 	role: &'static str,

@@ -3,19 +3,18 @@
 //! before the mediation deadline.
 
 use crate::{
-	bounded,
+	accounts, bounded,
 	chain::Chain,
 	config::MediatorConfig,
-	ensure_funded,
+	directory_endpoint, due, ensure_funded,
 	executor::{Executor, Job},
 	is_registered,
 	metrics::Metrics,
-	provider::{directory_endpoint, due},
 	registry::{Registry, RESULTS_REPOSITORY},
 	submit, WorkerError,
 };
 use futures::future::BoxFuture;
-use modicum_runtime::{BlockNumber, MarketCall, Runtime};
+use modicum_runtime::{BlockNumber, MarketCall, Runtime, RuntimeCall};
 use pallet_market::{
 	Digest, MatchId, MatchOf, MatchState, Party, Receipt, RejectReason, Resources, ResultStatus,
 	Role,
@@ -120,6 +119,8 @@ pub fn verdict(
 struct Mediator {
 	chain: Chain,
 	config: MediatorConfig,
+	/// `register_mediator` with the configured terms.
+	registration: RuntimeCall,
 	executor: Executor,
 	metrics: Metrics,
 	mediations: JoinSet<(MatchId, Result<(Party, Option<Digest>), String>)>,
@@ -152,10 +153,19 @@ pub async fn start(
 		}
 		ensure_funded(&chain, ROLE, config.bond.0, "the mediator bond")?;
 	}
+	let registration = MarketCall::register_mediator {
+		architecture: config.architecture.into(),
+		fee: config.fee.0,
+		trusted_directories: bounded(ROLE, "trusted_directories", accounts(&config.trusted_directories))?,
+		base_layers: bounded(ROLE, "base_layers", config.base_layers.iter().map(|d| d.0).collect())?,
+		bond: config.bond.0,
+	}
+	.into();
 	tracing::info!(target: "modicum", account = %chain.account(), "mediator ready");
 	let mediator = Mediator {
 		chain,
 		config,
+		registration,
 		executor,
 		metrics,
 		mediations: JoinSet::new(),
@@ -202,22 +212,7 @@ impl Mediator {
 		if !is_registered(&actors, &me, Role::Mediator) {
 			if due(self.registered_at, number) {
 				self.registered_at = Some(number);
-				let call = MarketCall::register_mediator {
-					architecture: self.config.architecture.into(),
-					fee: self.config.fee.0,
-					trusted_directories: bounded(
-						ROLE,
-						"trusted_directories",
-						self.config.trusted_directories.iter().map(|a| a.0.clone()).collect(),
-					)?,
-					base_layers: bounded(
-						ROLE,
-						"base_layers",
-						self.config.base_layers.iter().map(|d| d.0).collect(),
-					)?,
-					bond: self.config.bond.0,
-				};
-				submit(&self.chain, &self.metrics, "register_mediator", call.into()).await;
+				submit(&self.chain, &self.metrics, "register_mediator", self.registration.clone()).await;
 			}
 			return Ok(());
 		}
@@ -249,21 +244,16 @@ impl Mediator {
 			let (cancel, cancelled) = watch::channel(false);
 			self.active.insert(id, cancel);
 			tracing::info!(target: "modicum", match_id = id, "mediator: mediating");
-			let executor = self.executor.clone();
-			let metrics = self.metrics.clone();
-			let architecture = self.config.architecture.into();
+			let assignment = Assignment {
+				id,
+				terms,
+				endpoint,
+				heartbeat_recent: directory_up,
+				architecture: self.config.architecture.into(),
+			};
+			let (executor, metrics) = (self.executor.clone(), self.metrics.clone());
 			self.mediations.spawn(async move {
-				let outcome = mediate(
-					id,
-					&terms,
-					endpoint,
-					directory_up,
-					architecture,
-					(&executor, cancelled),
-					&metrics,
-				)
-				.await;
-				(id, outcome)
+				(id, mediate(assignment, &executor, cancelled, &metrics).await)
 			});
 		}
 		Ok(())
@@ -278,16 +268,26 @@ impl Mediator {
 	}
 }
 
+/// A match in mediation, with what the mediator knows of its directory.
+struct Assignment {
+	id: MatchId,
+	terms: MatchOf<Runtime>,
+	endpoint: String,
+	/// The directory's last heartbeat is within the heartbeat period.
+	heartbeat_recent: bool,
+	/// The mediator's architecture (the job's, as the match requires).
+	architecture: pallet_market::Architecture,
+}
+
 /// Re-executes and checks what the dispute needs, and reaches the verdict.
 async fn mediate(
-	id: MatchId,
-	terms: &MatchOf<Runtime>,
-	endpoint: String,
-	heartbeat_recent: bool,
-	architecture: pallet_market::Architecture,
-	(executor, cancelled): (&Executor, watch::Receiver<bool>),
+	assignment: Assignment,
+	executor: &Executor,
+	cancelled: watch::Receiver<bool>,
 	metrics: &Metrics,
 ) -> Result<(Party, Option<Digest>), String> {
+	let Assignment { id, terms, endpoint, heartbeat_recent, architecture } = assignment;
+	let terms = &terms;
 	let MatchState::InMediation { receipt, reason, .. } = terms.state else {
 		return Err("the match is not in mediation".into());
 	};

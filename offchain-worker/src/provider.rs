@@ -5,18 +5,18 @@
 //! chain state.
 
 use crate::{
-	bounded,
+	accounts, bounded,
 	chain::Chain,
 	config::ProviderConfig,
-	ensure_funded,
+	directory_endpoint, due, ensure_funded,
 	executor::{Executor, ExecutorError, Job},
 	is_registered,
 	metrics::Metrics,
 	registry::{Registry, RESULTS_REPOSITORY},
-	submit, WorkerError, RESUBMIT_AFTER,
+	submit, WorkerError,
 };
 use futures::future::BoxFuture;
-use modicum_runtime::{AccountId, BlockNumber, MarketCall, Runtime};
+use modicum_runtime::{BlockNumber, MarketCall, Runtime, RuntimeCall};
 use pallet_market::{ActorsOf, MatchId, MatchOf, MatchState, Receipt, Role};
 use std::{
 	collections::{HashMap, HashSet},
@@ -79,6 +79,8 @@ impl Journal {
 struct Provider {
 	chain: Chain,
 	config: ProviderConfig,
+	/// `register_resource_provider` with the configured terms.
+	registration: RuntimeCall,
 	executor: Executor,
 	metrics: Metrics,
 	journal: Arc<Journal>,
@@ -104,21 +106,7 @@ pub async fn start(
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
 	ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
-	bounded::<_, <Runtime as pallet_market::Config>::MaxTrusted>(
-		ROLE,
-		"trusted_mediators",
-		config.trusted_mediators.clone(),
-	)?;
-	bounded::<_, <Runtime as pallet_market::Config>::MaxTrusted>(
-		ROLE,
-		"trusted_directories",
-		config.trusted_directories.clone(),
-	)?;
-	bounded::<_, <Runtime as pallet_market::Config>::MaxBaseLayers>(
-		ROLE,
-		"base_layers",
-		config.base_layers.clone(),
-	)?;
+	let registration = registration(&config)?;
 	let journal = Journal { dir: work_dir.join("journal") };
 	std::fs::create_dir_all(&journal.dir).map_err(|e| WorkerError::Invalid {
 		role: ROLE,
@@ -128,6 +116,7 @@ pub async fn start(
 	let provider = Provider {
 		chain,
 		config,
+		registration,
 		executor,
 		metrics,
 		journal: Arc::new(journal),
@@ -171,7 +160,8 @@ impl Provider {
 		if !is_registered(&actors, &me, Role::ResourceProvider) {
 			if due(self.registered_at, number) {
 				self.registered_at = Some(number);
-				submit(&self.chain, &self.metrics, "register_resource_provider", self.registration()?).await;
+				submit(&self.chain, &self.metrics, "register_resource_provider", self.registration.clone())
+					.await;
 			}
 			return Ok(());
 		}
@@ -225,28 +215,6 @@ impl Provider {
 			}
 		}
 		Ok(())
-	}
-
-	fn registration(&self) -> Result<modicum_runtime::RuntimeCall, WorkerError> {
-		let accounts = |list: &[crate::config::Account]| -> Vec<AccountId> {
-			list.iter().map(|a| a.0.clone()).collect()
-		};
-		Ok(MarketCall::register_resource_provider {
-			architecture: self.config.architecture.into(),
-			speed: self.config.speed,
-			trusted_mediators: bounded(ROLE, "trusted_mediators", accounts(&self.config.trusted_mediators))?,
-			trusted_directories: bounded(
-				ROLE,
-				"trusted_directories",
-				accounts(&self.config.trusted_directories),
-			)?,
-			base_layers: bounded(
-				ROLE,
-				"base_layers",
-				self.config.base_layers.iter().map(|d| d.0).collect(),
-			)?,
-		}
-		.into())
 	}
 
 	fn spawn_run(&mut self, id: MatchId, terms: &MatchOf<Runtime>, actors: &ActorsOf<Runtime>) {
@@ -353,18 +321,20 @@ impl Provider {
 	}
 }
 
-/// Whether a transaction last sent at `sent` may be sent again at `now`.
-pub(crate) fn due(sent: Option<BlockNumber>, now: BlockNumber) -> bool {
-	sent.is_none_or(|sent| now >= sent.saturating_add(RESUBMIT_AFTER))
-}
-
-/// The registry URL of a registered directory.
-pub(crate) fn directory_endpoint(actors: &ActorsOf<Runtime>, directory: &AccountId) -> Option<String> {
-	actors
-		.directories
-		.iter()
-		.find(|(who, _)| who == directory)
-		.map(|(_, info)| String::from_utf8_lossy(&info.endpoint).into_owned())
+/// The registration call of the configured terms; checks they fit the chain's bounds.
+fn registration(config: &ProviderConfig) -> Result<RuntimeCall, WorkerError> {
+	Ok(MarketCall::register_resource_provider {
+		architecture: config.architecture.into(),
+		speed: config.speed,
+		trusted_mediators: bounded(ROLE, "trusted_mediators", accounts(&config.trusted_mediators))?,
+		trusted_directories: bounded(
+			ROLE,
+			"trusted_directories",
+			accounts(&config.trusted_directories),
+		)?,
+		base_layers: bounded(ROLE, "base_layers", config.base_layers.iter().map(|d| d.0).collect())?,
+	}
+	.into())
 }
 
 async fn upload(endpoint: &str, archive: Vec<u8>) -> Result<pallet_market::Digest, String> {

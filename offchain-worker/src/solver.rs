@@ -77,9 +77,13 @@ pub fn solve(
 		else {
 			continue;
 		};
-		let Ok(estimated) = Market::estimated_price(job) else { continue };
-		let directory_fee = directory_fees[&job.directory];
-		let creator = creators[&job.creator];
+		let (Some(&directory_fee), Some(creator), Ok(estimated)) = (
+			directory_fees.get(&job.directory),
+			creators.get(&job.creator),
+			Market::estimated_price(job),
+		) else {
+			continue;
+		};
 		let mut slot = free.next(0);
 		while let Some(index) = slot {
 			let (resource_id, resource) = group[index];
@@ -88,7 +92,7 @@ pub fn solve(
 				break;
 			}
 			slot = free.next(index + 1);
-			let provider = providers[&resource.provider];
+			let Some(provider) = providers.get(&resource.provider) else { continue };
 			let capacity = &resource.capacity;
 			let limits = &job.limits;
 			let fits = resource.bandwidth_price <= job.bandwidth_bid &&
