@@ -132,7 +132,7 @@ mod tests {
 			.unwrap()
 			.map(|e| e.unwrap().path().unwrap().display().to_string())
 			.collect();
-		assert_eq!(names, ["stdout", "stderr", "out/", "out/a.txt", "out/dir", "out/dir/x", "out/z.txt"]);
+		assert_eq!(names, ["stdout", "stderr", "out/", "out/a.txt", "out/dir/", "out/dir/x", "out/z.txt"]);
 
 		std::fs::write(b.join("dir/x"), b"2").unwrap();
 		assert_ne!(first, canonical_tar(&b, b"out", b"err").unwrap(), "content changes the archive");
