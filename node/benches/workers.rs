@@ -12,14 +12,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::*;
-use modicum_runtime::{BlockNumber, RuntimeCall, RuntimeEvent, MDC};
-use pallet_market::{Architecture, Call as MarketCall, Event as MarketEvent, ImageOf, MatchId, Resources};
+use common::{devnet::*, *};
+use modicum_runtime::{BlockNumber, RuntimeCall, MDC};
+use pallet_market::{Architecture, Call as MarketCall, Event as MarketEvent, MatchId, Resources};
 use serde_json::json;
-use sp_core::bytes;
 use sp_keyring::Sr25519Keyring::{AliceStash, Dave, Ferdie};
 use std::{
-	path::{Path, PathBuf},
+	path::PathBuf,
 	process::{Child, Command, Stdio},
 	thread::sleep,
 	time::{Duration, Instant},
@@ -28,29 +27,6 @@ use std::{
 const CPU_LIMIT: u64 = 60_000;
 /// `--cpus` of the match: the cpu limit spread over its run blocks at the provider's speed 1000.
 const CPU_RATE: &str = "0.5";
-
-fn devnet_dir() -> PathBuf {
-	std::env::var("MODICUM_DEVNET_DIR")
-		.map(PathBuf::from)
-		.unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../devnet"))
-}
-
-fn offset() -> u16 {
-	std::env::var("MODICUM_DEVNET_PORT_OFFSET").ok().and_then(|o| o.parse().ok()).unwrap_or(0)
-}
-
-fn script(args: &[&str]) -> String {
-	let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/devnet.sh"))
-		.args(args)
-		.output()
-		.unwrap();
-	assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-	String::from_utf8(output.stdout).unwrap()
-}
-
-fn digest(text: &str) -> [u8; 32] {
-	bytes::from_hex(text.trim_start_matches("sha256:")).unwrap().try_into().unwrap()
-}
 
 /// Resident set size of a process, in MiB.
 fn rss_mib(pid: u32) -> f64 {
@@ -85,8 +61,21 @@ fn observer() -> Child {
 	let log = std::fs::File::create(dir.join("logs/observer.log")).unwrap();
 	Command::new(env!("CARGO_BIN_EXE_modicum-node"))
 		.args(["--chain", dir.join("config/spec.json").to_str().unwrap()])
-		.args(["--base-path", base.to_str().unwrap(), "--no-prometheus", "--no-telemetry", "--no-mdns"])
-		.args(["--rpc-port", &free_port().to_string(), "--port", &free_port().to_string(), "--bootnodes", bootnode])
+		.args([
+			"--base-path",
+			base.to_str().unwrap(),
+			"--no-prometheus",
+			"--no-telemetry",
+			"--no-mdns",
+		])
+		.args([
+			"--rpc-port",
+			&free_port().to_string(),
+			"--port",
+			&free_port().to_string(),
+			"--bootnodes",
+			bootnode,
+		])
 		.stdout(Stdio::null())
 		.stderr(log)
 		.spawn()
@@ -94,20 +83,24 @@ fn observer() -> Child {
 }
 
 fn main() {
-	let rpc = Rpc::on(9944 + offset());
-	rpc.try_call("system_health", json!([])).expect("the devnet runs: scripts/devnet.sh start --detach");
-	let job_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/busy");
-	let published = script(&["publish-job", job_dir.to_str().unwrap(), "jobs/busy"]);
-	let mut fields = published.split_whitespace();
-	let (image_digest, base) = (digest(fields.next().unwrap()), digest(fields.next().unwrap()));
-	let reference = format!("127.0.0.1:{}/jobs/busy@sha256:{}", 5000 + offset(), hex::encode(image_digest));
+	let rpc = devnet();
+	let (image, base) = publish("busy");
+	let reference =
+		format!("127.0.0.1:{}/jobs/busy@sha256:{}", 5000 + offset(), hex::encode(image.digest));
 
 	// 1. Plain hardened `docker run` of the same image, same limits.
 	let out = tempdir();
 	let start = Instant::now();
 	let status = Command::new("docker")
 		.args(["run", "--rm", "--network", "none", "--read-only", "--cap-drop", "ALL"])
-		.args(["--security-opt", "no-new-privileges", "--user", "65534:65534", "--pids-limit", "64"])
+		.args([
+			"--security-opt",
+			"no-new-privileges",
+			"--user",
+			"65534:65534",
+			"--pids-limit",
+			"64",
+		])
 		.args(["--memory", "256m", "--memory-swap", "256m", "--cpus", CPU_RATE])
 		.args(["-v", &format!("{}:/out", out.display()), &reference])
 		.status()
@@ -117,7 +110,7 @@ fn main() {
 	let _ = std::fs::remove_dir_all(&out);
 
 	// 2. The same job through the market.
-	register_job_creator(&rpc);
+	ensure_job_creator(&rpc, AliceStash, Ferdie);
 	let start_block = header_number(&rpc, None);
 	let now = start_block as BlockNumber;
 	let limits = Resources { cpu: CPU_LIMIT, memory: 256, storage: 8, bandwidth: 4_096 };
@@ -127,7 +120,7 @@ fn main() {
 		RuntimeCall::Market(MarketCall::post_job_offer {
 			limits,
 			architecture: Architecture::Amd64,
-			image: ImageOf { repository: b"jobs/busy".to_vec().try_into().unwrap(), digest: image_digest },
+			image,
 			base_layer: base,
 			directory: Dave.to_account_id(),
 			cpu_bid: 1_000_000,
@@ -136,17 +129,30 @@ fn main() {
 			deposit: 100 * MDC,
 		}),
 	);
-	let offered = find_block(&rpc, start_block, |e| matches!(e, MarketEvent::JobOfferPosted { .. }));
-	let (matched, match_id) = find_event(&rpc, offered, |e| match e {
-		MarketEvent::Matched { match_id, creator, .. } if creator == AliceStash.to_account_id() => Some(match_id),
+	let minutes = Duration::from_secs(600);
+	let (offered, ()) = wait_for_event(&rpc, start_block, minutes, "the offer", |e| match e {
+		MarketEvent::JobOfferPosted { .. } => Some(()),
 		_ => None,
 	});
-	let (posted, ()) = find_event(&rpc, matched, |e| match e {
+	let (matched, match_id) = wait_for_event(&rpc, offered, minutes, "the match", |e| match e {
+		MarketEvent::Matched { match_id, creator, .. } if creator == AliceStash.to_account_id() => {
+			Some(match_id)
+		}
+		_ => None,
+	});
+	let (posted, ()) = wait_for_event(&rpc, matched, minutes, "the result", |e| match e {
 		MarketEvent::ResultPosted { match_id: id, .. } if id == match_id => Some(()),
 		_ => None,
 	});
 	let lag = header_number(&rpc, None) - finalized_number(&rpc);
-	rpc.call("author_submitExtrinsic", json!([signed_extrinsic(&rpc, AliceStash, RuntimeCall::Market(MarketCall::accept_result { match_id }))]));
+	rpc.call(
+		"author_submitExtrinsic",
+		json!([signed_extrinsic(
+			&rpc,
+			AliceStash,
+			RuntimeCall::Market(MarketCall::accept_result { match_id })
+		)]),
+	);
 
 	let (container_ms, total_ms) = provider_times(match_id);
 	let blocks = posted - offered;
@@ -173,7 +179,10 @@ fn main() {
 	let (provider_rss, plain_rss) = (median(&mut provider_rss), median(&mut plain_rss));
 
 	println!("execution: plain hardened docker run {:.2} s; through the provider {:.2} s in the container, {:.2} s from run start to uploaded result", plain.as_secs_f64(), container_ms as f64 / 1e3, total_ms as f64 / 1e3);
-	println!("execution overhead: {:+.2} % (provider total / plain docker run - 1)", (total_ms as f64 / 1e3 / plain.as_secs_f64() - 1.0) * 100.0);
+	println!(
+		"execution overhead: {:+.2} % (provider total / plain docker run - 1)",
+		(total_ms as f64 / 1e3 / plain.as_secs_f64() - 1.0) * 100.0
+	);
 	println!("protocol: offer in block #{offered}, matched #{matched} (+{}), result #{posted} (+{}); {blocks} blocks = {chain_s:.0} s, of which {overhead_s:.1} s ({:.1} blocks) beyond the provider's work; finality lag {lag} blocks", matched - offered, posted - matched, overhead_s / 2.0);
 	println!("memory: provider node {provider_rss:.1} MiB, node without roles {plain_rss:.1} MiB, the worker adds {:.1} MiB", provider_rss - plain_rss);
 }
@@ -185,44 +194,6 @@ fn tempdir() -> PathBuf {
 	dir
 }
 
-fn register_job_creator(rpc: &Rpc) {
-	let actors = rpc.call("market_actors", json!([]));
-	let me = sp_core::crypto::Ss58Codec::to_ss58check(&AliceStash.to_account_id());
-	if !actors["jobCreators"].as_array().unwrap().iter().any(|e| e[0] == me) {
-		submit(
-			rpc,
-			AliceStash,
-			RuntimeCall::Market(MarketCall::register_job_creator {
-				trusted_mediators: vec![Ferdie.to_account_id()].try_into().unwrap(),
-			}),
-		);
-	}
-}
-
-fn find_block(rpc: &Rpc, from: u64, found: impl Fn(&MarketEvent<modicum_runtime::Runtime>) -> bool) -> u64 {
-	find_event(rpc, from, |e| found(&e).then_some(())).0
-}
-
-fn find_event<T>(rpc: &Rpc, from: u64, mut found: impl FnMut(MarketEvent<modicum_runtime::Runtime>) -> Option<T>) -> (u64, T) {
-	let deadline = Instant::now() + Duration::from_secs(600);
-	let mut next = from;
-	loop {
-		while next <= header_number(rpc, None) {
-			let hash = rpc.call("chain_getBlockHash", json!([next]));
-			for event in events_at(rpc, hash.as_str().unwrap()) {
-				if let RuntimeEvent::Market(event) = event {
-					if let Some(value) = found(event) {
-						return (next, value);
-					}
-				}
-			}
-			next += 1;
-		}
-		assert!(Instant::now() < deadline, "timed out");
-		sleep(Duration::from_millis(200));
-	}
-}
-
 /// `container_ms` and `total_ms` the provider logged for the match.
 fn provider_times(match_id: MatchId) -> (u64, u64) {
 	let log = std::fs::read_to_string(devnet_dir().join("logs/eve.log")).unwrap();
@@ -232,7 +203,14 @@ fn provider_times(match_id: MatchId) -> (u64, u64) {
 		.find(|l| l.contains("result ready") && l.contains(&format!("match_id={match_id} ")))
 		.expect("the provider logged the run");
 	let field = |name: &str| -> u64 {
-		line.split(&format!("{name}=")).nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+		line.split(&format!("{name}="))
+			.nth(1)
+			.unwrap()
+			.split_whitespace()
+			.next()
+			.unwrap()
+			.parse()
+			.unwrap()
 	};
 	(field("container_ms"), field("total_ms"))
 }

@@ -320,9 +320,12 @@ async fn start_workers(
 	let submitter: modicum_offchain_worker::chain::Submitter = Arc::new(move |at, encoded| {
 		let pool = pool.clone();
 		Box::pin(async move {
-			let extrinsic = <Block as sp_runtime::traits::Block>::Extrinsic::decode(&mut &encoded[..])
-				.map_err(|e| e.to_string())?;
-			pool.submit_one(at, TransactionSource::Local, extrinsic).await.map_err(|e| e.to_string())
+			let extrinsic =
+				<Block as sp_runtime::traits::Block>::Extrinsic::decode(&mut &encoded[..])
+					.map_err(|e| e.to_string())?;
+			pool.submit_one(at, TransactionSource::Local, extrinsic)
+				.await
+				.map_err(|e| e.to_string())
 		})
 	});
 	let node = modicum_offchain_worker::NodeHandles {

@@ -9,7 +9,7 @@
 mod common;
 
 use codec::{Decode, Encode};
-use common::*;
+use common::{devnet::*, *};
 use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent, MDC};
 use pallet_market::{
 	Call as MarketCall, Ending, Event as MarketEvent, ImageOf, MatchId, MatchOf, MatchState, Party,
@@ -18,14 +18,7 @@ use pallet_market::{
 use serde_json::json;
 use sp_core::{bytes, crypto::Ss58Codec};
 use sp_keyring::Sr25519Keyring::{self, AliceStash, Charlie, Dave, Eve, EveStash, Ferdie};
-use std::{
-	collections::HashMap,
-	path::Path,
-	process::Command,
-	sync::Mutex,
-	thread::sleep,
-	time::{Duration, Instant},
-};
+use std::{collections::HashMap, process::Command, sync::Mutex, time::Duration};
 
 /// Job creator of the tests: not a validator, so it earns no block fees.
 const JC: Sr25519Keyring = AliceStash;
@@ -43,45 +36,6 @@ const BANDWIDTH_ASK: Balance = 1_000;
 /// One test at a time: the devnet has one provider.
 static TURN: Mutex<()> = Mutex::new(());
 
-fn offset() -> u16 {
-	std::env::var("MODICUM_DEVNET_PORT_OFFSET").ok().and_then(|o| o.parse().ok()).unwrap_or(0)
-}
-
-fn devnet() -> Rpc {
-	let rpc = Rpc::on(9944 + offset());
-	rpc.try_call("system_health", json!([]))
-		.expect("the devnet with roles must be running: scripts/devnet.sh start --detach");
-	rpc
-}
-
-fn devnet_script(args: &[&str]) -> String {
-	let output = Command::new(format!("{}/../scripts/devnet.sh", env!("CARGO_MANIFEST_DIR")))
-		.args(args)
-		.output()
-		.expect("scripts/devnet.sh runs");
-	assert!(output.status.success(), "devnet.sh {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-	String::from_utf8(output.stdout).unwrap()
-}
-
-/// Builds and pushes a job of `node/tests/jobs/`; its image and base layer.
-fn publish(job: &str) -> (ImageOf<Runtime>, [u8; 32]) {
-	let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs").join(job);
-	let repository = format!("jobs/{job}");
-	let out = devnet_script(&["publish-job", dir.to_str().unwrap(), &repository]);
-	let mut fields = out.split_whitespace().map(|d| {
-		let mut digest = [0u8; 32];
-		hex_decode(d.trim_start_matches("sha256:"), &mut digest);
-		digest
-	});
-	let (digest, base) = (fields.next().unwrap(), fields.next().unwrap());
-	(ImageOf { repository: repository.into_bytes().try_into().unwrap(), digest }, base)
-}
-
-fn hex_decode(hex: &str, out: &mut [u8; 32]) {
-	let raw = bytes::from_hex(hex).expect("hex digest");
-	out.copy_from_slice(&raw);
-}
-
 fn market(call: MarketCall<Runtime>) -> RuntimeCall {
 	RuntimeCall::Market(call)
 }
@@ -90,10 +44,6 @@ fn market(call: MarketCall<Runtime>) -> RuntimeCall {
 fn state_call<T: Decode>(rpc: &Rpc, method: &str, args: impl Encode, at: &str) -> T {
 	let raw = rpc.call("state_call", json!([method, bytes::to_hex(&args.encode(), false), at]));
 	T::decode(&mut &bytes::from_hex(raw.as_str().unwrap()).unwrap()[..]).expect("decodes")
-}
-
-fn block_hash(rpc: &Rpc, number: u64) -> String {
-	rpc.call("chain_getBlockHash", json!([number])).as_str().unwrap().to_string()
 }
 
 /// free + held balance of `who` at block `at`.
@@ -121,32 +71,6 @@ fn fees_paid(rpc: &Rpc, from: u64, to: u64) -> HashMap<AccountId, Balance> {
 		}
 	}
 	fees
-}
-
-/// Scans blocks from `from` on until a market event satisfies `found`; its block and value.
-fn wait_for_event<T>(
-	rpc: &Rpc,
-	from: u64,
-	timeout: Duration,
-	what: &str,
-	mut found: impl FnMut(MarketEvent<Runtime>) -> Option<T>,
-) -> (u64, T) {
-	let deadline = Instant::now() + timeout;
-	let mut next = from;
-	loop {
-		while next <= header_number(rpc, None) {
-			for event in events_at(rpc, &block_hash(rpc, next)) {
-				if let RuntimeEvent::Market(event) = event {
-					if let Some(value) = found(event) {
-						return (next, value);
-					}
-				}
-			}
-			next += 1;
-		}
-		assert!(Instant::now() < deadline, "timed out waiting for {what}");
-		sleep(Duration::from_millis(500));
-	}
 }
 
 /// What a test follows of one job: balances before, and the match it got.
@@ -181,7 +105,10 @@ fn track(rpc: &Rpc) -> Tracked {
 	}
 	let start = header_number(rpc, None);
 	let at = block_hash(rpc, start);
-	Tracked { start, before: accounts().into_iter().map(|a| (a.clone(), total_balance(rpc, &a, &at))).collect() }
+	Tracked {
+		start,
+		before: accounts().into_iter().map(|a| (a.clone(), total_balance(rpc, &a, &at))).collect(),
+	}
 }
 
 impl Tracked {
@@ -200,23 +127,14 @@ impl Tracked {
 	}
 }
 
-fn ensure_job_creator(rpc: &Rpc) {
-	let actors: serde_json::Value = rpc.call("market_actors", json!([]));
-	let me = JC.to_account_id().to_ss58check();
-	let registered = actors["jobCreators"].as_array().unwrap().iter().any(|e| e[0] == me);
-	if !registered {
-		submit(
-			rpc,
-			JC,
-			market(MarketCall::register_job_creator {
-				trusted_mediators: vec![MEDIATOR.to_account_id()].try_into().unwrap(),
-			}),
-		);
-	}
-}
-
 /// Posts a job offer bidding the devnet provider's ask; returns the offer's block.
-fn post_job(rpc: &Rpc, image: ImageOf<Runtime>, base_layer: [u8; 32], limits: Resources, blocks: BlockNumber) {
+fn post_job(
+	rpc: &Rpc,
+	image: ImageOf<Runtime>,
+	base_layer: [u8; 32],
+	limits: Resources,
+	blocks: BlockNumber,
+) {
 	let now = header_number(rpc, None) as BlockNumber;
 	submit(
 		rpc,
@@ -237,18 +155,29 @@ fn post_job(rpc: &Rpc, image: ImageOf<Runtime>, base_layer: [u8; 32], limits: Re
 
 fn matched(rpc: &Rpc, from: u64) -> (u64, MatchId) {
 	wait_for_event(rpc, from, Duration::from_secs(120), "a match", |e| match e {
-		MarketEvent::Matched { match_id, creator, .. } if creator == JC.to_account_id() =>
-			Some(match_id),
+		MarketEvent::Matched { match_id, creator, .. } if creator == JC.to_account_id() => {
+			Some(match_id)
+		}
 		_ => None,
 	})
 }
 
 fn terms(rpc: &Rpc, match_id: MatchId, at: u64) -> MatchOf<Runtime> {
-	state_call::<Option<MatchOf<Runtime>>>(rpc, "MarketApi_match_info", match_id, &block_hash(rpc, at))
-		.expect("the match is open")
+	state_call::<Option<MatchOf<Runtime>>>(
+		rpc,
+		"MarketApi_match_info",
+		match_id,
+		&block_hash(rpc, at),
+	)
+	.expect("the match is open")
 }
 
-fn result_posted(rpc: &Rpc, from: u64, id: MatchId, timeout: Duration) -> (u64, pallet_market::Receipt) {
+fn result_posted(
+	rpc: &Rpc,
+	from: u64,
+	id: MatchId,
+	timeout: Duration,
+) -> (u64, pallet_market::Receipt) {
 	let (block, ()) = wait_for_event(rpc, from, timeout, "the result", |e| match e {
 		MarketEvent::ResultPosted { match_id, .. } if match_id == id => Some(()),
 		_ => None,
@@ -266,10 +195,19 @@ fn closed(rpc: &Rpc, from: u64, id: MatchId, timeout: Duration) -> (u64, Ending)
 	})
 }
 
+/// The match incentive and the mediator's and directory's fees of a match.
+fn fees(terms: &MatchOf<Runtime>) -> (i128, i128, i128) {
+	(
+		terms.parameters.match_incentive as i128,
+		terms.mediator_fee as i128,
+		terms.directory_fee as i128,
+	)
+}
+
 /// π = min(used, limit) · ask, for cpu and bandwidth.
 fn price(terms: &MatchOf<Runtime>, usage: &Resources) -> i128 {
-	(usage.cpu.min(terms.limits.cpu) as i128) * terms.cpu_price as i128 +
-		(usage.bandwidth.min(terms.limits.bandwidth) as i128) * terms.bandwidth_price as i128
+	(usage.cpu.min(terms.limits.cpu) as i128) * terms.cpu_price as i128
+		+ (usage.bandwidth.min(terms.limits.bandwidth) as i128) * terms.bandwidth_price as i128
 }
 
 /// The result archive's entries, fetched from the directory's registry by digest.
@@ -300,7 +238,7 @@ const SMALL: Resources = Resources { cpu: 20_000, memory: 64, storage: 8, bandwi
 fn an_honest_job_is_matched_run_accepted_and_every_balance_ends_exactly_right() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let rpc = &devnet();
-	ensure_job_creator(rpc);
+	ensure_job_creator(rpc, JC, MEDIATOR);
 	let (image, base) = publish("honest");
 	let tracked = track(rpc);
 	post_job(rpc, image, base, SMALL, 100);
@@ -327,8 +265,7 @@ fn an_honest_job_is_matched_run_accepted_and_every_balance_ends_exactly_right() 
 		closed(rpc, at, id, Duration::from_secs(30))
 	};
 	assert_eq!(ending, Ending::Accepted);
-	let p = &terms.parameters;
-	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
+	let (incentive, f_m, f_d) = fees(&terms);
 	let pi_c = price(&terms, &receipt.usage);
 	tracked.assert_changes(
 		rpc,
@@ -348,7 +285,7 @@ fn an_honest_job_is_matched_run_accepted_and_every_balance_ends_exactly_right() 
 fn a_wrong_result_is_rejected_mediated_and_the_provider_fined() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let rpc = &devnet();
-	ensure_job_creator(rpc);
+	ensure_job_creator(rpc, JC, MEDIATOR);
 	let (image, base) = publish("honest");
 	// A provider that asks less than the devnet's, so the solver picks it, and then lies.
 	let actors: serde_json::Value = rpc.call("market_actors", json!([]));
@@ -396,13 +333,16 @@ fn a_wrong_result_is_rejected_mediated_and_the_provider_fined() {
 			result_digest: Some([0xAA; 32]),
 		}),
 	);
-	submit(rpc, JC, market(MarketCall::reject_result { match_id: id, reason: RejectReason::WrongResults }));
+	submit(
+		rpc,
+		JC,
+		market(MarketCall::reject_result { match_id: id, reason: RejectReason::WrongResults }),
+	);
 	let (end, ending) = closed(rpc, at, id, Duration::from_secs(240));
 	assert_eq!(ending, Ending::Mediated(Party::ResourceProvider));
 
-	let p = &terms.parameters;
-	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
-	let pi_m = terms.estimated_price as i128 * p.verification_count as i128;
+	let (incentive, f_m, f_d) = fees(&terms);
+	let pi_m = terms.estimated_price as i128 * terms.parameters.verification_count as i128;
 	let pi_c = price(&terms, &claimed);
 	tracked.assert_changes(
 		rpc,
@@ -424,7 +364,7 @@ fn a_wrong_result_is_rejected_mediated_and_the_provider_fined() {
 fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let rpc = &devnet();
-	ensure_job_creator(rpc);
+	ensure_job_creator(rpc, JC, MEDIATOR);
 	let (image, base) = publish("nondeterministic");
 	let tracked = track(rpc);
 	post_job(rpc, image, base, SMALL, 100);
@@ -433,13 +373,16 @@ fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined()
 	assert_eq!(terms.provider, RP.to_account_id());
 	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(120));
 	assert_eq!(receipt.status, ResultStatus::Completed);
-	submit(rpc, JC, market(MarketCall::reject_result { match_id: id, reason: RejectReason::WrongResults }));
+	submit(
+		rpc,
+		JC,
+		market(MarketCall::reject_result { match_id: id, reason: RejectReason::WrongResults }),
+	);
 	let (end, ending) = closed(rpc, posted, id, Duration::from_secs(240));
 	assert_eq!(ending, Ending::Mediated(Party::JobCreator));
 
-	let p = &terms.parameters;
-	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
-	let pi_m = terms.estimated_price as i128 * p.verification_count as i128;
+	let (incentive, f_m, f_d) = fees(&terms);
+	let pi_m = terms.estimated_price as i128 * terms.parameters.verification_count as i128;
 	let pi_c = price(&terms, &receipt.usage);
 	tracked.assert_changes(
 		rpc,
@@ -455,7 +398,11 @@ fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined()
 }
 
 /// Runs a hostile job and returns the status its provider reported.
-fn hostile(rpc: &Rpc, job: &str, limits: Resources) -> (pallet_market::Receipt, HashMap<String, Vec<u8>>) {
+fn hostile(
+	rpc: &Rpc,
+	job: &str,
+	limits: Resources,
+) -> (pallet_market::Receipt, HashMap<String, Vec<u8>>) {
 	let (image, base) = publish(job);
 	let start = track(rpc).start;
 	post_job(rpc, image, base, limits, 100);
@@ -471,7 +418,7 @@ fn hostile(rpc: &Rpc, job: &str, limits: Resources) -> (pallet_market::Receipt, 
 fn hostile_jobs_are_contained_and_reported_while_the_node_keeps_running() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let rpc = &devnet();
-	ensure_job_creator(rpc);
+	ensure_job_creator(rpc, JC, MEDIATOR);
 	let tight = Resources { cpu: 5_000, memory: 32, storage: 4, bandwidth: 4_096 };
 
 	let (receipt, archive) = hostile(rpc, "memory-bomb", tight);
@@ -503,7 +450,7 @@ fn hostile_jobs_are_contained_and_reported_while_the_node_keeps_running() {
 fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let rpc = &devnet();
-	ensure_job_creator(rpc);
+	ensure_job_creator(rpc, JC, MEDIATOR);
 	let (image, base) = publish("sleeper");
 	let tracked = track(rpc);
 	post_job(rpc, image, base, SMALL, 40);
@@ -512,7 +459,10 @@ fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 	assert_eq!(terms.provider, RP.to_account_id());
 	let container = format!("modicum-provider-match-{id}");
 	wait_for(Duration::from_secs(60), "the job's container to run", || {
-		let out = Command::new("docker").args(["ps", "-q", "-f", &format!("name={container}")]).output().unwrap();
+		let out = Command::new("docker")
+			.args(["ps", "-q", "-f", &format!("name={container}")])
+			.output()
+			.unwrap();
 		!out.stdout.is_empty()
 	});
 	devnet_script(&["stop-node", "eve"]);
@@ -520,8 +470,7 @@ fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 	assert_eq!(ending, Ending::NoResult);
 	let _ = Command::new("docker").args(["rm", "-f", &container]).output();
 
-	let p = &terms.parameters;
-	let (incentive, f_m, f_d) = (p.match_incentive as i128, terms.mediator_fee as i128, terms.directory_fee as i128);
+	let (incentive, f_m, f_d) = fees(&terms);
 	let estimate = terms.estimated_price as i128;
 	tracked.assert_changes(
 		rpc,

@@ -11,8 +11,13 @@ fn main() {
 		let mut matched = 0;
 		for _ in 0..5 {
 			let start = Instant::now();
-			let proposals =
-				solve(market.now, &market.parameters, &market.actors, &market.jobs, &market.resources);
+			let proposals = solve(
+				market.now,
+				&market.parameters,
+				&market.actors,
+				&market.jobs,
+				&market.resources,
+			);
 			times.push(start.elapsed());
 			matched = proposals.len();
 		}

@@ -212,7 +212,8 @@ where
 }
 
 /// Submits an encoded extrinsic to the node's pool at a block; erased from the pool's type.
-pub type Submitter = Arc<dyn Fn(Hash, Vec<u8>) -> BoxFuture<'static, Result<Hash, String>> + Send + Sync>;
+pub type Submitter =
+	Arc<dyn Fn(Hash, Vec<u8>) -> BoxFuture<'static, Result<Hash, String>> + Send + Sync>;
 
 /// The newest best and finalized blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -345,9 +346,11 @@ impl Chain {
 		let on_chain = self.state.account_nonce(best.hash, &self.account)?;
 		let nonce = match &*next {
 			Some(local)
-				if local.nonce > on_chain &&
-					best.number.saturating_sub(local.since) <= MORTALITY as BlockNumber =>
-				local.nonce,
+				if local.nonce > on_chain
+					&& best.number.saturating_sub(local.since) <= MORTALITY as BlockNumber =>
+			{
+				local.nonce
+			}
 			_ => on_chain,
 		};
 		let extrinsic = self.sign(call, nonce, best)?;
@@ -355,11 +358,11 @@ impl Chain {
 			Ok(hash) => {
 				*next = Some(NextNonce { nonce: nonce + 1, since: best.number });
 				Ok(hash)
-			},
+			}
 			Err(e) => {
 				*next = None;
 				Err(ChainError::Pool(e))
-			},
+			}
 		}
 	}
 
@@ -372,7 +375,7 @@ impl Chain {
 				let versions = self.state.versions(at)?;
 				*cached = Some((at, versions));
 				Ok(versions)
-			},
+			}
 		}
 	}
 

@@ -41,8 +41,8 @@ pub fn load<T: for<'de> Deserialize<'de> + Validate>(path: &Path) -> Result<T, C
 	let shown = path.display().to_string();
 	let text = std::fs::read_to_string(path)
 		.map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-	let config: T =
-		toml::from_str(&text).map_err(|source| ConfigError::Parse { path: shown.clone(), source })?;
+	let config: T = toml::from_str(&text)
+		.map_err(|source| ConfigError::Parse { path: shown.clone(), source })?;
 	config.validate().map_err(|message| ConfigError::Invalid { path: shown, message })?;
 	Ok(config)
 }
@@ -102,7 +102,9 @@ pub struct Amount(pub Balance);
 impl FromStr for Amount {
 	type Err = String;
 	fn from_str(text: &str) -> Result<Self, String> {
-		let bad = || format!("`{text}` is not an amount like \"100 MDC\", \"10 mMDC\" or \"1000 planck\"");
+		let bad = || {
+			format!("`{text}` is not an amount like \"100 MDC\", \"10 mMDC\" or \"1000 planck\"")
+		};
 		let (number, unit) = text.trim().split_once(' ').ok_or_else(bad)?;
 		let decimals: u32 = match unit.trim() {
 			"MDC" => 12,
@@ -112,9 +114,9 @@ impl FromStr for Amount {
 			_ => return Err(bad()),
 		};
 		let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-		if fraction.len() > decimals as usize ||
-			whole.is_empty() ||
-			!whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+		if fraction.len() > decimals as usize
+			|| whole.is_empty()
+			|| !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
 		{
 			return Err(bad());
 		}
@@ -230,7 +232,9 @@ impl Validate for ProviderConfig {
 		}
 		let offer = &self.offer;
 		if offer.cpu == 0 || offer.memory < 4 || offer.storage == 0 {
-			return Err("`offer` needs cpu ≥ 1, memory ≥ 4 MiB (Docker's least) and storage ≥ 1".into());
+			return Err(
+				"`offer` needs cpu ≥ 1, memory ≥ 4 MiB (Docker's least) and storage ≥ 1".into()
+			);
 		}
 		if offer.deposit.0 == 0 {
 			return Err("`offer.deposit` must be more than nothing".into());
@@ -330,6 +334,9 @@ mod tests {
 		let provider: Result<ProviderConfig, _> = toml::from_str(
 			"architecture = \"amd64\"\nspeed = 1000\ntrusted_mediators = []\ntrusted_directories = []\nbase_layers = []\n[offer]\ncpu = 1\nmemory = 64\nstorage = 1\nbandwidth = 1\ncpu_price = 1000000\nbandwidth_price = \"1 uMDC\"\ndeposit = \"100 MDC\"\nwindow = 600\nsped = 1\n",
 		);
-		assert!(provider.unwrap_err().to_string().contains("unknown field `sped`"), "typos are errors");
+		assert!(
+			provider.unwrap_err().to_string().contains("unknown field `sped`"),
+			"typos are errors"
+		);
 	}
 }

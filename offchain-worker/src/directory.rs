@@ -3,8 +3,8 @@
 //! when it is down.
 
 use crate::{
-	chain::Chain, config::DirectoryConfig, due, ensure_funded, is_registered, metrics::Metrics,
-	registry::Registry, submit, WorkerError,
+	chain::Chain, config::DirectoryConfig, due, ensure_bond, metrics::Metrics, registry::Registry,
+	submit, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{BlockNumber, MarketCall};
@@ -20,22 +20,12 @@ pub async fn start(
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
 	let registry = Registry::new(&config.endpoint)?;
 	registry.ping().await?;
-	let best = chain.heads().best.hash;
-	if !is_registered(&chain.state().actors(best)?, chain.account(), Role::Directory) {
-		let min_bond = chain.state().parameters(best)?.min_bond;
-		if config.bond.0 < min_bond {
-			return Err(WorkerError::Invalid {
-				role: ROLE,
-				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond.0),
-			});
-		}
-		ensure_funded(&chain, ROLE, config.bond.0, "the directory bond")?;
-	}
+	ensure_bond(&chain, ROLE, Role::Directory, config.bond.0)?;
 	let endpoint: pallet_market::EndpointOf<modicum_runtime::Runtime> =
 		config.endpoint.clone().into_bytes().try_into().map_err(|_| WorkerError::Invalid {
-		role: ROLE,
-		message: "`endpoint` is longer than the chain keeps".into(),
-	})?;
+			role: ROLE,
+			message: "`endpoint` is longer than the chain keeps".into(),
+		})?;
 	tracing::info!(target: "modicum", account = %chain.account(), endpoint = %config.endpoint, "directory ready");
 	Ok(Box::pin(async move {
 		let mut heads_chain = chain.clone();
@@ -43,12 +33,13 @@ pub async fn start(
 		while let Some(heads) = heads_chain.next_heads().await {
 			let best = heads.best;
 			let state = chain.state();
-			let (actors, parameters) = match (state.actors(best.hash), state.parameters(best.hash)) {
+			let (actors, parameters) = match (state.actors(best.hash), state.parameters(best.hash))
+			{
 				(Ok(actors), Ok(parameters)) => (actors, parameters),
 				(Err(e), _) | (_, Err(e)) => {
 					tracing::warn!(target: "modicum", error = %e, "directory: chain read failed");
 					continue;
-				},
+				}
 			};
 			let Some((_, info)) = actors.directories.iter().find(|(who, _)| who == chain.account())
 			else {
@@ -70,12 +61,17 @@ pub async fn start(
 			match registry.ping().await {
 				Ok(()) => {
 					sent = Some(best.number);
-					submit(&chain, &metrics, "directory_heartbeat", MarketCall::directory_heartbeat {}.into())
-						.await;
-				},
+					submit(
+						&chain,
+						&metrics,
+						"directory_heartbeat",
+						MarketCall::directory_heartbeat {}.into(),
+					)
+					.await;
+				}
 				Err(e) => {
 					tracing::warn!(target: "modicum", error = %e, "directory: registry down, no heartbeat")
-				},
+				}
 			}
 		}
 	}))

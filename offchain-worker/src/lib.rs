@@ -50,10 +50,10 @@ pub struct Roles {
 impl Roles {
 	/// Whether any role is enabled.
 	pub fn any(&self) -> bool {
-		self.provider.is_some() ||
-			self.solver.is_some() ||
-			self.mediator.is_some() ||
-			self.directory.is_some()
+		self.provider.is_some()
+			|| self.solver.is_some()
+			|| self.mediator.is_some()
+			|| self.directory.is_some()
 	}
 }
 
@@ -141,19 +141,26 @@ pub async fn prepare(roles: &Roles, node: NodeHandles) -> Result<Vec<Worker>, Wo
 	if let Some(path) = &roles.directory {
 		let config: config::DirectoryConfig = config::load(path)?;
 		let chain = chain_for(&node, "directory", config.account.as_ref())?;
-		workers.push(("modicum-directory", directory::start(chain, config, metrics.clone()).await?));
+		workers
+			.push(("modicum-directory", directory::start(chain, config, metrics.clone()).await?));
 	}
 	if let Some(path) = &roles.mediator {
 		let config: config::MediatorConfig = config::load(path)?;
 		let chain = chain_for(&node, "mediator", config.account.as_ref())?;
 		let work_dir = node.work_dir.join("mediator");
-		workers.push(("modicum-mediator", mediator::start(chain, config, work_dir, metrics.clone()).await?));
+		workers.push((
+			"modicum-mediator",
+			mediator::start(chain, config, work_dir, metrics.clone()).await?,
+		));
 	}
 	if let Some(path) = &roles.provider {
 		let config: config::ProviderConfig = config::load(path)?;
 		let chain = chain_for(&node, "provider", config.account.as_ref())?;
 		let work_dir = node.work_dir.join("provider");
-		workers.push(("modicum-provider", provider::start(chain, config, work_dir, metrics.clone()).await?));
+		workers.push((
+			"modicum-provider",
+			provider::start(chain, config, work_dir, metrics.clone()).await?,
+		));
 	}
 	if let Some(path) = &roles.solver {
 		let config: config::SolverConfig = config::load(path)?;
@@ -195,7 +202,7 @@ fn chain_for(
 		signer,
 		node.heads.clone(),
 	)
-		.map_err(|e| WorkerError::Key { role, message: e.to_string() })
+	.map_err(|e| WorkerError::Key { role, message: e.to_string() })
 }
 
 /// Checks the role's account can spend `needed`.
@@ -218,6 +225,28 @@ fn ensure_funded(
 	Ok(())
 }
 
+/// Checks a mediator's or directory's bond before it registers: at least the chain's least bond,
+/// and spendable by the account. A registered role has its bond held already.
+fn ensure_bond(
+	chain: &Chain,
+	role: &'static str,
+	kind: Role,
+	bond: Balance,
+) -> Result<(), WorkerError> {
+	let best = chain.heads().best.hash;
+	if is_registered(&chain.state().actors(best)?, chain.account(), kind) {
+		return Ok(());
+	}
+	let min_bond = chain.state().parameters(best)?.min_bond;
+	if bond < min_bond {
+		return Err(WorkerError::Invalid {
+			role,
+			message: format!("`bond` {bond} is below the chain's least bond {min_bond}"),
+		});
+	}
+	ensure_funded(chain, role, bond, "the bond")
+}
+
 /// Whether `who` is registered for `role` among `actors`.
 pub fn is_registered(actors: &ActorsOf<Runtime>, who: &AccountId, role: Role) -> bool {
 	match role {
@@ -230,18 +259,23 @@ pub fn is_registered(actors: &ActorsOf<Runtime>, who: &AccountId, role: Role) ->
 
 /// Submits `call`, counting it and logging the outcome; a refused transaction is retried by the
 /// caller's next block.
-pub async fn submit(chain: &Chain, metrics: &metrics::Metrics, name: &str, call: RuntimeCall) -> bool {
+pub async fn submit(
+	chain: &Chain,
+	metrics: &metrics::Metrics,
+	name: &str,
+	call: RuntimeCall,
+) -> bool {
 	match chain.submit(call).await {
 		Ok(hash) => {
 			tracing::debug!(target: "modicum", call = name, ?hash, "transaction submitted");
 			metrics.transaction(name, true);
 			true
-		},
+		}
 		Err(e) => {
 			tracing::warn!(target: "modicum", call = name, error = %e, "transaction refused");
 			metrics.transaction(name, false);
 			false
-		},
+		}
 	}
 }
 

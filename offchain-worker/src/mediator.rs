@@ -6,7 +6,7 @@ use crate::{
 	accounts, bounded,
 	chain::Chain,
 	config::MediatorConfig,
-	directory_endpoint, due, ensure_funded,
+	directory_endpoint, due, ensure_bond,
 	executor::{Executor, Job},
 	is_registered,
 	metrics::Metrics,
@@ -58,7 +58,9 @@ pub fn verdict(
 	directory: DirectoryCheck,
 	tolerance: Perbill,
 ) -> Party {
-	let deterministic = runs.windows(2).all(|pair| pair[0].digest == pair[1].digest && pair[0].status == pair[1].status);
+	let deterministic = runs
+		.windows(2)
+		.all(|pair| pair[0].digest == pair[1].digest && pair[0].status == pair[1].status);
 	match reason {
 		RejectReason::ResultNotFound => match (receipt.result_digest, directory) {
 			(None, _) => Party::ResourceProvider,
@@ -71,13 +73,17 @@ pub fn verdict(
 				receipt.status,
 				ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound
 			) =>
+		{
 			match directory {
 				DirectoryCheck::Down => Party::Directory,
 				DirectoryCheck::Up { has_image: false, .. }
 					if receipt.status == ResultStatus::JobNotFound =>
-					Party::JobCreator,
+				{
+					Party::JobCreator
+				}
 				DirectoryCheck::Up { .. } => Party::ResourceProvider,
-			},
+			}
+		}
 		// A job whose own runs disagree is the job creator's fault, whatever was claimed.
 		_ if !deterministic => Party::JobCreator,
 		RejectReason::WrongResults => {
@@ -89,30 +95,32 @@ pub fn verdict(
 			} else {
 				Party::ResourceProvider
 			}
-		},
+		}
 		RejectReason::InvalidResultStatus => {
 			if runs.iter().all(|run| run.status == receipt.status) {
 				Party::JobCreator
 			} else {
 				Party::ResourceProvider
 			}
-		},
+		}
 		RejectReason::TooMuchCost => {
-			let most = |pick: fn(&Resources) -> u64| runs.iter().map(|r| pick(&r.usage)).max().unwrap_or(0);
+			let most = |pick: fn(&Resources) -> u64| {
+				runs.iter().map(|r| pick(&r.usage)).max().unwrap_or(0)
+			};
 			let inflated = |claimed: u64, measured: u64| {
 				claimed > measured.saturating_add(tolerance.mul_ceil(measured))
 			};
 			let claimed = receipt.usage;
-			if inflated(claimed.cpu, most(|u| u.cpu)) ||
-				inflated(claimed.memory, most(|u| u.memory)) ||
-				inflated(claimed.storage, most(|u| u.storage)) ||
-				inflated(claimed.bandwidth, most(|u| u.bandwidth))
+			if inflated(claimed.cpu, most(|u| u.cpu))
+				|| inflated(claimed.memory, most(|u| u.memory))
+				|| inflated(claimed.storage, most(|u| u.storage))
+				|| inflated(claimed.bandwidth, most(|u| u.bandwidth))
 			{
 				Party::ResourceProvider
 			} else {
 				Party::JobCreator
 			}
-		},
+		}
 	}
 }
 
@@ -141,23 +149,20 @@ pub async fn start(
 	let executor = Executor::connect(work_dir, ROLE)
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
-	let best = chain.heads().best.hash;
-	let registered = is_registered(&chain.state().actors(best)?, chain.account(), Role::Mediator);
-	if !registered {
-		let min_bond = chain.state().parameters(best)?.min_bond;
-		if config.bond.0 < min_bond {
-			return Err(WorkerError::Invalid {
-				role: ROLE,
-				message: format!("`bond` {} is below the chain's least bond {min_bond}", config.bond.0),
-			});
-		}
-		ensure_funded(&chain, ROLE, config.bond.0, "the mediator bond")?;
-	}
+	ensure_bond(&chain, ROLE, Role::Mediator, config.bond.0)?;
 	let registration = MarketCall::register_mediator {
 		architecture: config.architecture.into(),
 		fee: config.fee.0,
-		trusted_directories: bounded(ROLE, "trusted_directories", accounts(&config.trusted_directories))?,
-		base_layers: bounded(ROLE, "base_layers", config.base_layers.iter().map(|d| d.0).collect())?,
+		trusted_directories: bounded(
+			ROLE,
+			"trusted_directories",
+			accounts(&config.trusted_directories),
+		)?,
+		base_layers: bounded(
+			ROLE,
+			"base_layers",
+			config.base_layers.iter().map(|d| d.0).collect(),
+		)?,
 		bond: config.bond.0,
 	}
 	.into();
@@ -204,7 +209,11 @@ impl Mediator {
 		}
 	}
 
-	async fn on_block(&mut self, best: sp_core::H256, number: BlockNumber) -> Result<(), WorkerError> {
+	async fn on_block(
+		&mut self,
+		best: sp_core::H256,
+		number: BlockNumber,
+	) -> Result<(), WorkerError> {
 		let chain = self.chain.clone();
 		let state = chain.state();
 		let me = chain.account().clone();
@@ -212,7 +221,8 @@ impl Mediator {
 		if !is_registered(&actors, &me, Role::Mediator) {
 			if due(self.registered_at, number) {
 				self.registered_at = Some(number);
-				submit(&self.chain, &self.metrics, "register_mediator", self.registration.clone()).await;
+				submit(&self.chain, &self.metrics, "register_mediator", self.registration.clone())
+					.await;
 			}
 			return Ok(());
 		}
@@ -260,8 +270,11 @@ impl Mediator {
 	}
 
 	async fn post_verdict(&mut self, id: MatchId, party: Party, digest: Option<Digest>) {
-		let call =
-			MarketCall::post_mediation_result { match_id: id, faulty_party: party, result_digest: digest };
+		let call = MarketCall::post_mediation_result {
+			match_id: id,
+			faulty_party: party,
+			result_digest: digest,
+		};
 		if submit(&self.chain, &self.metrics, "post_mediation_result", call.into()).await {
 			tracing::info!(target: "modicum", match_id = id, faulty_party = ?party, "mediator: verdict posted");
 		}
@@ -292,20 +305,26 @@ async fn mediate(
 		return Err("the match is not in mediation".into());
 	};
 	let directory = check_directory(&endpoint, heartbeat_recent, terms, &receipt).await;
-	let needs_runs = !matches!(reason, RejectReason::ResultNotFound) &&
-		!matches!(receipt.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound);
+	let needs_runs = !matches!(reason, RejectReason::ResultNotFound)
+		&& !matches!(
+			receipt.status,
+			ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound
+		);
 	let mut runs = Vec::new();
 	if needs_runs {
 		for k in 1..=terms.parameters.verification_count {
-			let job = Job::for_match(format!("match-{id}-m{k}"), terms, endpoint.clone(), architecture);
-			let execution = executor.execute(&job, cancelled.clone()).await.map_err(|e| e.to_string())?;
+			let job =
+				Job::for_match(format!("match-{id}-m{k}"), terms, endpoint.clone(), architecture);
+			let execution =
+				executor.execute(&job, cancelled.clone()).await.map_err(|e| e.to_string())?;
 			metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
 			let digest = execution.archive.as_deref().map(crate::registry::sha256);
 			tracing::info!(target: "modicum", match_id = id, run = k, status = ?execution.status, "mediator: re-execution done");
 			runs.push(RunOutcome { status: execution.status, usage: execution.usage, digest });
 		}
 	}
-	let party = verdict(&receipt, reason, &runs, directory, terms.parameters.too_much_cost_tolerance);
+	let party =
+		verdict(&receipt, reason, &runs, directory, terms.parameters.too_much_cost_tolerance);
 	Ok((party, runs.first().and_then(|run| run.digest)))
 }
 
@@ -341,7 +360,11 @@ mod tests {
 	}
 
 	fn receipt(digest: u8, cpu: u64) -> Receipt {
-		Receipt { status: ResultStatus::Completed, usage: run(digest, cpu).usage, result_digest: Some([digest; 32]) }
+		Receipt {
+			status: ResultStatus::Completed,
+			usage: run(digest, cpu).usage,
+			result_digest: Some([digest; 32]),
+		}
 	}
 
 	const UP: DirectoryCheck = DirectoryCheck::Up { has_image: true, has_result: true };
@@ -350,30 +373,54 @@ mod tests {
 	#[test]
 	fn wrong_results_blame_the_provider_when_honest_runs_differ_from_its_result() {
 		let runs = [run(1, 100), run(1, 100)];
-		assert_eq!(verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE), Party::ResourceProvider);
-		assert_eq!(verdict(&receipt(1, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE), Party::JobCreator);
+		assert_eq!(
+			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE),
+			Party::ResourceProvider
+		);
+		assert_eq!(
+			verdict(&receipt(1, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE),
+			Party::JobCreator
+		);
 	}
 
 	#[test]
 	fn a_non_deterministic_job_is_the_job_creators_fault() {
 		let runs = [run(1, 100), run(3, 100)];
-		assert_eq!(verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE), Party::JobCreator);
+		assert_eq!(
+			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE),
+			Party::JobCreator
+		);
 	}
 
 	#[test]
 	fn too_much_cost_allows_the_tolerance_above_the_largest_measurement() {
 		let runs = [run(1, 100), run(1, 90)];
-		assert_eq!(verdict(&receipt(1, 105), RejectReason::TooMuchCost, &runs, UP, TOLERANCE), Party::JobCreator);
-		assert_eq!(verdict(&receipt(1, 106), RejectReason::TooMuchCost, &runs, UP, TOLERANCE), Party::ResourceProvider);
+		assert_eq!(
+			verdict(&receipt(1, 105), RejectReason::TooMuchCost, &runs, UP, TOLERANCE),
+			Party::JobCreator
+		);
+		assert_eq!(
+			verdict(&receipt(1, 106), RejectReason::TooMuchCost, &runs, UP, TOLERANCE),
+			Party::ResourceProvider
+		);
 	}
 
 	#[test]
 	fn result_not_found_looks_at_the_directory() {
 		let r = receipt(1, 100);
 		let missing = DirectoryCheck::Up { has_image: true, has_result: false };
-		assert_eq!(verdict(&r, RejectReason::ResultNotFound, &[], UP, TOLERANCE), Party::JobCreator);
-		assert_eq!(verdict(&r, RejectReason::ResultNotFound, &[], missing, TOLERANCE), Party::ResourceProvider);
-		assert_eq!(verdict(&r, RejectReason::ResultNotFound, &[], DirectoryCheck::Down, TOLERANCE), Party::Directory);
+		assert_eq!(
+			verdict(&r, RejectReason::ResultNotFound, &[], UP, TOLERANCE),
+			Party::JobCreator
+		);
+		assert_eq!(
+			verdict(&r, RejectReason::ResultNotFound, &[], missing, TOLERANCE),
+			Party::ResourceProvider
+		);
+		assert_eq!(
+			verdict(&r, RejectReason::ResultNotFound, &[], DirectoryCheck::Down, TOLERANCE),
+			Party::Directory
+		);
 	}
 
 	#[test]
@@ -381,12 +428,24 @@ mod tests {
 		let mut r = receipt(1, 100);
 		r.status = ResultStatus::MemoryExceeded;
 		let runs = [run(1, 100), run(1, 100)];
-		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &runs, UP, TOLERANCE), Party::ResourceProvider);
+		assert_eq!(
+			verdict(&r, RejectReason::InvalidResultStatus, &runs, UP, TOLERANCE),
+			Party::ResourceProvider
+		);
 		r.status = ResultStatus::JobNotFound;
 		let no_image = DirectoryCheck::Up { has_image: false, has_result: false };
-		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &[], UP, TOLERANCE), Party::ResourceProvider);
-		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &[], no_image, TOLERANCE), Party::JobCreator);
+		assert_eq!(
+			verdict(&r, RejectReason::InvalidResultStatus, &[], UP, TOLERANCE),
+			Party::ResourceProvider
+		);
+		assert_eq!(
+			verdict(&r, RejectReason::InvalidResultStatus, &[], no_image, TOLERANCE),
+			Party::JobCreator
+		);
 		r.status = ResultStatus::DirectoryUnavailable;
-		assert_eq!(verdict(&r, RejectReason::InvalidResultStatus, &[], DirectoryCheck::Down, TOLERANCE), Party::Directory);
+		assert_eq!(
+			verdict(&r, RejectReason::InvalidResultStatus, &[], DirectoryCheck::Down, TOLERANCE),
+			Party::Directory
+		);
 	}
 }

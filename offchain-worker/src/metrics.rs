@@ -28,9 +28,15 @@ impl Metrics {
 					.buckets(vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0]),
 				&["role"],
 			)?,
-			queue: Gauge::new("modicum_job_queue_length", "Matched jobs waiting to run or running")?,
+			queue: Gauge::new(
+				"modicum_job_queue_length",
+				"Matched jobs waiting to run or running",
+			)?,
 			transactions: CounterVec::new(
-				Opts::new("modicum_worker_transactions_total", "Worker transactions by call and outcome"),
+				Opts::new(
+					"modicum_worker_transactions_total",
+					"Worker transactions by call and outcome",
+				),
 				&["call", "outcome"],
 			)?,
 		};

@@ -152,7 +152,11 @@ impl Provider {
 		}
 	}
 
-	async fn on_block(&mut self, best: sp_core::H256, number: BlockNumber) -> Result<(), WorkerError> {
+	async fn on_block(
+		&mut self,
+		best: sp_core::H256,
+		number: BlockNumber,
+	) -> Result<(), WorkerError> {
 		let chain = self.chain.clone();
 		let state = chain.state();
 		let me = chain.account().clone();
@@ -160,16 +164,22 @@ impl Provider {
 		if !is_registered(&actors, &me, Role::ResourceProvider) {
 			if due(self.registered_at, number) {
 				self.registered_at = Some(number);
-				submit(&self.chain, &self.metrics, "register_resource_provider", self.registration.clone())
-					.await;
+				submit(
+					&self.chain,
+					&self.metrics,
+					"register_resource_provider",
+					self.registration.clone(),
+				)
+				.await;
 			}
 			return Ok(());
 		}
 		let matches: Vec<(MatchId, MatchOf<Runtime>)> =
 			state.open_matches(best)?.into_iter().filter(|(_, m)| m.provider == me).collect();
 		for (id, cancel) in &self.running {
-			let waiting = matches.iter().any(|(open, m)| open == id && m.state == MatchState::Matched);
-			if !waiting {
+			let waiting =
+				matches.iter().any(|(open, m)| open == id && m.state == MatchState::Matched);
+			if !waiting && !*cancel.borrow() {
 				tracing::info!(target: "modicum", match_id = id, "provider: the match moved on; cancelling its run");
 				let _ = cancel.send(true);
 			}
@@ -201,6 +211,12 @@ impl Provider {
 		if !busy && !offered && due(self.offered_at, number) {
 			self.offered_at = Some(number);
 			let offer = &self.config.offer;
+			let spendable = state.spendable_balance(best, &me)?;
+			if spendable < offer.deposit.0 {
+				// A transaction that cannot hold its deposit would only burn fees.
+				tracing::warn!(target: "modicum", spendable, deposit = offer.deposit.0, "provider: cannot cover the offer deposit; fund the account");
+				return Ok(());
+			}
 			let call = MarketCall::post_resource_offer {
 				capacity: offer.capacity(),
 				architecture: self.config.architecture.into(),
@@ -222,7 +238,8 @@ impl Provider {
 			tracing::error!(target: "modicum", match_id = id, "provider: the match's directory is not registered");
 			return;
 		};
-		let job = Job::for_match(format!("match-{id}"), terms, endpoint, self.config.architecture.into());
+		let job =
+			Job::for_match(format!("match-{id}"), terms, endpoint, self.config.architecture.into());
 		let executor = self.executor.clone();
 		let journal = self.journal.clone();
 		let metrics = self.metrics.clone();
@@ -270,7 +287,9 @@ impl Provider {
 		let number = self.chain.heads().best.number;
 		match outcome {
 			Ok(receipt) => self.post_result(id, receipt, number).await,
-			Err(RunFailure::Cancelled) => tracing::info!(target: "modicum", match_id = id, "provider: run cancelled"),
+			Err(RunFailure::Cancelled) => {
+				tracing::info!(target: "modicum", match_id = id, "provider: run cancelled")
+			}
 			Err(RunFailure::Failed(e)) => {
 				let failures = self.failures.entry(id).or_default();
 				*failures += 1;
@@ -286,7 +305,7 @@ impl Provider {
 						self.post_result(id, receipt, number).await;
 					}
 				}
-			},
+			}
 		}
 	}
 
@@ -332,7 +351,11 @@ fn registration(config: &ProviderConfig) -> Result<RuntimeCall, WorkerError> {
 			"trusted_directories",
 			accounts(&config.trusted_directories),
 		)?,
-		base_layers: bounded(ROLE, "base_layers", config.base_layers.iter().map(|d| d.0).collect())?,
+		base_layers: bounded(
+			ROLE,
+			"base_layers",
+			config.base_layers.iter().map(|d| d.0).collect(),
+		)?,
 	}
 	.into())
 }

@@ -127,9 +127,12 @@ impl Registry {
 		let reference = digest_string(digest);
 		let path = format!("/v2/{repository}/manifests/{reference}");
 		let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
-		let body = self.get(&path, &[("accept", accept)], &format!("{repository}@{reference}")).await?;
+		let body =
+			self.get(&path, &[("accept", accept)], &format!("{repository}@{reference}")).await?;
 		if sha256(&body) != *digest {
-			return Err(RegistryError::Invalid(format!("manifest of {repository} is not {reference}")));
+			return Err(RegistryError::Invalid(format!(
+				"manifest of {repository} is not {reference}"
+			)));
 		}
 		serde_json::from_slice(&body)
 			.map_err(|e| RegistryError::Invalid(format!("manifest of {repository}: {e}")))
@@ -171,7 +174,11 @@ impl Registry {
 	}
 
 	/// Uploads `bytes` as a blob of `repository` (monolithic upload) and returns its digest.
-	pub async fn push_blob(&self, repository: &str, bytes: Vec<u8>) -> Result<Digest, RegistryError> {
+	pub async fn push_blob(
+		&self,
+		repository: &str,
+		bytes: Vec<u8>,
+	) -> Result<Digest, RegistryError> {
 		let digest = sha256(&bytes);
 		if self.has_blob(repository, &digest).await? {
 			return Ok(digest);
@@ -191,7 +198,12 @@ impl Registry {
 		let separator = if location.contains('?') { '&' } else { '?' };
 		let put = format!("{location}{separator}digest={}", digest_string(&digest));
 		let (status, _) = self
-			.request(Method::PUT, &put, &[("content-type", "application/octet-stream")], bytes.into())
+			.request(
+				Method::PUT,
+				&put,
+				&[("content-type", "application/octet-stream")],
+				bytes.into(),
+			)
 			.await?;
 		if status != StatusCode::CREATED {
 			return Err(self.unavailable(format!("blob upload answered {status}")));

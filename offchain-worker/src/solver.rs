@@ -33,20 +33,22 @@ pub fn solve(
 	jobs: &[(OfferId, JobOfferOf<Runtime>)],
 	resources: &[(OfferId, ResourceOfferOf<Runtime>)],
 ) -> Vec<Proposal> {
-	let creators: HashMap<&AccountId, _> = actors.job_creators.iter().map(|(a, i)| (a, i)).collect();
+	let creators: HashMap<&AccountId, _> =
+		actors.job_creators.iter().map(|(a, i)| (a, i)).collect();
 	let providers: HashMap<&AccountId, _> =
 		actors.resource_providers.iter().map(|(a, i)| (a, i)).collect();
 	let directory_fees: HashMap<&AccountId, Balance> =
 		actors.directories.iter().map(|(a, i)| (a, i.fee)).collect();
 
 	// Resource offers that can be matched now, by architecture, cheapest first.
-	let mut groups: HashMap<Architecture, Vec<&(OfferId, ResourceOfferOf<Runtime>)>> = HashMap::new();
+	let mut groups: HashMap<Architecture, Vec<&(OfferId, ResourceOfferOf<Runtime>)>> =
+		HashMap::new();
 	for offer in resources {
 		let (_, resource) = offer;
-		if resource.state == OfferState::Open &&
-			resource.valid_from <= now &&
-			now <= resource.valid_to &&
-			providers.contains_key(&resource.provider)
+		if resource.state == OfferState::Open
+			&& resource.valid_from <= now
+			&& now <= resource.valid_to
+			&& providers.contains_key(&resource.provider)
 		{
 			groups.entry(resource.architecture).or_default().push(offer);
 		}
@@ -61,19 +63,22 @@ pub fn solve(
 	let mut order: Vec<&(OfferId, JobOfferOf<Runtime>)> = jobs
 		.iter()
 		.filter(|(_, job)| {
-			job.state == OfferState::Open &&
-				now <= job.completion_deadline &&
-				creators.contains_key(&job.creator) &&
-				directory_fees.contains_key(&job.directory)
+			job.state == OfferState::Open
+				&& now <= job.completion_deadline
+				&& creators.contains_key(&job.creator)
+				&& directory_fees.contains_key(&job.directory)
 		})
 		.collect();
 	order.sort_by_key(|(id, job)| (job.completion_deadline, core::cmp::Reverse(job.cpu_bid), *id));
 
-	let mut mediators: HashMap<(&AccountId, &AccountId, &AccountId, [u8; 32]), Option<(&AccountId, Balance)>> =
-		HashMap::new();
+	let mut mediators: HashMap<
+		(&AccountId, &AccountId, &AccountId, [u8; 32]),
+		Option<(&AccountId, Balance)>,
+	> = HashMap::new();
 	let mut proposals = Vec::new();
 	for (job_id, job) in order {
-		let (Some(group), Some(free)) = (groups.get(&job.architecture), free.get_mut(&job.architecture))
+		let (Some(group), Some(free)) =
+			(groups.get(&job.architecture), free.get_mut(&job.architecture))
 		else {
 			continue;
 		};
@@ -95,15 +100,15 @@ pub fn solve(
 			let Some(provider) = providers.get(&resource.provider) else { continue };
 			let capacity = &resource.capacity;
 			let limits = &job.limits;
-			let fits = resource.bandwidth_price <= job.bandwidth_bid &&
-				capacity.cpu >= limits.cpu &&
-				capacity.memory >= limits.memory &&
-				capacity.storage >= limits.storage &&
-				capacity.bandwidth >= limits.bandwidth &&
-				resource.valid_to >= job.completion_deadline &&
-				provider.base_layers.contains(&job.base_layer) &&
-				provider.trusted_directories.contains(&job.directory) &&
-				Market::run_blocks(limits.cpu, provider.speed)
+			let fits = resource.bandwidth_price <= job.bandwidth_bid
+				&& capacity.cpu >= limits.cpu
+				&& capacity.memory >= limits.memory
+				&& capacity.storage >= limits.storage
+				&& capacity.bandwidth >= limits.bandwidth
+				&& resource.valid_to >= job.completion_deadline
+				&& provider.base_layers.contains(&job.base_layer)
+				&& provider.trusted_directories.contains(&job.directory)
+				&& Market::run_blocks(limits.cpu, provider.speed)
 					.ok()
 					.and_then(|blocks| now.checked_add(blocks))
 					.is_some_and(|done| done <= job.completion_deadline);
@@ -116,19 +121,20 @@ pub fn solve(
 					.mediators
 					.iter()
 					.filter(|(who, info)| {
-						*who != job.creator &&
-							*who != resource.provider &&
-							info.architecture == job.architecture &&
-							info.base_layers.contains(&job.base_layer) &&
-							info.trusted_directories.contains(&job.directory) &&
-							creator.trusted_mediators.contains(who) &&
-							provider.trusted_mediators.contains(who)
+						*who != job.creator
+							&& *who != resource.provider
+							&& info.architecture == job.architecture
+							&& info.base_layers.contains(&job.base_layer)
+							&& info.trusted_directories.contains(&job.directory)
+							&& creator.trusted_mediators.contains(who)
+							&& provider.trusted_mediators.contains(who)
 					})
 					.map(|(who, info)| (who, info.fee))
 					.min_by_key(|(who, fee)| (*fee, (*who).clone()))
 			});
 			let Some((mediator, mediator_fee)) = mediator else { continue };
-			let Ok(minimum) = Market::minimum_deposit(estimated, parameters, mediator_fee, directory_fee)
+			let Ok(minimum) =
+				Market::minimum_deposit(estimated, parameters, mediator_fee, directory_fee)
 			else {
 				continue;
 			};
@@ -196,7 +202,7 @@ pub fn start(chain: Chain, config: SolverConfig, metrics: Metrics) -> BoxFuture<
 				Err(e) => {
 					tracing::warn!(target: "modicum", error = %e, "solver: chain read failed");
 					continue;
-				},
+				}
 			};
 			pending.retain(|_, sent| best.number < sent.saturating_add(RESUBMIT_AFTER));
 			// The next block is the earliest the match can land in.
@@ -207,8 +213,8 @@ pub fn start(chain: Chain, config: SolverConfig, metrics: Metrics) -> BoxFuture<
 				if posted == config.matches_per_block {
 					break;
 				}
-				if pending.contains_key(&proposal.job_offer) ||
-					pending.contains_key(&proposal.resource_offer)
+				if pending.contains_key(&proposal.job_offer)
+					|| pending.contains_key(&proposal.resource_offer)
 				{
 					continue;
 				}
@@ -248,7 +254,7 @@ pub fn start(chain: Chain, config: SolverConfig, metrics: Metrics) -> BoxFuture<
 pub mod synthetic {
 	use super::*;
 	use pallet_market::{
-		DirectoryInfo, ImageOf, JobCreatorInfo, MediatorInfo, Resources, ResourceProviderInfo,
+		DirectoryInfo, ImageOf, JobCreatorInfo, MediatorInfo, ResourceProviderInfo, Resources,
 	};
 	use sp_core::crypto::AccountId32;
 
@@ -297,7 +303,8 @@ pub mod synthetic {
 		let layers: Vec<[u8; 32]> = (0..4u8).map(|i| [i + 1; 32]).collect();
 		let directories: Vec<AccountId> = (0..4).map(|i| account(4, i)).collect();
 		let mediators: Vec<AccountId> = (0..8).map(|i| account(3, i)).collect();
-		let architecture = |i: u64| if i % 4 == 0 { Architecture::Arm64 } else { Architecture::Amd64 };
+		let architecture =
+			|i: u64| if i % 4 == 0 { Architecture::Arm64 } else { Architecture::Amd64 };
 		let trust = |list: &[AccountId]| list.to_vec().try_into().expect("within bounds");
 		let base_layers = |list: &[[u8; 32]]| list.to_vec().try_into().expect("within bounds");
 		let actors = ActorsOf::<Runtime> {
@@ -444,8 +451,11 @@ mod tests {
 				pallet_market::ResourceOffers::<Runtime>::insert(id, offer);
 			}
 			for proposal in &proposals {
-				let feasible =
-					Market::feasibility(proposal.job_offer, proposal.resource_offer, &proposal.mediator);
+				let feasible = Market::feasibility(
+					proposal.job_offer,
+					proposal.resource_offer,
+					&proposal.mediator,
+				);
 				assert!(feasible.is_ok(), "{proposal:?}: {feasible:?}");
 			}
 			// Greedy is maximal: no open job has a feasible free resource offer left.

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod devnet;
+
 use codec::{Decode, Encode};
 use modicum_runtime::{
 	AccountId, Hash, Runtime, RuntimeCall, RuntimeEvent, Signature, SignedPayload, TxExtension,

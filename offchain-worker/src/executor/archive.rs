@@ -18,7 +18,8 @@ pub fn canonical_tar(out_dir: &Path, stdout: &[u8], stderr: &[u8]) -> io::Result
 	append_dir(&mut builder, "out/")?;
 	let mut entries = Vec::new();
 	collect(out_dir, PathBuf::new(), &mut entries)?;
-	entries.sort_by(|a, b| a.0.as_os_str().as_encoded_bytes().cmp(b.0.as_os_str().as_encoded_bytes()));
+	entries
+		.sort_by(|a, b| a.0.as_os_str().as_encoded_bytes().cmp(b.0.as_os_str().as_encoded_bytes()));
 	for (relative, kind) in entries {
 		let name = Path::new("out").join(&relative);
 		let full = out_dir.join(&relative);
@@ -27,12 +28,12 @@ pub fn canonical_tar(out_dir: &Path, stdout: &[u8], stderr: &[u8]) -> io::Result
 			Kind::File(mode) => {
 				let data = std::fs::read(&full)?;
 				append_file(&mut builder, &name.display().to_string(), mode, &data)?;
-			},
+			}
 			Kind::Symlink => {
 				let target = std::fs::read_link(&full)?;
 				let mut header = header(EntryType::Symlink, 0o777, 0);
 				builder.append_link(&mut header, &name, &target)?;
-			},
+			}
 		}
 	}
 	builder.into_inner()
@@ -132,10 +133,17 @@ mod tests {
 			.unwrap()
 			.map(|e| e.unwrap().path().unwrap().display().to_string())
 			.collect();
-		assert_eq!(names, ["stdout", "stderr", "out/", "out/a.txt", "out/dir/", "out/dir/x", "out/z.txt"]);
+		assert_eq!(
+			names,
+			["stdout", "stderr", "out/", "out/a.txt", "out/dir/", "out/dir/x", "out/z.txt"]
+		);
 
 		std::fs::write(b.join("dir/x"), b"2").unwrap();
-		assert_ne!(first, canonical_tar(&b, b"out", b"err").unwrap(), "content changes the archive");
+		assert_ne!(
+			first,
+			canonical_tar(&b, b"out", b"err").unwrap(),
+			"content changes the archive"
+		);
 		std::fs::remove_dir_all(base).unwrap();
 	}
 }

@@ -196,8 +196,8 @@ impl Executor {
 		RunCgroup::check_host().map_err(ExecutorError::Host)?;
 		let docker = Docker::connect_with_unix_defaults()
 			.map_err(|e| ExecutorError::Docker(format!("connect: {e}")))?;
-		let docker = docker_call("version negotiation", DOCKER_TIMEOUT, docker.negotiate_version())
-			.await?;
+		let docker =
+			docker_call("version negotiation", DOCKER_TIMEOUT, docker.negotiate_version()).await?;
 		std::fs::create_dir_all(&work_dir).map_err(host("work directory"))?;
 		let executor = Self { docker, work_dir, role };
 		executor.clean_leftovers().await?;
@@ -241,15 +241,17 @@ impl Executor {
 			Err(status) => {
 				tracing::info!(run = %job.run_id, ?status, "job refused before running");
 				return Ok(Execution::refused(status, Resources::default()));
-			},
+			}
 		};
 		if image.layer_kib > job.limits.bandwidth {
 			let usage = Resources { bandwidth: image.layer_kib, ..Default::default() };
 			return Ok(Execution::refused(ResultStatus::BandwidthExceeded, usage));
 		}
-		let pull = CreateImageOptions { from_image: Some(image.reference.clone()), ..Default::default() };
+		let pull =
+			CreateImageOptions { from_image: Some(image.reference.clone()), ..Default::default() };
 		if let Err(e) =
-			drain("image pull", PULL_TIMEOUT, self.docker.create_image(Some(pull), None, None)).await
+			drain("image pull", PULL_TIMEOUT, self.docker.create_image(Some(pull), None, None))
+				.await
 		{
 			tracing::warn!(run = %job.run_id, error = %e, "image pull failed");
 			let registry = Registry::new(&job.endpoint).ok();
@@ -284,9 +286,9 @@ impl Executor {
 		let manifest = registry.manifest(&job.repository, &job.digest).await.map_err(status)?;
 		let config = registry.image_config(&job.repository, &manifest).await.map_err(status)?;
 		let base = digest_string(&job.base_layer);
-		if config.architecture != oci_architecture(job.architecture) ||
-			config.rootfs.diff_ids.len() != manifest.layers.len() ||
-			config.rootfs.diff_ids.first() != Some(&base)
+		if config.architecture != oci_architecture(job.architecture)
+			|| config.rootfs.diff_ids.len() != manifest.layers.len()
+			|| config.rootfs.diff_ids.first() != Some(&base)
 		{
 			return Err(ResultStatus::JobDescriptionError);
 		}
@@ -299,7 +301,12 @@ impl Executor {
 			.map(|(layer, _)| layer.size)
 			.sum();
 		Ok(Image {
-			reference: format!("{}/{}@{}", registry.host(), job.repository, digest_string(&job.digest)),
+			reference: format!(
+				"{}/{}@{}",
+				registry.host(),
+				job.repository,
+				digest_string(&job.digest)
+			),
 			layer_kib: layer_bytes.div_ceil(1024),
 		})
 	}
@@ -348,8 +355,12 @@ impl Executor {
 			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
 		}
 		let started = Instant::now();
-		docker_call("container start", DOCKER_TIMEOUT, self.docker.start_container(container, None))
-			.await?;
+		docker_call(
+			"container start",
+			DOCKER_TIMEOUT,
+			self.docker.start_container(container, None),
+		)
+		.await?;
 		tracing::debug!(run = %job.run_id, "container started");
 
 		let ending = self.watch(job, container, cgroup, cancel).await?;
@@ -363,8 +374,8 @@ impl Executor {
 
 		let stored = archive::stored_bytes(out_dir).map_err(host("measuring /out"))?;
 		let out_full = stored >= storage_bytes || free_bytes(out_dir)? == 0;
-		let archive = archive::canonical_tar(out_dir, &stdout, &stderr)
-			.map_err(host("result archive"))?;
+		let archive =
+			archive::canonical_tar(out_dir, &stdout, &stderr).map_err(host("result archive"))?;
 		let usage = Resources {
 			cpu: cgroup.cpu_ms().map_err(host("cpu time"))?,
 			memory: cgroup.peak_memory().map_err(host("peak memory"))?.div_ceil(MIB),
@@ -380,7 +391,7 @@ impl Executor {
 			Ending::Exited if exit_code != Some(0) => ResultStatus::ExceptionOccurred,
 			Ending::Exited if usage.bandwidth > job.limits.bandwidth => {
 				ResultStatus::BandwidthExceeded
-			},
+			}
 			Ending::Exited => ResultStatus::Completed,
 		};
 		tracing::info!(
@@ -422,8 +433,12 @@ impl Executor {
 			tracing::info!(run = %job.run_id, ?ending, "killing the job");
 			let kill = KillContainerOptions { signal: "SIGKILL".into() };
 			// The container may have exited on its own meanwhile: then there is nothing to kill.
-			let _ = docker_call("kill", DOCKER_TIMEOUT, self.docker.kill_container(container, Some(kill)))
-				.await;
+			let _ = docker_call(
+				"kill",
+				DOCKER_TIMEOUT,
+				self.docker.kill_container(container, Some(kill)),
+			)
+			.await;
 			let _ = tokio::time::timeout(DOCKER_TIMEOUT, wait.next()).await;
 		}
 		ending.ok_or(ExecutorError::Cancelled)
@@ -454,8 +469,12 @@ impl Executor {
 	/// Removes the run's container and unmounts its `/out`, whatever state they are in.
 	async fn clean(&self, container: &str, out_dir: &Path) {
 		let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-		let _ = docker_call("remove", DOCKER_TIMEOUT, self.docker.remove_container(container, Some(remove)))
-			.await;
+		let _ = docker_call(
+			"remove",
+			DOCKER_TIMEOUT,
+			self.docker.remove_container(container, Some(remove)),
+		)
+		.await;
 		if is_mount_point(out_dir) {
 			let _ = run_command("umount", &[out_dir.as_os_str()]).await;
 		}
@@ -477,7 +496,14 @@ async fn mount_out(out_dir: &Path, bytes: u64) -> Result<(), ExecutorError> {
 	let options = format!("size={},mode=0777,nosuid,nodev,noexec", bytes.max(4096));
 	run_command(
 		"mount",
-		&["-t".as_ref(), "tmpfs".as_ref(), "-o".as_ref(), options.as_ref(), "tmpfs".as_ref(), out_dir.as_os_str()],
+		&[
+			"-t".as_ref(),
+			"tmpfs".as_ref(),
+			"-o".as_ref(),
+			options.as_ref(),
+			"tmpfs".as_ref(),
+			out_dir.as_os_str(),
+		],
 	)
 	.await
 }
@@ -507,6 +533,7 @@ fn is_mount_point(path: &Path) -> bool {
 
 /// Bytes still free in the file system of `path`.
 fn free_bytes(path: &Path) -> Result<u64, ExecutorError> {
-	let stat = rustix::fs::statvfs(path).map_err(|e| ExecutorError::Host(format!("statvfs: {e}")))?;
+	let stat =
+		rustix::fs::statvfs(path).map_err(|e| ExecutorError::Host(format!("statvfs: {e}")))?;
 	Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }

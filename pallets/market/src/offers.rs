@@ -1,8 +1,8 @@
 //! Job offers and resource offers: posting, cancelling and expiring.
 
 use crate::{
-	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, JobOffers, Matches, Mediators, NextOfferId,
-	Pallet, ResourceOffers, ResourceProviders,
+	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, JobOffers, Matches,
+	Mediators, NextOfferId, Pallet, ResourceOffers, ResourceProviders,
 };
 use frame_support::{ensure, pallet_prelude::DispatchResult};
 use frame_system::pallet_prelude::BlockNumberFor;
