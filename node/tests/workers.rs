@@ -265,6 +265,16 @@ fn an_honest_job_is_matched_run_accepted_and_every_balance_ends_exactly_right() 
 		closed(rpc, at, id, Duration::from_secs(30))
 	};
 	assert_eq!(ending, Ending::Accepted);
+	// The provider node counts the run on its Prometheus endpoint (eve: the third node).
+	let metrics = Command::new("curl")
+		.args(["-sf", &format!("http://127.0.0.1:{}/metrics", 9617 + offset())])
+		.output()
+		.unwrap();
+	let metrics = String::from_utf8_lossy(&metrics.stdout);
+	assert!(
+		metrics.contains("modicum_job_runs_total{role=\"provider\",status=\"Completed\"}"),
+		"provider metrics: {metrics}"
+	);
 	let (incentive, f_m, f_d) = fees(&terms);
 	let pi_c = price(&terms, &receipt.usage);
 	tracked.assert_changes(
@@ -397,6 +407,19 @@ fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined()
 	);
 }
 
+/// Waits until the provider's container of match `id` runs; its name.
+fn wait_for_container(id: MatchId) -> String {
+	let container = format!("modicum-provider-match-{id}");
+	wait_for(Duration::from_secs(60), "the job's container to run", || {
+		let out = Command::new("docker")
+			.args(["ps", "-q", "-f", &format!("name={container}")])
+			.output()
+			.unwrap();
+		!out.stdout.is_empty()
+	});
+	container
+}
+
 /// Runs a hostile job and returns the status its provider reported.
 fn hostile(
 	rpc: &Rpc,
@@ -457,14 +480,7 @@ fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 	let (at, id) = matched(rpc, tracked.start);
 	let terms = terms(rpc, id, at);
 	assert_eq!(terms.provider, RP.to_account_id());
-	let container = format!("modicum-provider-match-{id}");
-	wait_for(Duration::from_secs(60), "the job's container to run", || {
-		let out = Command::new("docker")
-			.args(["ps", "-q", "-f", &format!("name={container}")])
-			.output()
-			.unwrap();
-		!out.stdout.is_empty()
-	});
+	let container = wait_for_container(id);
 	devnet_script(&["stop-node", "eve"]);
 	let (end, ending) = closed(rpc, at, id, Duration::from_secs(180));
 	assert_eq!(ending, Ending::NoResult);
@@ -485,4 +501,35 @@ fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 	);
 	// Bring the provider back for whatever runs next.
 	devnet_script(&["restart-node", "eve"]);
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_restarted_provider_recovers_its_matched_job_from_the_chain() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc, JC, MEDIATOR);
+	let (image, base) = publish("nap");
+	let tracked = track(rpc);
+	post_job(rpc, image, base, SMALL, 100);
+	let (at, id) = matched(rpc, tracked.start);
+	wait_for_container(id);
+	// The node goes down mid-job and comes back: the match is read back from the chain, the
+	// orphaned container removed, and the job run again to its end.
+	devnet_script(&["stop-node", "eve"]);
+	devnet_script(&["restart-node", "eve"]);
+	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(180));
+	assert_eq!(receipt.status, ResultStatus::Completed, "{receipt:?}");
+	let archive = result_archive(receipt.result_digest.expect("a completed job has a result"));
+	assert_eq!(archive["out/nap.txt"], b"rested\n");
+	submit(rpc, JC, market(MarketCall::accept_result { match_id: id }));
+	let (end, ending) = closed(rpc, posted, id, Duration::from_secs(30));
+	assert_eq!(ending, Ending::Accepted);
+	let results = (at..=end)
+		.flat_map(|n| events_at(rpc, &block_hash(rpc, n)))
+		.filter(|e| {
+			matches!(e, RuntimeEvent::Market(MarketEvent::ResultPosted { match_id, .. }) if *match_id == id)
+		})
+		.count();
+	assert_eq!(results, 1, "one result for the match");
 }

@@ -18,9 +18,9 @@ pub async fn start(
 	config: DirectoryConfig,
 	metrics: Metrics,
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
+	ensure_bond(&chain, ROLE, Role::Directory, config.bond.0)?;
 	let registry = Registry::new(&config.endpoint)?;
 	registry.ping().await?;
-	ensure_bond(&chain, ROLE, Role::Directory, config.bond.0)?;
 	let endpoint: pallet_market::EndpointOf<modicum_runtime::Runtime> =
 		config.endpoint.clone().into_bytes().try_into().map_err(|_| WorkerError::Invalid {
 			role: ROLE,

@@ -146,9 +146,6 @@ pub async fn start(
 	work_dir: PathBuf,
 	metrics: Metrics,
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
-	let executor = Executor::connect(work_dir, ROLE)
-		.await
-		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
 	ensure_bond(&chain, ROLE, Role::Mediator, config.bond.0)?;
 	let registration = MarketCall::register_mediator {
 		architecture: config.architecture.into(),
@@ -166,6 +163,9 @@ pub async fn start(
 		bond: config.bond.0,
 	}
 	.into();
+	let executor = Executor::connect(work_dir, ROLE)
+		.await
+		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
 	tracing::info!(target: "modicum", account = %chain.account(), "mediator ready");
 	let mediator = Mediator {
 		chain,

@@ -102,11 +102,12 @@ pub async fn start(
 	work_dir: PathBuf,
 	metrics: Metrics,
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
+	// What the chain alone can tell first, then the machine.
+	let registration = registration(&config)?;
+	ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
 	let executor = Executor::connect(work_dir.join("runs"), ROLE)
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
-	ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
-	let registration = registration(&config)?;
 	let journal = Journal { dir: work_dir.join("journal") };
 	std::fs::create_dir_all(&journal.dir).map_err(|e| WorkerError::Invalid {
 		role: ROLE,
