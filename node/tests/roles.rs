@@ -16,7 +16,8 @@ struct BasePath(PathBuf);
 
 impl BasePath {
 	fn new(name: &str) -> Self {
-		let path = std::env::temp_dir().join(format!("modicum-roles-{name}-{}", std::process::id()));
+		let path =
+			std::env::temp_dir().join(format!("modicum-roles-{name}-{}", std::process::id()));
 		let _ = std::fs::remove_dir_all(&path);
 		std::fs::create_dir_all(&path).unwrap();
 		Self(path)
@@ -49,7 +50,13 @@ fn insert_key(base: &Path, suri: &str) {
 fn refuses_to_start(base: &Path, role_args: &[&str], expected: &str) {
 	let mut child = Command::new(NODE)
 		.args(["--dev", "--base-path", base.to_str().unwrap(), "--no-prometheus", "--no-telemetry"])
-		.args(["--no-mdns", "--rpc-port", &free_port().to_string(), "--port", &free_port().to_string()])
+		.args([
+			"--no-mdns",
+			"--rpc-port",
+			&free_port().to_string(),
+			"--port",
+			&free_port().to_string(),
+		])
 		.args(role_args)
 		.stdout(Stdio::null())
 		.stderr(Stdio::piped())
@@ -92,7 +99,11 @@ fn an_unfunded_role_stops_the_node_at_start() {
 	let base = BasePath::new("unfunded");
 	insert_key(&base.0, "//NobodyFundedThis");
 	let config = base.file("mediator.toml", MEDIATOR);
-	refuses_to_start(&base.0, &["--mediator", &config], "can spend 0 but needs 100000000000000 (the bond); fund it first");
+	refuses_to_start(
+		&base.0,
+		&["--mediator", &config],
+		"can spend 0 but needs 100000000000000 (the bond); fund it first",
+	);
 }
 
 #[test]
