@@ -103,15 +103,17 @@ status() {
 	done <"$NODES_FILE"
 }
 
-# A chain spec whose genesis keeps the first N local validators as authorities.
+# A chain spec whose genesis keeps the first N local validators as authorities. Its fork id is
+# new on every start: a node left over from an earlier devnet (same genesis) cannot join.
 write_chain_spec() { # validators
 	"$NODE" build-spec --chain local --disable-default-bootnode 2>/dev/null | python3 -c '
-import json, sys
+import json, secrets, sys
 n = int(sys.argv[1])
 spec = json.load(sys.stdin)
 patch = spec["genesis"]["runtimeGenesis"]["patch"]
 patch["aura"]["authorities"] = patch["aura"]["authorities"][:n]
 patch["grandpa"]["authorities"] = patch["grandpa"]["authorities"][:n]
+spec["forkId"] = "devnet-" + secrets.token_hex(4)
 json.dump(spec, sys.stdout, indent=1)' "$1" >"$DEVNET/config/spec.json"
 }
 

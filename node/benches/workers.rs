@@ -51,8 +51,18 @@ fn node_pid(name: &str) -> u32 {
 }
 
 /// A node with no roles on the devnet's chain, for the memory comparison (its log:
-/// `logs/observer.log`).
-fn observer() -> Child {
+/// `logs/observer.log`); stopped when dropped, however the benchmark ends.
+struct Observer(Child);
+
+impl Drop for Observer {
+	fn drop(&mut self) {
+		let _ = self.0.kill();
+		let _ = self.0.wait();
+		let _ = std::fs::remove_dir_all(devnet_dir().join("data/observer"));
+	}
+}
+
+fn observer() -> Observer {
 	let dir = devnet_dir();
 	let command = std::fs::read_to_string(dir.join("data/alice.command")).unwrap();
 	let bootnode = command.split("--bootnodes ").nth(1).unwrap().split_whitespace().next().unwrap();
@@ -79,6 +89,7 @@ fn observer() -> Child {
 		.stdout(Stdio::null())
 		.stderr(log)
 		.spawn()
+		.map(Observer)
 		.unwrap()
 }
 
@@ -160,18 +171,16 @@ fn main() {
 	let overhead_s = chain_s - total_ms as f64 / 1000.0;
 
 	// 3. Memory: the provider node against a node with no roles, both synced and idle.
-	let mut observer = observer();
+	let observer = observer();
 	// A new node syncs this young chain in seconds; a minute lets both settle.
 	sleep(Duration::from_secs(60));
 	let (mut provider_rss, mut plain_rss) = (Vec::new(), Vec::new());
 	for _ in 0..10 {
 		provider_rss.push(rss_mib(node_pid("eve")));
-		plain_rss.push(rss_mib(observer.id()));
+		plain_rss.push(rss_mib(observer.0.id()));
 		sleep(Duration::from_secs(1));
 	}
-	let _ = observer.kill();
-	let _ = observer.wait();
-	let _ = std::fs::remove_dir_all(devnet_dir().join("data/observer"));
+	drop(observer);
 	let median = |v: &mut Vec<f64>| {
 		v.sort_by(f64::total_cmp);
 		v[v.len() / 2]
