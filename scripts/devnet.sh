@@ -81,10 +81,13 @@ stop_node() {
 	[ -f "$PIDS" ] || { echo "the devnet is not running" >&2; exit 1; }
 	while read -r name pid; do
 		if [ "$name" = "$target" ] && is_ours "$pid"; then
-			kill "$pid" && found=1 && log "stopped $name (pid $pid)"
+			kill "$pid" && found="$pid"
 		fi
 	done <"$PIDS"
 	[ -n "$found" ] || { echo "no running node named $target" >&2; exit 1; }
+	# Gone only once it has closed its database, so it can be restarted at once.
+	for _ in $(seq 300); do is_ours "$found" || break; sleep 0.1; done
+	log "stopped $target (pid $found)"
 }
 
 status() {

@@ -353,7 +353,7 @@ impl Chain {
 			}
 			_ => on_chain,
 		};
-		let extrinsic = self.sign(call, nonce, best)?;
+		let extrinsic = self.sign(call, nonce, best, self.state.finalized())?;
 		match (self.submitter)(best.hash, extrinsic.encode()).await {
 			Ok(hash) => {
 				*next = Some(NextNonce { nonce: nonce + 1, since: best.number });
@@ -379,15 +379,17 @@ impl Chain {
 		}
 	}
 
+	/// Signs `call` for the runtime of `best`, in a mortal era born at the finalized block
+	/// `birth`: a best block can be reorganised away, and with it the hash the signature covers.
 	fn sign(
 		&self,
 		call: RuntimeCall,
 		nonce: Nonce,
 		best: BlockRef,
+		birth: BlockRef,
 	) -> Result<UncheckedExtrinsic, ChainError> {
 		let (spec_version, transaction_version) = self.versions(best.hash)?;
-		// A mortal era born at the best block: its implicit block hash is the best hash.
-		let era = Era::mortal(MORTALITY, best.number.into());
+		let era = Era::mortal(MORTALITY, birth.number.into());
 		let extension: TxExtension = (
 			frame_system::CheckNonZeroSender::<Runtime>::new(),
 			frame_system::CheckSpecVersion::<Runtime>::new(),
@@ -404,7 +406,7 @@ impl Chain {
 			spec_version,
 			transaction_version,
 			self.state.genesis(),
-			best.hash,
+			birth.hash,
 			(),
 			(),
 			(),
