@@ -61,8 +61,13 @@ is_ours() { # pid: true if it is a live process we started (a node or the regist
 	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -E "(modicum-node|docker-registry).*$DEVNET"
 }
 
+# Unmounts the /out of job runs a killed provider or mediator left under the devnet.
+unmount_runs() {
+	awk -v dir="$DEVNET/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | xargs -r -n1 umount 2>/dev/null || true
+}
+
 stop_all() {
-	[ -f "$PIDS" ] || { log "not running"; return 0; }
+	[ -f "$PIDS" ] || { log "not running"; unmount_runs; return 0; }
 	while read -r name pid; do
 		if is_ours "$pid"; then
 			kill "$pid" 2>/dev/null || true
@@ -74,6 +79,7 @@ stop_all() {
 		for _ in $(seq 50); do is_ours "$pid" || break; sleep 0.1; done
 	done <"$PIDS"
 	rm -f "$PIDS"
+	unmount_runs
 }
 
 stop_node() {
@@ -229,6 +235,7 @@ start() {
 	log "building modicum-node (a no-op when it is up to date)"
 	(cd "$ROOT" && cargo build --release --locked --workspace)
 
+	unmount_runs
 	rm -rf "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config" "$DEVNET/registry"
 	mkdir -p "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config"
 	: >"$PIDS"

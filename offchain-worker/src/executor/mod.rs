@@ -219,11 +219,26 @@ impl Executor {
 			docker_call("list", DOCKER_TIMEOUT, self.docker.list_containers(Some(options))).await?;
 		for name in containers.iter().flat_map(|c| c.names.iter().flatten()) {
 			let name = name.trim_start_matches('/');
-			if let Some(run) = name.strip_prefix(&prefix) {
-				tracing::info!(run, "removing a run left by an earlier process");
-				self.clean(name, &self.work_dir.join(run).join("out")).await;
-				RunCgroup { name: format!("{}-{run}", self.role) }.remove();
+			if name.starts_with(&prefix) {
+				tracing::info!(container = name, "removing a container left by an earlier process");
+				let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+				let _ = docker_call(
+					"remove",
+					DOCKER_TIMEOUT,
+					self.docker.remove_container(name, Some(remove)),
+				)
+				.await;
 			}
+		}
+		let runs = std::fs::read_dir(&self.work_dir).map_err(host("work directory"))?;
+		for run in runs.flatten() {
+			let out = run.path().join("out");
+			if is_mount_point(&out) {
+				let _ = run_command("umount", &[out.as_os_str()]).await;
+			}
+			let _ = std::fs::remove_dir_all(run.path());
+			RunCgroup { name: format!("{}-{}", self.role, run.file_name().to_string_lossy()) }
+				.remove();
 		}
 		Ok(())
 	}
