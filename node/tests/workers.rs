@@ -272,7 +272,7 @@ fn an_honest_job_is_matched_run_accepted_and_every_balance_ends_exactly_right() 
 		.unwrap();
 	let metrics = String::from_utf8_lossy(&metrics.stdout);
 	assert!(
-		metrics.contains("modicum_job_runs_total{role=\"provider\",status=\"Completed\"}"),
+		metrics.contains("modicum_job_runs_total{role=\"provider\",status=\"Completed\","),
 		"provider metrics: {metrics}"
 	);
 	let (incentive, f_m, f_d) = fees(&terms);
