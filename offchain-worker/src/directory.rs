@@ -4,7 +4,7 @@
 
 use crate::{
 	chain::Chain, config::DirectoryConfig, due, ensure_bond, metrics::Metrics, registry::Registry,
-	submit, WorkerError,
+	submit, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{BlockNumber, MarketCall};
@@ -27,9 +27,11 @@ pub async fn start(
 			message: "`endpoint` is longer than the chain keeps".into(),
 		})?;
 	tracing::info!(target: "modicum", account = %chain.account(), endpoint = %config.endpoint, "directory ready");
+	let call = MarketCall::register_directory { endpoint, fee: config.fee.0, bond: config.bond.0 };
+	let mut registration = Registration::new(Role::Directory, "register_directory", call.into());
 	Ok(Box::pin(async move {
 		let mut heads_chain = chain.clone();
-		let mut sent: Option<BlockNumber> = None;
+		let mut heartbeat_sent: Option<BlockNumber> = None;
 		while let Some(heads) = heads_chain.next_heads().await {
 			let best = heads.best;
 			let state = chain.state();
@@ -41,26 +43,20 @@ pub async fn start(
 					continue;
 				}
 			};
+			if !registration.ensure(&chain, &metrics, &actors, best.number).await {
+				continue;
+			}
 			let Some((_, info)) = actors.directories.iter().find(|(who, _)| who == chain.account())
 			else {
-				if due(sent, best.number) {
-					sent = Some(best.number);
-					let call = MarketCall::register_directory {
-						endpoint: endpoint.clone(),
-						fee: config.fee.0,
-						bond: config.bond.0,
-					};
-					submit(&chain, &metrics, "register_directory", call.into()).await;
-				}
 				continue;
 			};
 			let next = info.last_heartbeat.saturating_add(parameters.heartbeat_period / 2);
-			if best.number < next || !due(sent, best.number) {
+			if best.number < next || !due(heartbeat_sent, best.number) {
 				continue;
 			}
 			match registry.ping().await {
 				Ok(()) => {
-					sent = Some(best.number);
+					heartbeat_sent = Some(best.number);
 					submit(
 						&chain,
 						&metrics,

@@ -247,6 +247,39 @@ fn ensure_bond(
 	ensure_funded(chain, role, bond, "the bond")
 }
 
+/// A role's registration call, sent (and sent again while it does not show) until the account is
+/// registered.
+pub(crate) struct Registration {
+	role: Role,
+	name: &'static str,
+	call: RuntimeCall,
+	sent: Option<BlockNumber>,
+}
+
+impl Registration {
+	fn new(role: Role, name: &'static str, call: RuntimeCall) -> Self {
+		Self { role, name, call, sent: None }
+	}
+
+	/// Whether the account is registered among `actors`; if not, sends the call when due.
+	async fn ensure(
+		&mut self,
+		chain: &Chain,
+		metrics: &metrics::Metrics,
+		actors: &ActorsOf<Runtime>,
+		now: BlockNumber,
+	) -> bool {
+		if is_registered(actors, chain.account(), self.role) {
+			return true;
+		}
+		if due(self.sent, now) {
+			self.sent = Some(now);
+			submit(chain, metrics, self.name, self.call.clone()).await;
+		}
+		false
+	}
+}
+
 /// Whether `who` is registered for `role` among `actors`.
 pub fn is_registered(actors: &ActorsOf<Runtime>, who: &AccountId, role: Role) -> bool {
 	match role {

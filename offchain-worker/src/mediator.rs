@@ -8,10 +8,9 @@ use crate::{
 	config::MediatorConfig,
 	directory_endpoint, due, ensure_bond,
 	executor::{Executor, Job},
-	is_registered,
 	metrics::Metrics,
 	registry::{Registry, RESULTS_REPOSITORY},
-	submit, WorkerError,
+	submit, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{BlockNumber, MarketCall, Runtime, RuntimeCall};
@@ -128,7 +127,7 @@ struct Mediator {
 	chain: Chain,
 	config: MediatorConfig,
 	/// `register_mediator` with the configured terms.
-	registration: RuntimeCall,
+	registration: Registration,
 	executor: Executor,
 	metrics: Metrics,
 	mediations: JoinSet<(MatchId, Result<(Party, Option<Digest>), String>)>,
@@ -136,7 +135,6 @@ struct Mediator {
 	active: HashMap<MatchId, watch::Sender<bool>>,
 	/// Verdicts reached, with the block they were last submitted at.
 	verdicts: HashMap<MatchId, (Party, Option<Digest>, BlockNumber)>,
-	registered_at: Option<BlockNumber>,
 }
 
 /// Checks the mediator can work (Docker, cgroups, key, bond) and returns its loop.
@@ -163,6 +161,7 @@ pub async fn start(
 		bond: config.bond.0,
 	}
 	.into();
+	let registration = Registration::new(Role::Mediator, "register_mediator", registration);
 	let executor = Executor::connect(work_dir, ROLE)
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
@@ -176,7 +175,6 @@ pub async fn start(
 		mediations: JoinSet::new(),
 		active: HashMap::new(),
 		verdicts: HashMap::new(),
-		registered_at: None,
 	};
 	Ok(Box::pin(mediator.run()))
 }
@@ -218,12 +216,7 @@ impl Mediator {
 		let state = chain.state();
 		let me = chain.account().clone();
 		let actors = state.actors(best)?;
-		if !is_registered(&actors, &me, Role::Mediator) {
-			if due(self.registered_at, number) {
-				self.registered_at = Some(number);
-				submit(&self.chain, &self.metrics, "register_mediator", self.registration.clone())
-					.await;
-			}
+		if !self.registration.ensure(&chain, &self.metrics, &actors, number).await {
 			return Ok(());
 		}
 		let open = state.open_matches(best)?;

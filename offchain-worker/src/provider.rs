@@ -10,10 +10,9 @@ use crate::{
 	config::ProviderConfig,
 	directory_endpoint, due, ensure_funded,
 	executor::{Executor, ExecutorError, Job},
-	is_registered,
 	metrics::Metrics,
 	registry::{Registry, RESULTS_REPOSITORY},
-	submit, WorkerError,
+	submit, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{BlockNumber, MarketCall, Runtime, RuntimeCall};
@@ -80,7 +79,7 @@ struct Provider {
 	chain: Chain,
 	config: ProviderConfig,
 	/// `register_resource_provider` with the configured terms.
-	registration: RuntimeCall,
+	registration: Registration,
 	executor: Executor,
 	metrics: Metrics,
 	journal: Arc<Journal>,
@@ -90,9 +89,8 @@ struct Provider {
 	failures: HashMap<MatchId, u32>,
 	/// When each result was last submitted.
 	posted: HashMap<MatchId, BlockNumber>,
-	/// When the last resource offer or registration was submitted.
+	/// When the last resource offer was submitted.
 	offered_at: Option<BlockNumber>,
-	registered_at: Option<BlockNumber>,
 }
 
 /// Checks the provider can work (Docker, cgroups, key, funds) and returns its loop.
@@ -103,7 +101,11 @@ pub async fn start(
 	metrics: Metrics,
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
 	// What the chain alone can tell first, then the machine.
-	let registration = registration(&config)?;
+	let registration = Registration::new(
+		Role::ResourceProvider,
+		"register_resource_provider",
+		registration(&config)?,
+	);
 	ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
 	let executor = Executor::connect(work_dir.join("runs"), ROLE)
 		.await
@@ -126,7 +128,6 @@ pub async fn start(
 		failures: HashMap::new(),
 		posted: HashMap::new(),
 		offered_at: None,
-		registered_at: None,
 	};
 	Ok(Box::pin(provider.run()))
 }
@@ -162,17 +163,7 @@ impl Provider {
 		let state = chain.state();
 		let me = chain.account().clone();
 		let actors = state.actors(best)?;
-		if !is_registered(&actors, &me, Role::ResourceProvider) {
-			if due(self.registered_at, number) {
-				self.registered_at = Some(number);
-				submit(
-					&self.chain,
-					&self.metrics,
-					"register_resource_provider",
-					self.registration.clone(),
-				)
-				.await;
-			}
+		if !self.registration.ensure(&chain, &self.metrics, &actors, number).await {
 			return Ok(());
 		}
 		let matches: Vec<(MatchId, MatchOf<Runtime>)> =
