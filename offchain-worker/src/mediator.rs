@@ -13,7 +13,7 @@ use crate::{
 	submit, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
-use modicum_runtime::{BlockNumber, MarketCall, Runtime, RuntimeCall};
+use modicum_runtime::{BlockNumber, MarketCall, Runtime};
 use pallet_market::{
 	Digest, MatchId, MatchOf, MatchState, Party, Receipt, RejectReason, Resources, ResultStatus,
 	Role,
