@@ -199,8 +199,11 @@ impl Provider {
 		}
 		self.metrics.queue(self.running.len());
 
-		let offered = state.open_resource_offers(best)?.iter().any(|(_, o)| o.provider == me);
-		if !busy && !offered && due(self.offered_at, number) {
+		// Every open offer is read only when this provider is free to offer.
+		if busy || !due(self.offered_at, number) {
+			return Ok(());
+		}
+		if state.open_resource_offers(best)?.iter().all(|(_, o)| o.provider != me) {
 			self.offered_at = Some(number);
 			let offer = &self.config.offer;
 			let spendable = state.spendable_balance(best, &me)?;
@@ -316,13 +319,17 @@ impl Provider {
 
 	/// Forgets journal entries of matches whose result is final (or that closed).
 	fn settle(&mut self, finalized: sp_core::H256) {
+		let entries = self.journal.entries();
+		if entries.is_empty() {
+			return;
+		}
 		let Ok(open) = self.chain.state().open_matches(finalized) else { return };
 		let waiting: HashSet<MatchId> = open
 			.iter()
 			.filter(|(_, m)| m.state == MatchState::Matched)
 			.map(|(id, _)| *id)
 			.collect();
-		for id in self.journal.entries() {
+		for id in entries {
 			if !waiting.contains(&id) && !self.running.contains_key(&id) {
 				self.journal.remove(id);
 				self.posted.remove(&id);

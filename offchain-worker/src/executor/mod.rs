@@ -23,7 +23,7 @@ use futures::{Stream, StreamExt};
 use modicum_runtime::{Runtime, MILLI_SECS_PER_BLOCK};
 use pallet_market::{Architecture, Digest, MatchOf, Resources, ResultStatus};
 use std::{
-	collections::HashMap,
+	collections::{BTreeSet, HashMap},
 	future::Future,
 	path::{Path, PathBuf},
 	time::{Duration, Instant},
@@ -111,15 +111,13 @@ pub struct Execution {
 	pub usage: Resources,
 	/// The canonical result archive, when the job ran at all.
 	pub archive: Option<Vec<u8>>,
-	/// The job's exit code, when it exited on its own.
-	pub exit_code: Option<i64>,
 	/// Wall time of the container.
 	pub wall: Duration,
 }
 
 impl Execution {
 	fn refused(status: ResultStatus, usage: Resources) -> Self {
-		Self { status, usage, archive: None, exit_code: None, wall: Duration::ZERO }
+		Self { status, usage, archive: None, wall: Duration::ZERO }
 	}
 }
 
@@ -204,8 +202,9 @@ impl Executor {
 		Ok(executor)
 	}
 
-	fn name(&self, job: &Job) -> String {
-		format!("{}-{}", self.role, job.run_id)
+	/// The cgroup name of a run; its container is `modicum-<this>`.
+	fn name(&self, run_id: &str) -> String {
+		format!("{}-{run_id}", self.role)
 	}
 
 	async fn clean_leftovers(&self) -> Result<(), ExecutorError> {
@@ -217,28 +216,17 @@ impl Executor {
 		};
 		let containers =
 			docker_call("list", DOCKER_TIMEOUT, self.docker.list_containers(Some(options))).await?;
-		for name in containers.iter().flat_map(|c| c.names.iter().flatten()) {
-			let name = name.trim_start_matches('/');
-			if name.starts_with(&prefix) {
-				tracing::info!(container = name, "removing a container left by an earlier process");
-				let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-				let _ = docker_call(
-					"remove",
-					DOCKER_TIMEOUT,
-					self.docker.remove_container(name, Some(remove)),
-				)
-				.await;
-			}
-		}
-		let runs = std::fs::read_dir(&self.work_dir).map_err(host("work directory"))?;
-		for run in runs.flatten() {
-			let out = run.path().join("out");
-			if is_mount_point(&out) {
-				let _ = run_command("umount", &[out.as_os_str()]).await;
-			}
-			let _ = std::fs::remove_dir_all(run.path());
-			RunCgroup { name: format!("{}-{}", self.role, run.file_name().to_string_lossy()) }
-				.remove();
+		let mut runs: BTreeSet<String> = containers
+			.iter()
+			.flat_map(|c| c.names.iter().flatten())
+			.filter_map(|name| name.trim_start_matches('/').strip_prefix(&prefix))
+			.map(String::from)
+			.collect();
+		let dirs = std::fs::read_dir(&self.work_dir).map_err(host("work directory"))?;
+		runs.extend(dirs.flatten().map(|dir| dir.file_name().to_string_lossy().into_owned()));
+		for run in runs {
+			tracing::info!(run, "removing a run left by an earlier process");
+			self.discard(&run).await;
 		}
 		Ok(())
 	}
@@ -277,15 +265,12 @@ impl Executor {
 			return Ok(Execution::refused(status, Resources::default()));
 		}
 
-		let run_dir = self.work_dir.join(&job.run_id);
-		let out_dir = run_dir.join("out");
-		let container = format!("modicum-{}", self.name(job));
-		self.clean(&container, &out_dir).await;
-		let cgroup = RunCgroup::create(&self.name(job)).map_err(host("cgroup"))?;
+		let out_dir = self.work_dir.join(&job.run_id).join("out");
+		let container = format!("modicum-{}", self.name(&job.run_id));
+		self.discard(&job.run_id).await;
+		let cgroup = RunCgroup::create(&self.name(&job.run_id)).map_err(host("cgroup"))?;
 		let result = self.run(job, &image, &container, &out_dir, &cgroup, cancel).await;
-		self.clean(&container, &out_dir).await;
-		cgroup.remove();
-		let _ = std::fs::remove_dir_all(&run_dir);
+		self.discard(&job.run_id).await;
 		result
 	}
 
@@ -414,7 +399,7 @@ impl Executor {
 			storage_mib = usage.storage, bandwidth_kib = usage.bandwidth, wall_ms = wall.as_millis() as u64,
 			"job ended"
 		);
-		Ok(Execution { status, usage, archive: Some(archive), exit_code, wall })
+		Ok(Execution { status, usage, archive: Some(archive), wall })
 	}
 
 	/// Waits for the container to exit, killing it when its cgroup's CPU time passes the limit
@@ -481,18 +466,25 @@ impl Executor {
 		Ok((stdout, stderr))
 	}
 
-	/// Removes the run's container and unmounts its `/out`, whatever state they are in.
-	async fn clean(&self, container: &str, out_dir: &Path) {
+	/// Removes everything of a run, whatever state it is in: its container, its `/out` mount and
+	/// work directory, and its cgroup.
+	async fn discard(&self, run_id: &str) {
+		let name = self.name(run_id);
 		let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+		let container = format!("modicum-{name}");
 		let _ = docker_call(
 			"remove",
 			DOCKER_TIMEOUT,
-			self.docker.remove_container(container, Some(remove)),
+			self.docker.remove_container(&container, Some(remove)),
 		)
 		.await;
-		if is_mount_point(out_dir) {
+		let run_dir = self.work_dir.join(run_id);
+		let out_dir = run_dir.join("out");
+		if is_mount_point(&out_dir) {
 			let _ = run_command("umount", &[out_dir.as_os_str()]).await;
 		}
+		let _ = std::fs::remove_dir_all(&run_dir);
+		RunCgroup { name }.remove();
 	}
 }
 
