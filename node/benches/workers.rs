@@ -13,8 +13,10 @@
 mod common;
 
 use common::{devnet::*, *};
-use modicum_runtime::{BlockNumber, RuntimeCall, MDC};
-use pallet_market::{Architecture, Call as MarketCall, Event as MarketEvent, MatchId, Resources};
+use modicum_runtime::{BlockNumber, RuntimeCall, MDC, MILLI_MDC};
+use pallet_market::{
+	Architecture, Call as MarketCall, Event as MarketEvent, MatchId, MaxFees, Resources,
+};
 use serde_json::json;
 use sp_keyring::Sr25519Keyring::{AliceStash, Dave, Ferdie};
 use std::{
@@ -137,6 +139,8 @@ fn main() {
 			cpu_bid: 1_000_000,
 			bandwidth_bid: 1_000,
 			completion_deadline: now + 300,
+			max_fees: MaxFees { mediator: 100 * MILLI_MDC, directory: 100 * MILLI_MDC },
+			min_reputation: None,
 			deposit: 100 * MDC,
 		}),
 	);

@@ -9,8 +9,8 @@ use modicum_runtime::{
 	MDC, MILLI_MDC,
 };
 use pallet_market::{
-	Architecture, Call as MarketCall, Ending, Event as MarketEvent, ImageOf, MatchId, OfferId,
-	Party, RejectReason, Resources, ResultStatus, Role,
+	Architecture, Call as MarketCall, Ending, Event as MarketEvent, ImageOf, MatchId, MaxFees,
+	OfferId, Party, RejectReason, Resources, ResultStatus, Role,
 };
 use serde_json::json;
 use sp_keyring::Sr25519Keyring::{self, Alice, Bob, Charlie, Dave, Eve};
@@ -102,6 +102,8 @@ fn post_offers(rpc: &Rpc) -> (OfferId, OfferId) {
 			cpu_bid: BID,
 			bandwidth_bid: BID,
 			completion_deadline: now + 100,
+			max_fees: MaxFees { mediator: FEE, directory: FEE },
+			min_reputation: None,
 			deposit: DEPOSIT,
 		}),
 	);
@@ -122,6 +124,7 @@ fn post_offers(rpc: &Rpc) -> (OfferId, OfferId) {
 			bandwidth_price: ASK,
 			valid_from: now,
 			valid_to: now + 200,
+			max_fees: MaxFees { mediator: FEE, directory: FEE },
 			deposit: DEPOSIT,
 		}),
 	);
@@ -232,6 +235,15 @@ fn a_nominal_match_and_a_mediated_match_on_the_dev_chain() {
 			0,
 			DEPOSIT - incentive - mediation - 2 * FEE - price
 		)
+	);
+
+	// π̂_c is below the minimum reputation price: neither match counted, and the RPC says so.
+	let reputation =
+		rpc.call("market_reputation", json!([RP.to_account_id().to_string(), "resourceProvider"]));
+	assert_eq!(
+		(reputation["score"].as_u64(), reputation["counted"].as_u64()),
+		(Some(500_000_000), Some(0)),
+		"{reputation}"
 	);
 
 	// With no open match left, the mediator may leave and take its bond back.

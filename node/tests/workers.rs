@@ -10,10 +10,12 @@ mod common;
 
 use codec::{Decode, Encode};
 use common::{devnet::*, *};
-use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent, MDC};
+use modicum_runtime::{
+	AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent, MDC, MILLI_MDC,
+};
 use pallet_market::{
-	Call as MarketCall, Ending, Event as MarketEvent, ImageOf, MatchId, MatchOf, MatchState, Party,
-	RejectReason, Resources, ResultStatus,
+	Call as MarketCall, Ending, Event as MarketEvent, ImageOf, MatchId, MatchOf, MatchState,
+	MaxFees, Party, RejectReason, Resources, ResultStatus,
 };
 use serde_json::json;
 use sp_core::{bytes, crypto::Ss58Codec};
@@ -31,6 +33,9 @@ const DIRECTORY: Sr25519Keyring = Dave;
 const SOLVER: Sr25519Keyring = Charlie;
 /// The provider's ask in the devnet's provider.toml.
 const CPU_ASK: Balance = 1_000_000;
+/// Above the devnet mediator's and directory's fees (10 mMDC each).
+const DEVNET_MAX_FEES: MaxFees<Balance> =
+	MaxFees { mediator: 100 * MILLI_MDC, directory: 100 * MILLI_MDC };
 const BANDWIDTH_ASK: Balance = 1_000;
 
 /// One test at a time: the devnet has one provider.
@@ -148,6 +153,8 @@ fn post_job(
 			cpu_bid: CPU_ASK,
 			bandwidth_bid: BANDWIDTH_ASK,
 			completion_deadline: now + blocks,
+			max_fees: DEVNET_MAX_FEES,
+			min_reputation: None,
 			deposit: 50 * MDC,
 		}),
 	);
@@ -325,6 +332,7 @@ fn a_wrong_result_is_rejected_mediated_and_the_provider_fined() {
 			bandwidth_price: BANDWIDTH_ASK / 2,
 			valid_from: now,
 			valid_to: now + 600,
+			max_fees: DEVNET_MAX_FEES,
 			deposit: 100 * MDC,
 		}),
 	);

@@ -209,8 +209,16 @@ pub struct OfferConfig {
 	pub bandwidth_price: Amount,
 	/// Deposit held with each offer.
 	pub deposit: Amount,
-	/// Blocks each offer stays open.
+	/// Blocks each offer stays open (at most the chain's `max_offer_window`).
 	pub window: BlockNumber,
+	/// The highest mediator fee an offer accepts; if omitted, the highest fee of the trusted
+	/// mediators when the offer is posted, so a fee raised later cannot reach the deposit.
+	#[serde(default)]
+	pub max_mediator_fee: Option<Amount>,
+	/// The highest directory fee an offer accepts; if omitted, likewise from the trusted
+	/// directories.
+	#[serde(default)]
+	pub max_directory_fee: Option<Amount>,
 }
 
 impl OfferConfig {

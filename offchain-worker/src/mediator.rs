@@ -56,6 +56,7 @@ pub fn verdict(
 	runs: &[RunOutcome],
 	directory: DirectoryCheck,
 	tolerance: Perbill,
+	cpu_floor: u64,
 ) -> Party {
 	let deterministic = runs
 		.windows(2)
@@ -106,14 +107,15 @@ pub fn verdict(
 			let most = |pick: fn(&Resources) -> u64| {
 				runs.iter().map(|r| pick(&r.usage)).max().unwrap_or(0)
 			};
-			let inflated = |claimed: u64, measured: u64| {
-				claimed > measured.saturating_add(tolerance.mul_ceil(measured))
+			let inflated = |claimed: u64, measured: u64, floor: u64| {
+				claimed
+					> measured.saturating_add(tolerance.mul_ceil(measured)).saturating_add(floor)
 			};
 			let claimed = receipt.usage;
-			if inflated(claimed.cpu, most(|u| u.cpu))
-				|| inflated(claimed.memory, most(|u| u.memory))
-				|| inflated(claimed.storage, most(|u| u.storage))
-				|| inflated(claimed.bandwidth, most(|u| u.bandwidth))
+			if inflated(claimed.cpu, most(|u| u.cpu), cpu_floor)
+				|| inflated(claimed.memory, most(|u| u.memory), 0)
+				|| inflated(claimed.storage, most(|u| u.storage), 0)
+				|| inflated(claimed.bandwidth, most(|u| u.bandwidth), 0)
 			{
 				Party::ResourceProvider
 			} else {
@@ -316,8 +318,15 @@ async fn mediate(
 			runs.push(RunOutcome { status: execution.status, usage: execution.usage, digest });
 		}
 	}
-	let party =
-		verdict(&receipt, reason, &runs, directory, terms.parameters.too_much_cost_tolerance);
+	let parameters = &terms.parameters;
+	let party = verdict(
+		&receipt,
+		reason,
+		&runs,
+		directory,
+		parameters.too_much_cost_tolerance,
+		parameters.too_much_cost_floor,
+	);
 	Ok((party, runs.first().and_then(|run| run.digest)))
 }
 
@@ -367,11 +376,11 @@ mod tests {
 	fn wrong_results_blame_the_provider_when_honest_runs_differ_from_its_result() {
 		let runs = [run(1, 100), run(1, 100)];
 		assert_eq!(
-			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE),
+			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE, 0),
 			Party::ResourceProvider
 		);
 		assert_eq!(
-			verdict(&receipt(1, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE),
+			verdict(&receipt(1, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE, 0),
 			Party::JobCreator
 		);
 	}
@@ -380,7 +389,7 @@ mod tests {
 	fn a_non_deterministic_job_is_the_job_creators_fault() {
 		let runs = [run(1, 100), run(3, 100)];
 		assert_eq!(
-			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE),
+			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE, 0),
 			Party::JobCreator
 		);
 	}
@@ -389,11 +398,11 @@ mod tests {
 	fn too_much_cost_allows_the_tolerance_above_the_largest_measurement() {
 		let runs = [run(1, 100), run(1, 90)];
 		assert_eq!(
-			verdict(&receipt(1, 105), RejectReason::TooMuchCost, &runs, UP, TOLERANCE),
+			verdict(&receipt(1, 105), RejectReason::TooMuchCost, &runs, UP, TOLERANCE, 0),
 			Party::JobCreator
 		);
 		assert_eq!(
-			verdict(&receipt(1, 106), RejectReason::TooMuchCost, &runs, UP, TOLERANCE),
+			verdict(&receipt(1, 106), RejectReason::TooMuchCost, &runs, UP, TOLERANCE, 0),
 			Party::ResourceProvider
 		);
 	}
@@ -403,15 +412,15 @@ mod tests {
 		let r = receipt(1, 100);
 		let missing = DirectoryCheck::Up { has_image: true, has_result: false };
 		assert_eq!(
-			verdict(&r, RejectReason::ResultNotFound, &[], UP, TOLERANCE),
+			verdict(&r, RejectReason::ResultNotFound, &[], UP, TOLERANCE, 0),
 			Party::JobCreator
 		);
 		assert_eq!(
-			verdict(&r, RejectReason::ResultNotFound, &[], missing, TOLERANCE),
+			verdict(&r, RejectReason::ResultNotFound, &[], missing, TOLERANCE, 0),
 			Party::ResourceProvider
 		);
 		assert_eq!(
-			verdict(&r, RejectReason::ResultNotFound, &[], DirectoryCheck::Down, TOLERANCE),
+			verdict(&r, RejectReason::ResultNotFound, &[], DirectoryCheck::Down, TOLERANCE, 0),
 			Party::Directory
 		);
 	}
@@ -422,22 +431,22 @@ mod tests {
 		r.status = ResultStatus::MemoryExceeded;
 		let runs = [run(1, 100), run(1, 100)];
 		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &runs, UP, TOLERANCE),
+			verdict(&r, RejectReason::InvalidResultStatus, &runs, UP, TOLERANCE, 0),
 			Party::ResourceProvider
 		);
 		r.status = ResultStatus::JobNotFound;
 		let no_image = DirectoryCheck::Up { has_image: false, has_result: false };
 		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &[], UP, TOLERANCE),
+			verdict(&r, RejectReason::InvalidResultStatus, &[], UP, TOLERANCE, 0),
 			Party::ResourceProvider
 		);
 		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &[], no_image, TOLERANCE),
+			verdict(&r, RejectReason::InvalidResultStatus, &[], no_image, TOLERANCE, 0),
 			Party::JobCreator
 		);
 		r.status = ResultStatus::DirectoryUnavailable;
 		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &[], DirectoryCheck::Down, TOLERANCE),
+			verdict(&r, RejectReason::InvalidResultStatus, &[], DirectoryCheck::Down, TOLERANCE, 0),
 			Party::Directory
 		);
 	}

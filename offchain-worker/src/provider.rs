@@ -7,7 +7,7 @@
 use crate::{
 	accounts, bounded,
 	chain::Chain,
-	config::ProviderConfig,
+	config::{Account, ProviderConfig},
 	directory_endpoint, due, ensure_funded,
 	executor::{Executor, ExecutorError, Job},
 	metrics::Metrics,
@@ -15,8 +15,8 @@ use crate::{
 	submit, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
-use modicum_runtime::{BlockNumber, MarketCall, Runtime, RuntimeCall};
-use pallet_market::{ActorsOf, MatchId, MatchOf, MatchState, Receipt, Role};
+use modicum_runtime::{AccountId, Balance, BlockNumber, MarketCall, Runtime, RuntimeCall};
+use pallet_market::{ActorsOf, MatchId, MatchOf, MatchState, MaxFees, Receipt, Role};
 use std::{
 	collections::{HashMap, HashSet},
 	path::PathBuf,
@@ -212,13 +212,16 @@ impl Provider {
 				tracing::warn!(target: "modicum", spendable, deposit = offer.deposit.0, "provider: cannot cover the offer deposit; fund the account");
 				return Ok(());
 			}
+			let parameters = state.parameters(best)?;
+			let window = offer.window.min(parameters.max_offer_window);
 			let call = MarketCall::post_resource_offer {
 				capacity: offer.capacity(),
 				architecture: self.config.architecture.into(),
 				cpu_price: offer.cpu_price.0,
 				bandwidth_price: offer.bandwidth_price.0,
 				valid_from: number,
-				valid_to: number.saturating_add(offer.window),
+				valid_to: number.saturating_add(window),
+				max_fees: self.max_fees(&actors),
 				deposit: offer.deposit.0,
 			};
 			if submit(&self.chain, &self.metrics, "post_resource_offer", call.into()).await {
@@ -226,6 +229,29 @@ impl Provider {
 			}
 		}
 		Ok(())
+	}
+
+	/// The fees an offer accepts: the configured maxima, or the highest fee among the trusted
+	/// mediators and directories as they stand now.
+	fn max_fees(&self, actors: &ActorsOf<Runtime>) -> MaxFees<Balance> {
+		let highest = |trusted: &[Account], fees: Vec<(&AccountId, Balance)>| {
+			fees.into_iter()
+				.filter(|(who, _)| trusted.iter().any(|t| t.0 == **who))
+				.map(|(_, fee)| fee)
+				.max()
+				.unwrap_or_default()
+		};
+		let offer = &self.config.offer;
+		MaxFees {
+			mediator: offer.max_mediator_fee.map(|fee| fee.0).unwrap_or_else(|| {
+				let fees = actors.mediators.iter().map(|(who, m)| (who, m.fee)).collect();
+				highest(&self.config.trusted_mediators, fees)
+			}),
+			directory: offer.max_directory_fee.map(|fee| fee.0).unwrap_or_else(|| {
+				let fees = actors.directories.iter().map(|(who, d)| (who, d.fee)).collect();
+				highest(&self.config.trusted_directories, fees)
+			}),
+		}
 	}
 
 	fn spawn_run(&mut self, id: MatchId, terms: &MatchOf<Runtime>, actors: &ActorsOf<Runtime>) {

@@ -1,14 +1,16 @@
 //! The solver: each best block, pairs open job offers with open resource offers and posts the
 //! matches. Offers are grouped by architecture; within a group resource offers are taken
 //! cheapest first, jobs earliest deadline first, each job with the cheapest mediator both sides
-//! trust. Every rule `post_match` enforces is checked here with the pallet's own functions, and
-//! each match is dry-run on chain (`check_match`) before it is posted.
+//! trust and whose fee both offers accept. Every rule `post_match` enforces is checked here with
+//! the pallet's own functions — bonds with what earlier proposals of the same round reserve —
+//! and each match is dry-run on chain (`check_match`) before it is posted.
 
 use crate::{chain::Chain, config::SolverConfig, metrics::Metrics, submit, RESUBMIT_AFTER};
 use futures::future::BoxFuture;
 use modicum_runtime::{AccountId, Balance, BlockNumber, MarketCall, Runtime};
 use pallet_market::{
-	ActorsOf, Architecture, JobOfferOf, MarketParametersOf, OfferId, OfferState, ResourceOfferOf,
+	ActorsOf, Architecture, JobOfferOf, MarketParametersOf, OfferId, OfferState, Reputation,
+	ResourceOfferOf,
 };
 use std::collections::HashMap;
 
@@ -39,6 +41,22 @@ pub fn solve(
 		actors.resource_providers.iter().map(|(a, i)| (a, i)).collect();
 	let directory_fees: HashMap<&AccountId, Balance> =
 		actors.directories.iter().map(|(a, i)| (a, i.fee)).collect();
+	let reputations: HashMap<&AccountId, &Reputation> =
+		actors.provider_reputations.iter().map(|(a, r)| (a, r)).collect();
+	let no_reputation = Reputation::default();
+	// What each bond can still reserve, counting this round's proposals; a bond below the
+	// minimum reserves nothing.
+	let unreserved = |bond: Balance, reserved: Balance| {
+		if bond >= parameters.min_bond {
+			bond.saturating_sub(reserved)
+		} else {
+			0
+		}
+	};
+	let mut mediator_free: HashMap<&AccountId, Balance> =
+		actors.mediators.iter().map(|(a, i)| (a, unreserved(i.bond, i.reserved))).collect();
+	let mut directory_free: HashMap<&AccountId, Balance> =
+		actors.directories.iter().map(|(a, i)| (a, unreserved(i.bond, i.reserved))).collect();
 
 	// Resource offers that can be matched now, by architecture, cheapest first.
 	let mut groups: HashMap<Architecture, Vec<&(OfferId, ResourceOfferOf<Runtime>)>> =
@@ -71,9 +89,10 @@ pub fn solve(
 		.collect();
 	order.sort_by_key(|(id, job)| (job.completion_deadline, core::cmp::Reverse(job.cpu_bid), *id));
 
+	// The mediators both sides trust, cheapest first, per (creator, provider, directory, layer).
 	let mut mediators: HashMap<
 		(&AccountId, &AccountId, &AccountId, [u8; 32]),
-		Option<(&AccountId, Balance)>,
+		Vec<(&AccountId, Balance)>,
 	> = HashMap::new();
 	let mut proposals = Vec::new();
 	for (job_id, job) in order {
@@ -89,6 +108,16 @@ pub fn solve(
 		) else {
 			continue;
 		};
+		let Ok((mediator_share, directory_share)) =
+			Market::reservations(estimated, parameters.verification_count)
+		else {
+			continue;
+		};
+		if directory_fee > job.max_fees.directory
+			|| directory_free.get(&job.directory).is_none_or(|free| *free < directory_share)
+		{
+			continue;
+		}
 		let mut slot = free.next(0);
 		while let Some(index) = slot {
 			let (resource_id, resource) = group[index];
@@ -100,6 +129,7 @@ pub fn solve(
 			let Some(provider) = providers.get(&resource.provider) else { continue };
 			let capacity = &resource.capacity;
 			let limits = &job.limits;
+			let reputation = reputations.get(&resource.provider).copied().unwrap_or(&no_reputation);
 			let fits = resource.bandwidth_price <= job.bandwidth_bid
 				&& capacity.cpu >= limits.cpu
 				&& capacity.memory >= limits.memory
@@ -108,16 +138,15 @@ pub fn solve(
 				&& resource.valid_to >= job.completion_deadline
 				&& provider.base_layers.contains(&job.base_layer)
 				&& provider.trusted_directories.contains(&job.directory)
-				&& Market::run_blocks(limits.cpu, provider.speed)
-					.ok()
-					.and_then(|blocks| now.checked_add(blocks))
-					.is_some_and(|done| done <= job.completion_deadline);
+				&& directory_fee <= resource.max_fees.directory
+				&& Market::check_deadline(job, now, provider.speed).is_ok()
+				&& Market::check_reputation(job, reputation).is_ok();
 			if !fits {
 				continue;
 			}
 			let key = (&job.creator, &resource.provider, &job.directory, job.base_layer);
-			let mediator = *mediators.entry(key).or_insert_with(|| {
-				actors
+			let candidates = mediators.entry(key).or_insert_with(|| {
+				let mut candidates: Vec<(&AccountId, Balance)> = actors
 					.mediators
 					.iter()
 					.filter(|(who, info)| {
@@ -130,7 +159,14 @@ pub fn solve(
 							&& provider.trusted_mediators.contains(who)
 					})
 					.map(|(who, info)| (who, info.fee))
-					.min_by_key(|(who, fee)| (*fee, (*who).clone()))
+					.collect();
+				candidates.sort_by(|(a, fa), (b, fb)| (fa, a).cmp(&(fb, b)));
+				candidates
+			});
+			let fee_cap = job.max_fees.mediator.min(resource.max_fees.mediator);
+			let mediator = candidates.iter().copied().find(|(who, fee)| {
+				*fee <= fee_cap
+					&& mediator_free.get(who).is_some_and(|free| *free >= mediator_share)
 			});
 			let Some((mediator, mediator_fee)) = mediator else { continue };
 			let Ok(minimum) =
@@ -142,6 +178,8 @@ pub fn solve(
 				continue;
 			}
 			free.take(index);
+			mediator_free.entry(mediator).and_modify(|free| *free -= mediator_share);
+			directory_free.entry(&job.directory).and_modify(|free| *free -= directory_share);
 			proposals.push(Proposal {
 				job_offer: *job_id,
 				resource_offer: *resource_id,
@@ -254,7 +292,8 @@ pub fn start(chain: Chain, config: SolverConfig, metrics: Metrics) -> BoxFuture<
 pub mod synthetic {
 	use super::*;
 	use pallet_market::{
-		DirectoryInfo, ImageOf, JobCreatorInfo, MediatorInfo, ResourceProviderInfo, Resources,
+		DirectoryInfo, ImageOf, JobCreatorInfo, MaxFees, MediatorInfo, ResourceProviderInfo,
+		Resources,
 	};
 	use sp_core::crypto::AccountId32;
 
@@ -333,6 +372,7 @@ pub mod synthetic {
 						trusted_directories: trust(&directories),
 						base_layers: base_layers(&layers),
 						bond: parameters.min_bond,
+						reserved: 0,
 					};
 					(who.clone(), info)
 				})
@@ -344,13 +384,20 @@ pub mod synthetic {
 						endpoint: b"http://127.0.0.1:5000".to_vec().try_into().expect("short"),
 						fee: parameters.match_incentive,
 						bond: parameters.min_bond,
+						reserved: 0,
 						last_heartbeat: 0,
 					};
 					(who.clone(), info)
 				})
 				.collect(),
+			provider_reputations: Vec::new(),
 		};
 		let now = 100;
+		// Most offers accept every fee of the market; some only the cheaper mediators.
+		let max_fees = |rng: &mut Rng| MaxFees {
+			mediator: parameters.match_incentive * rng.range(4, 9) as u128,
+			directory: parameters.match_incentive,
+		};
 		let deposit = 1_000 * modicum_runtime::MDC;
 		let resources = (0..resources)
 			.map(|i| {
@@ -368,6 +415,7 @@ pub mod synthetic {
 					bandwidth_price: rng.range(1, 100) as u128 * 100,
 					valid_from: now - rng.range(0, 50) as BlockNumber,
 					valid_to: now + rng.range(200, 2_000) as BlockNumber,
+					max_fees: max_fees(&mut rng),
 					deposit,
 					state: OfferState::Open,
 				};
@@ -394,10 +442,14 @@ pub mod synthetic {
 					cpu_bid: rng.range(1, 100) as u128 * 1_000,
 					bandwidth_bid: rng.range(1, 100) as u128 * 100,
 					completion_deadline: now + rng.range(300, 1_500) as BlockNumber,
+					max_fees: max_fees(&mut rng),
+					min_reputation: None,
+					run_length: 0,
 					deposit,
 					state: OfferState::Open,
 				};
-				(2 * u64::from(i), offer)
+				let run_length = parameters.run_length(&offer.limits).expect("limits fit");
+				(2 * u64::from(i), JobOfferOf::<Runtime> { run_length, ..offer })
 			})
 			.collect();
 		SyntheticMarket { now, parameters, actors, jobs, resources }

@@ -208,6 +208,10 @@ impl_runtime_apis! {
 		fn directory_available(directory: AccountId) -> bool {
 			Market::is_directory_available(&directory)
 		}
+
+		fn reputation(who: AccountId, role: pallet_market::Role) -> pallet_market::Reputation {
+			Market::reputation(&who, role)
+		}
 	}
 
 	impl frame_system_rpc_runtime_api::AccountNonceApi<Block, AccountId, Nonce> for Runtime {

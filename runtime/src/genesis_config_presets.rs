@@ -3,7 +3,7 @@
 
 use crate::{
 	AccountId, Balance, BalancesConfig, MarketConfig, Runtime, RuntimeGenesisConfig, SudoConfig,
-	MDC, MILLI_MDC, MINUTES,
+	HOURS, MDC, MILLI_MDC, MINUTES,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -28,10 +28,20 @@ pub fn market_parameters() -> MarketParameters<Balance, crate::BlockNumber> {
 		match_incentive: 10 * MILLI_MDC,
 		reaction_window: MINUTES,
 		mediation_window: 2 * MINUTES,
-		too_much_cost_tolerance: Perbill::from_percent(5),
+		// Provisional until the workers' metering benchmark sets them (docs/performance.md).
+		too_much_cost_tolerance: Perbill::from_percent(25),
+		too_much_cost_floor: 200,
 		min_resource_deposit: MDC,
 		min_bond: 100 * MDC,
 		heartbeat_period: MINUTES,
+		// One core of the slowest machine: 2 000 ms of CPU per 2 s block; a 1 MiB/s link.
+		reference_speed: 2_000,
+		reference_bandwidth: 2_048,
+		max_job_duration: 12 * HOURS,
+		max_offer_window: 7 * 24 * HOURS,
+		reputation_decay: Perbill::from_percent(98),
+		min_reputation_price: 100 * MILLI_MDC,
+		reputation_fee: Perbill::from_percent(1),
 	}
 }
 

@@ -51,15 +51,43 @@ fn account(who: Sr25519Keyring) -> AccountId {
 
 /// Start block 1 as authored by the Aura authority of `slot`.
 fn start_block_in_slot(slot: u64) {
+	start_block(1, slot);
+}
+
+/// Start block `number` in `slot`, as a node imports it.
+fn start_block(number: BlockNumber, slot: u64) {
 	let pre_digest = DigestItem::PreRuntime(AURA_ENGINE_ID, Slot::from(slot).encode());
 	let header = Header::new(
-		1,
+		number,
 		Default::default(),
 		Default::default(),
-		System::block_hash(0),
+		System::block_hash(number - 1),
 		Digest { logs: vec![pre_digest] },
 	);
 	Executive::initialize_block(&header);
+}
+
+/// Produce block `number` (slot = number) with its timestamp inherent and then as many of
+/// `next`'s transactions as the block takes, until one is refused or `next` has none; returns
+/// how many were applied.
+fn produce_block(number: BlockNumber, mut next: impl FnMut() -> Option<UncheckedExtrinsic>) -> u32 {
+	let slot = u64::from(number);
+	start_block(number, slot);
+	let now = pallet_timestamp::Call::set { now: slot * SLOT_DURATION };
+	let inherent = UncheckedExtrinsic::new_bare(RuntimeCall::Timestamp(now));
+	assert_ok!(Executive::apply_extrinsic(inherent).unwrap());
+	let mut applied = 0;
+	while let Some(xt) = next() {
+		match Executive::apply_extrinsic(xt) {
+			Ok(result) => {
+				assert_ok!(result);
+				applied += 1;
+			}
+			Err(_) => break,
+		}
+	}
+	Executive::finalize_block();
+	applied
 }
 
 /// A transaction signed by `signer` the way every wallet signs it.
@@ -230,4 +258,75 @@ fn sudo_calls_look_like_runtime_calls_to_clients() {
 	let call = RuntimeCall::System(SystemCall::remark { remark: vec![7; 3] });
 	assert_eq!(SudoCall(call.clone()).encode(), call.encode());
 	assert_eq!(SudoCall(call.clone()).get_dispatch_info(), call.get_dispatch_info());
+}
+
+#[test]
+fn the_sweep_settles_in_one_block_what_a_full_block_can_schedule_and_fits_in_a_block() {
+	use pallet_market::WeightInfo;
+	type Weights = pallet_market::weights::SubstrateWeight<Runtime>;
+	let c = configs::market_entries_per_full_block();
+	let s: u32 = <Runtime as pallet_market::Config>::MaxSweepPerBlock::get();
+	assert!(s >= c, "MaxSweepPerBlock {s} below the {c} entries one full block can schedule");
+	let sweep = Weights::sweep_block()
+		.saturating_add(Weights::sweep_deadline().saturating_mul(s.into()))
+		.ref_time();
+	let block = configs::RuntimeBlockWeights::get().max_block.ref_time();
+	assert!(sweep <= block, "a full sweep ({sweep}) does not fit a block ({block})");
+}
+
+/// Attack: flood k full blocks with resource offers that all expire at one block B, hoping the
+/// sweep falls behind for good. All are settled by B + ⌈k·C/S⌉ + 1.
+#[test]
+fn a_flood_of_offers_expiring_at_one_block_is_settled_within_the_bound() {
+	genesis_ext(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		let attacker = Sr25519Keyring::Eve;
+		let c = configs::market_entries_per_full_block();
+		let s: u32 = <Runtime as pallet_market::Config>::MaxSweepPerBlock::get();
+		const K: u32 = 3;
+		const B: BlockNumber = 2 + K + 1;
+		let register = MarketCall::register_resource_provider {
+			architecture: pallet_market::Architecture::Amd64,
+			speed: 1_000,
+			trusted_mediators: Default::default(),
+			trusted_directories: Default::default(),
+			base_layers: Default::default(),
+		};
+		let mut once = Some(signed(attacker, RuntimeCall::Market(register)));
+		assert_eq!(produce_block(1, || once.take()), 1);
+
+		let deposit = Market::parameters().unwrap().min_resource_deposit;
+		let offer = || {
+			let call = MarketCall::post_resource_offer {
+				capacity: pallet_market::Resources { cpu: 1, memory: 1, storage: 1, bandwidth: 1 },
+				architecture: pallet_market::Architecture::Amd64,
+				cpu_price: 1,
+				bandwidth_price: 1,
+				valid_from: 0,
+				valid_to: B - 1,
+				max_fees: Default::default(),
+				deposit,
+			};
+			Some(signed(attacker, RuntimeCall::Market(call)))
+		};
+		let mut flooded = 0;
+		for number in 2..2 + K {
+			let applied = produce_block(number, offer);
+			// Full: the next offer was refused for the block's weight; C bounds every call.
+			assert!(applied > 0 && applied <= c, "{applied} offers in a block, C = {c}");
+			flooded += applied;
+		}
+		assert_eq!(pallet_market::Deadlines::<Runtime>::iter_prefix(B).count() as u32, flooded);
+
+		let settled_by = B + (K * c).div_ceil(s) + 1;
+		let mut number = 2 + K;
+		while number <= settled_by {
+			produce_block(number, || None);
+			number += 1;
+		}
+		assert_eq!(pallet_market::ResourceOffers::<Runtime>::iter().count(), 0);
+		assert_eq!(pallet_market::Deadlines::<Runtime>::iter().count(), 0);
+		assert_eq!(System::account(account(attacker)).data.reserved, 0, "every deposit released");
+		Market::do_try_state().expect("market invariants hold");
+		assert_eq!(Balances::total_issuance(), endowed_total());
+	});
 }

@@ -9,11 +9,12 @@ use jsonrpsee::{
 use modicum_runtime::{opaque::Block, AccountId, Balance, Runtime};
 use pallet_market::{
 	runtime_api::MarketApi as MarketRuntimeApi, ActorsOf, JobOfferOf, MatchId, MatchOf, OfferId,
-	ResourceOfferOf, Resources,
+	Reputation, ResourceOfferOf, Resources, Role,
 };
 use serde::Serialize;
 use sp_api::ProvideRuntimeApi;
 use sp_blockchain::HeaderBackend;
+use sp_runtime::Perbill;
 use std::sync::Arc;
 
 type Hash = <Block as sp_runtime::traits::Block>::Hash;
@@ -40,6 +41,19 @@ pub struct Feasibility {
 	pub failed_check: Option<String>,
 }
 
+/// A provider's or mediator's reputation with its score.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReputationReport {
+	/// score = (s + 1) / (s + f + 2), in parts per billion.
+	pub score: Perbill,
+	/// How many matches counted.
+	pub counted: u32,
+	/// The decayed sums and the counted matches by ending.
+	#[serde(flatten)]
+	pub reputation: Reputation,
+}
+
 /// The market's JSON-RPC methods.
 #[rpc(server, namespace = "market")]
 pub trait MarketApi {
@@ -54,6 +68,15 @@ pub trait MarketApi {
 		match_id: MatchId,
 		at: Option<Hash>,
 	) -> RpcResult<Option<MatchOf<Runtime>>>;
+
+	/// The reputation of `who` as a resource provider or a mediator.
+	#[method(name = "reputation")]
+	fn reputation(
+		&self,
+		who: AccountId,
+		role: Role,
+		at: Option<Hash>,
+	) -> RpcResult<ReputationReport>;
 
 	/// Every open match, by id.
 	#[method(name = "openMatches")]
@@ -136,6 +159,21 @@ where
 		at: Option<Hash>,
 	) -> RpcResult<Option<MatchOf<Runtime>>> {
 		self.client.runtime_api().match_info(self.at(at), match_id).map_err(call_failed)
+	}
+
+	fn reputation(
+		&self,
+		who: AccountId,
+		role: Role,
+		at: Option<Hash>,
+	) -> RpcResult<ReputationReport> {
+		let reputation =
+			self.client.runtime_api().reputation(self.at(at), who, role).map_err(call_failed)?;
+		Ok(ReputationReport {
+			score: reputation.score(),
+			counted: reputation.counted(),
+			reputation,
+		})
 	}
 
 	fn open_matches(&self, at: Option<Hash>) -> RpcResult<Vec<(MatchId, MatchOf<Runtime>)>> {

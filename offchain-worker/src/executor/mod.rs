@@ -86,7 +86,7 @@ impl Job {
 		endpoint: String,
 		architecture: Architecture,
 	) -> Self {
-		let run_ms = u64::from(terms.run_blocks.max(1)).saturating_mul(MILLI_SECS_PER_BLOCK);
+		let run_ms = u64::from(terms.run_length.max(1)).saturating_mul(MILLI_SECS_PER_BLOCK);
 		let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
 		Self {
 			run_id,

@@ -1,4 +1,6 @@
-//! Benchmarks of the market pallet, each at its worst case (full trust and base layer lists).
+//! Benchmarks of the market pallet, each at its worst case: full trust and base layer lists,
+//! mediators and directories that charge fees, matches that count for reputation (so every
+//! settlement makes all its transfers, the reputation fee included), bonds with reservations.
 
 use super::*;
 use crate::Pallet as Market;
@@ -10,7 +12,7 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use frame_system::RawOrigin;
-use sp_runtime::traits::Bounded;
+use sp_runtime::{traits::Bounded, Perbill};
 
 /// What each benchmark account gets: small enough that dozens of them fit in the issuance.
 fn endowment<T: Config>() -> BalanceOf<T> {
@@ -30,6 +32,24 @@ fn funded<T: Config>(name: &'static str, index: u32) -> T::AccountId {
 
 fn min_bond<T: Config>() -> BalanceOf<T> {
 	Market::<T>::parameters().expect("genesis sets the parameters").min_bond
+}
+
+/// A bond far above what the benchmarks' matches reserve.
+fn large_bond<T: Config>() -> BalanceOf<T> {
+	deposit::<T>()
+}
+
+/// Every benchmark match counts for reputation.
+fn every_match_counts<T: Config>() {
+	Parameters::<T>::mutate(|p| {
+		let p = p.as_mut().expect("genesis sets the parameters");
+		p.min_reputation_price = 0u32.into();
+	});
+}
+
+/// Fees every offer accepts.
+fn max_fees<T: Config>() -> MaxFees<BalanceOf<T>> {
+	MaxFees { mediator: 1_000u32.into(), directory: 1_000u32.into() }
 }
 
 fn full_layers<T: Config>() -> BaseLayersOf<T> {
@@ -52,16 +72,16 @@ fn registered<T: Config>(kind: Role, count: u32) -> TrustListOf<T> {
 				Role::Mediator => Market::<T>::do_register_mediator(
 					who.clone(),
 					Architecture::Amd64,
-					0u32.into(),
+					7u32.into(),
 					BoundedVec::new(),
 					BoundedVec::new(),
-					min_bond::<T>(),
+					large_bond::<T>(),
 				),
 				_ => Market::<T>::do_register_directory(
 					who.clone(),
 					endpoint::<T>(),
-					0u32.into(),
-					min_bond::<T>(),
+					3u32.into(),
+					large_bond::<T>(),
 				),
 			}
 			.expect("fresh account registers");
@@ -95,6 +115,7 @@ fn resource_provider<T: Config>() -> (T::AccountId, T::AccountId, T::AccountId) 
 /// and the base layer are the last entries of full lists. Returns (job offer, resource offer,
 /// mediator).
 fn ready_to_match<T: Config>() -> (OfferId, OfferId, T::AccountId) {
+	every_match_counts::<T>();
 	let full = T::MaxTrusted::get();
 	let mediators = registered::<T>(Role::Mediator, full);
 	let directories = registered::<T>(Role::Directory, full);
@@ -136,6 +157,10 @@ fn ready_to_match<T: Config>() -> (OfferId, OfferId, T::AccountId) {
 		cpu_bid: 2u32.into(),
 		bandwidth_bid: 2u32.into(),
 		completion_deadline: deadline,
+		max_fees: max_fees::<T>(),
+		// A minimum the provider meets, so the check reads its reputation.
+		min_reputation: Some(MinReputation { score: Perbill::zero(), counted: 0 }),
+		run_length: 0u32.into(),
 		deposit,
 		state: OfferState::Open,
 	});
@@ -148,6 +173,7 @@ fn ready_to_match<T: Config>() -> (OfferId, OfferId, T::AccountId) {
 		bandwidth_price: 1u32.into(),
 		valid_from: now,
 		valid_to: deadline,
+		max_fees: max_fees::<T>(),
 		deposit,
 		state: OfferState::Open,
 	});
@@ -193,6 +219,13 @@ fn in_mediation<T: Config>() -> MatchId {
 	Market::<T>::do_reject_result(creator, match_id, RejectReason::WrongResults)
 		.expect("the job creator disputes in time");
 	match_id
+}
+
+fn reaction_deadline<T: Config>(match_id: MatchId) -> BlockNumberFor<T> {
+	match Matches::<T>::get(match_id).expect("open").state {
+		MatchState::ResultPosted { reaction_deadline, .. } => reaction_deadline,
+		_ => panic!("the result was posted"),
+	}
 }
 
 fn advance_to<T: Config>(block: BlockNumberFor<T>) {
@@ -420,6 +453,7 @@ mod benchmarks {
 			1u32.into(),
 			0u32.into(),
 			100u32.into(),
+			max_fees::<T>(),
 			deposit,
 		);
 
@@ -445,6 +479,8 @@ mod benchmarks {
 			1u32.into(),
 			1u32.into(),
 			100u32.into(),
+			max_fees::<T>(),
+			Some(MinReputation { score: Perbill::zero(), counted: 0 }),
 			deposit,
 		);
 
@@ -553,11 +589,12 @@ mod benchmarks {
 		assert!(!Matches::<T>::contains_key(match_id));
 	}
 
+	/// The costliest timeout: a result accepted at its reaction deadline pays π_c, four fees
+	/// and the provider's reputation fee.
 	#[benchmark]
 	fn claim_timeout() {
-		let match_id = matched::<T>();
-		let deadline = Matches::<T>::get(match_id).expect("open").completion_deadline;
-		advance_to::<T>(deadline + 1u32.into());
+		let match_id = with_result::<T>();
+		advance_to::<T>(reaction_deadline::<T>(match_id));
 		let caller = funded::<T>("caller", 0);
 
 		#[extrinsic_call]
@@ -581,11 +618,12 @@ mod benchmarks {
 		assert_eq!(SweepCursor::<T>::get(), now + 1u32.into());
 	}
 
-	/// The hook settling one due match (the provider's result timed out).
+	/// The hook settling one due match at its costliest: a result accepted at its reaction
+	/// deadline (as `claim_timeout`).
 	#[benchmark]
 	fn sweep_deadline() {
-		let match_id = matched::<T>();
-		let due = Matches::<T>::get(match_id).expect("open").completion_deadline + 1u32.into();
+		let match_id = with_result::<T>();
+		let due = reaction_deadline::<T>(match_id);
 		SweepCursor::<T>::put(due);
 		advance_to::<T>(due);
 
@@ -595,6 +633,19 @@ mod benchmarks {
 		}
 
 		assert!(!Matches::<T>::contains_key(match_id));
+	}
+
+	#[benchmark]
+	fn top_up_bond() {
+		let who = registered::<T>(Role::Mediator, 1)[0].clone();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()), Role::Mediator, min_bond::<T>());
+
+		assert_eq!(
+			Mediators::<T>::get(&who).map(|m| m.bond),
+			Some(large_bond::<T>() + min_bond::<T>())
+		);
 	}
 
 	impl_benchmark_test_suite!(

@@ -48,7 +48,9 @@ mod mediation;
 #[cfg(test)]
 mod mock;
 mod offers;
+mod parameters;
 mod payouts;
+mod reputation;
 mod results;
 mod roles;
 pub mod runtime_api;
@@ -67,7 +69,10 @@ pub mod pallet {
 		PalletId,
 	};
 	use frame_system::pallet_prelude::*;
-	use sp_runtime::{traits::AccountIdConversion, Perbill};
+	use sp_runtime::{
+		traits::{AccountIdConversion, Zero},
+		Perbill,
+	};
 
 	/// The in-code storage version.
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(0);
@@ -107,13 +112,15 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxRepositoryLength: Get<u32>;
 
-		/// The most deadlines one block of the deadline index holds; more spill to later blocks.
-		#[pallet::constant]
-		type MaxDeadlinesPerBlock: Get<u32>;
-
 		/// The most deadlines the per-block hook settles; the rest wait, in order, for the next.
+		/// At least what one full block of calls can schedule, so the sweep's lag stays bounded.
 		#[pallet::constant]
 		type MaxSweepPerBlock: Get<u32>;
+
+		/// The storage deposit of one offer and its deadline-index entry; every offer's
+		/// minimum deposit includes it.
+		#[pallet::constant]
+		type OfferStorageDeposit: Get<BalanceOf<Self>>;
 
 		/// Weights of this pallet's calls.
 		type WeightInfo: WeightInfo;
@@ -179,19 +186,28 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Matches<T: Config> = StorageMap<_, Twox64Concat, MatchId, MatchOf<T>, OptionQuery>;
 
-	/// The deadline index: what falls due at each block.
+	/// The deadline index keyed by (block, entry): what falls due at each block. Exactly one
+	/// entry per open offer and match, at the block its current deadline falls due; no block has
+	/// a capacity a stranger could fill.
 	#[pallet::storage]
-	pub type Deadlines<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		BlockNumberFor<T>,
-		BoundedVec<Deadline, T::MaxDeadlinesPerBlock>,
-		ValueQuery,
-	>;
+	pub type Deadlines<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, BlockNumberFor<T>, Identity, Deadline, (), OptionQuery>;
 
 	/// The first block of the deadline index not yet swept.
 	#[pallet::storage]
 	pub type SweepCursor<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
+	/// Reputation of resource providers and mediators, per role.
+	#[pallet::storage]
+	pub type Reputations<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Twox64Concat,
+		Role,
+		Reputation,
+		ValueQuery,
+	>;
 
 	/// How many open matches each account takes part in, per role.
 	#[pallet::storage]
@@ -214,11 +230,19 @@ pub mod pallet {
 					verification_count: 2,
 					match_incentive: 1u32.into(),
 					reaction_window: 10u32.into(),
-					mediation_window: 20u32.into(),
-					too_much_cost_tolerance: Perbill::from_percent(5),
-					min_resource_deposit: 1u32.into(),
+					mediation_window: 40u32.into(),
+					too_much_cost_tolerance: Perbill::from_percent(25),
+					too_much_cost_floor: 100,
+					min_resource_deposit: T::OfferStorageDeposit::get().max(1u32.into()),
 					min_bond: 1u32.into(),
 					heartbeat_period: 30u32.into(),
+					reference_speed: 50,
+					reference_bandwidth: 50,
+					max_job_duration: 1_000u32.into(),
+					max_offer_window: 1_000u32.into(),
+					reputation_decay: Perbill::from_percent(98),
+					min_reputation_price: 1_000u32.into(),
+					reputation_fee: Perbill::from_percent(1),
 				},
 			}
 		}
@@ -227,7 +251,9 @@ pub mod pallet {
 	#[pallet::genesis_build]
 	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
 		fn build(&self) {
-			assert!(self.parameters.is_valid(), "market parameters need verification_count >= 1");
+			if let Err(e) = Pallet::<T>::ensure_valid_parameters(&self.parameters) {
+				panic!("invalid market parameters at genesis: {e:?}");
+			}
 			Parameters::<T>::put(self.parameters.clone());
 		}
 	}
@@ -343,6 +369,15 @@ pub mod pallet {
 			role: Role,
 			/// The bond released.
 			bond_released: BalanceOf<T>,
+		},
+		/// A mediator or directory added to its bond.
+		BondToppedUp {
+			/// The mediator or directory.
+			who: T::AccountId,
+			/// The role whose bond grew.
+			role: Role,
+			/// The bond now held.
+			bond: BalanceOf<T>,
 		},
 		/// A directory announced it is available.
 		DirectoryHeartbeat {
@@ -497,8 +532,34 @@ pub mod pallet {
 		BondTooLow,
 		/// The account cannot hold that much: its free balance is too low.
 		InsufficientBalance,
-		/// The parameters cannot run a market (verification count must be at least one).
-		InvalidParameters,
+		/// Parameters: the mediator must re-execute at least once (n ≥ 1).
+		ZeroVerificationCount,
+		/// Parameters: a faulty party must forfeit at least one job price (θ ≥ 1).
+		ZeroPenaltyRate,
+		/// Parameters: the reaction window must be at least 2 blocks.
+		ReactionWindowTooShort,
+		/// Parameters: the mediation window must exceed the heartbeat period by 2 blocks.
+		MediationWindowTooShort,
+		/// Parameters: the too-much-cost tolerance is above 100 %.
+		TooMuchCostToleranceAbove100,
+		/// Parameters: the reputation decay is above 100 %.
+		ReputationDecayAbove100,
+		/// Parameters: the reputation fee is above 100 %.
+		ReputationFeeAbove100,
+		/// Parameters: the reference speed must be at least one cpu unit per block.
+		ZeroReferenceSpeed,
+		/// Parameters: the reference bandwidth must be at least one KiB per block.
+		ZeroReferenceBandwidth,
+		/// Parameters: the minimum bond must be above zero.
+		ZeroMinBond,
+		/// Parameters: the longest job duration must be at least one block.
+		ZeroMaxJobDuration,
+		/// Parameters: the longest offer window must be at least one block.
+		ZeroMaxOfferWindow,
+		/// Parameters: the minimum resource deposit is below an offer's storage deposit.
+		MinResourceDepositBelowStorageDeposit,
+		/// Parameters: the longest deadline a call can set does not fit a block number.
+		HorizonOverflow,
 		/// The market's parameters were never set at genesis.
 		ParametersMissing,
 		/// A mediator or directory with open matches cannot leave its role.
@@ -517,6 +578,12 @@ pub mod pallet {
 		InvalidWindow,
 		/// The completion deadline must be in the future.
 		DeadlineInPast,
+		/// The completion deadline lies further ahead than the longest job duration.
+		DeadlineTooFar,
+		/// The job's run length R (from its limits) exceeds the longest job duration.
+		JobTooLong,
+		/// The resource offer's window ends further ahead than the longest offer window.
+		OfferWindowTooLong,
 		/// The job must be allowed some cpu time.
 		ZeroCpuLimit,
 		/// The deposit is below the minimum for this offer.
@@ -563,6 +630,24 @@ pub mod pallet {
 		JobDepositBelowMinimum,
 		/// The provider's deposit is below d_min for this match.
 		ProviderDepositBelowMinimum,
+		/// The mediator charges more than the job offer accepts.
+		MediatorFeeAboveJobMaximum,
+		/// The mediator charges more than the resource offer accepts.
+		MediatorFeeAboveProviderMaximum,
+		/// The directory charges more than the job offer accepts.
+		DirectoryFeeAboveJobMaximum,
+		/// The directory charges more than the resource offer accepts.
+		DirectoryFeeAboveProviderMaximum,
+		/// The mediator's bond is below the minimum bond.
+		MediatorBondBelowMinimum,
+		/// The directory's bond is below the minimum bond.
+		DirectoryBondBelowMinimum,
+		/// The mediator's bond not reserved by open matches cannot cover π̂_c of this one.
+		MediatorBondShort,
+		/// The directory's bond not reserved by open matches cannot cover π_m of this one.
+		DirectoryBondShort,
+		/// The provider's reputation is below the minimum the job offer names.
+		ReputationTooLow,
 		/// Only the match's resource provider may do this.
 		NotProvider,
 		/// Only the match's job creator may do this.
@@ -579,10 +664,13 @@ pub mod pallet {
 		TooEarly,
 		/// A completed job's result needs its digest.
 		MissingResultDigest,
+		/// The directory can be found at fault only for a missing result, or for a disputed
+		/// claim that the directory was unavailable or had no image.
+		DirectoryVerdictNotAllowed,
+		/// Only a mediator or a directory holds a bond.
+		NoBond,
 		/// The match has no deadline due yet.
 		NotDue,
-		/// The deadline index is full for this block and the next ones.
-		DeadlineIndexFull,
 		/// An amount or block number overflowed.
 		Overflow,
 	}
@@ -602,7 +690,6 @@ pub mod pallet {
 				"MaxEndpointLength must fit at least `https://` and a host"
 			);
 			assert!(T::MaxRepositoryLength::get() > 0, "MaxRepositoryLength must allow a name");
-			assert!(T::MaxDeadlinesPerBlock::get() > 0, "MaxDeadlinesPerBlock must allow entries");
 			assert!(T::MaxSweepPerBlock::get() > 0, "MaxSweepPerBlock must allow progress");
 		}
 
@@ -612,6 +699,8 @@ pub mod pallet {
 		}
 	}
 
+	/// Calls that schedule a deadline entry (offers, results, rejections) also pay for its
+	/// settlement, so what one full block schedules the sweep can settle in one block.
 	#[pallet::call(weight(<T as Config>::WeightInfo))]
 	impl<T: Config> Pallet<T> {
 		/// Register the caller as a job creator trusting `trusted_mediators`.
@@ -775,10 +864,7 @@ pub mod pallet {
 			parameters: MarketParametersOf<T>,
 		) -> DispatchResult {
 			ensure_root(origin)?;
-			ensure!(parameters.is_valid(), Error::<T>::InvalidParameters);
-			Parameters::<T>::put(parameters.clone());
-			Self::deposit_event(Event::ParametersSet { parameters });
-			Ok(())
+			Self::do_set_parameters(parameters)
 		}
 
 		/// Announce that the caller's directory is available (its registry answers).
@@ -789,9 +875,12 @@ pub mod pallet {
 		}
 
 		/// Offer the caller's machine to one job for the blocks `valid_from..=valid_to`, asking
-		/// `cpu_price` per cpu unit and `bandwidth_price` per KiB. `deposit` is held until the
-		/// offer is cancelled, expires, or its match closes.
+		/// `cpu_price` per cpu unit and `bandwidth_price` per KiB, paying a mediator and a
+		/// directory at most `max_fees`. `deposit` is held until the offer is cancelled,
+		/// expires, or its match closes.
+		#[pallet::weight(T::WeightInfo::post_resource_offer().saturating_add(T::WeightInfo::sweep_deadline()))]
 		#[pallet::call_index(14)]
+		#[allow(clippy::too_many_arguments)]
 		pub fn post_resource_offer(
 			origin: OriginFor<T>,
 			capacity: Resources,
@@ -800,6 +889,7 @@ pub mod pallet {
 			bandwidth_price: BalanceOf<T>,
 			valid_from: BlockNumberFor<T>,
 			valid_to: BlockNumberFor<T>,
+			max_fees: MaxFees<BalanceOf<T>>,
 			deposit: BalanceOf<T>,
 		) -> DispatchResult {
 			let provider = ensure_signed(origin)?;
@@ -811,6 +901,7 @@ pub mod pallet {
 				bandwidth_price,
 				valid_from,
 				valid_to,
+				max_fees,
 				deposit,
 				state: OfferState::Open,
 			};
@@ -819,7 +910,11 @@ pub mod pallet {
 
 		/// Offer a job: `image` (built on `base_layer`) from `directory`, run within `limits`,
 		/// bidding `cpu_bid` per cpu unit and `bandwidth_bid` per KiB, result due by
-		/// `completion_deadline`. `deposit` must cover π̂_c·(θ + n) plus the match incentive.
+		/// `completion_deadline`, paying a mediator and a directory at most `max_fees`, taken
+		/// only by a provider with at least `min_reputation`. `deposit` must cover
+		/// π̂_c·(θ + n), the match incentive, both maximum fees and the offer's storage deposit.
+		/// The job's run length R is fixed here from its limits.
+		#[pallet::weight(T::WeightInfo::post_job_offer().saturating_add(T::WeightInfo::sweep_deadline()))]
 		#[pallet::call_index(15)]
 		#[allow(clippy::too_many_arguments)]
 		pub fn post_job_offer(
@@ -832,6 +927,8 @@ pub mod pallet {
 			cpu_bid: BalanceOf<T>,
 			bandwidth_bid: BalanceOf<T>,
 			completion_deadline: BlockNumberFor<T>,
+			max_fees: MaxFees<BalanceOf<T>>,
+			min_reputation: Option<MinReputation>,
 			deposit: BalanceOf<T>,
 		) -> DispatchResult {
 			let creator = ensure_signed(origin)?;
@@ -845,6 +942,10 @@ pub mod pallet {
 				cpu_bid,
 				bandwidth_bid,
 				completion_deadline,
+				max_fees,
+				min_reputation,
+				// Fixed by `do_post_job_offer` from the limits.
+				run_length: Zero::zero(),
 				deposit,
 				state: OfferState::Open,
 			};
@@ -880,6 +981,7 @@ pub mod pallet {
 		}
 
 		/// Post the result of a matched job (the match's provider, by the completion deadline).
+		#[pallet::weight(T::WeightInfo::post_result().saturating_add(T::WeightInfo::sweep_deadline()))]
 		#[pallet::call_index(19)]
 		pub fn post_result(
 			origin: OriginFor<T>,
@@ -902,6 +1004,7 @@ pub mod pallet {
 
 		/// Dispute a posted result before the reaction deadline (the job creator only); the
 		/// match goes to its mediator.
+		#[pallet::weight(T::WeightInfo::reject_result().saturating_add(T::WeightInfo::sweep_deadline()))]
 		#[pallet::call_index(21)]
 		pub fn reject_result(
 			origin: OriginFor<T>,
@@ -931,6 +1034,18 @@ pub mod pallet {
 			ensure_signed(origin)?;
 			Self::do_claim_timeout(match_id)
 		}
+
+		/// Add `amount` to the bond of the caller's mediator or directory, e.g. after it paid
+		/// a fault and fell below the minimum bond.
+		#[pallet::call_index(24)]
+		pub fn top_up_bond(
+			origin: OriginFor<T>,
+			role: Role,
+			amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_top_up_bond(who, role, amount)
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
@@ -944,22 +1059,26 @@ pub mod pallet {
 			Parameters::<T>::get().ok_or(Error::<T>::ParametersMissing)
 		}
 
-		/// Invariants of the market's state:
+		/// Invariants of the market's state, checked after every test and every fuzzed call:
 		/// - the parameters exist and are valid;
 		/// - every account's balance held under [`HoldReason::Bond`] equals the bonds of its
 		///   mediator and directory registrations, under [`HoldReason::JobDeposit`] the deposits
 		///   of its open job offers plus what remains of them in its open matches, and likewise
 		///   under [`HoldReason::ResourceDeposit`] for resource offers;
-		/// - every open match is in the deadline index, and the open match counts agree with
-		///   the matches;
+		/// - each bond's reservation is what its open matches reserve (π̂_c of each match a
+		///   mediator mediates, π_m of each match whose job a directory holds) and never more
+		///   than the bond;
+		/// - the deadline index holds exactly one entry per open offer and match, at the block
+		///   its current deadline falls due, and nothing else;
+		/// - the open match counts agree with the matches;
 		/// - no trust list names an account twice or names its owner, and no base layer list
 		///   repeats an entry.
-		#[cfg(any(test, feature = "try-runtime"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 			use alloc::collections::{btree_map::BTreeMap, btree_set::BTreeSet};
 			use frame_support::traits::fungible::InspectHold;
 
-			ensure!(Self::parameters().is_ok_and(|p| p.is_valid()), "market parameters invalid");
+			let parameters = Self::parameters()?;
+			Self::ensure_valid_parameters(&parameters)?;
 
 			// What each account should have on hold, per reason.
 			const REASONS: [HoldReason; 3] =
@@ -978,24 +1097,27 @@ pub mod pallet {
 			for (who, d) in Directories::<T>::iter() {
 				add(&who, HoldReason::Bond, d.bond)?;
 			}
-			for (_, offer) in JobOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open) {
+			let mut index = BTreeSet::<(BlockNumberFor<T>, Deadline)>::new();
+			let mut index_once = |at: BlockNumberFor<T>, entry: Deadline| {
+				ensure!(index.insert((at, entry)), "two objects share an index entry");
+				Ok::<_, &'static str>(())
+			};
+			for (id, offer) in JobOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open) {
 				add(&offer.creator, HoldReason::JobDeposit, offer.deposit)?;
+				index_once(Self::job_offer_due(&offer)?, Deadline::JobOffer(id))?;
 			}
-			for (_, offer) in
+			for (id, offer) in
 				ResourceOffers::<T>::iter().filter(|(_, o)| o.state == OfferState::Open)
 			{
 				add(&offer.provider, HoldReason::ResourceDeposit, offer.deposit)?;
+				index_once(Self::resource_offer_due(&offer)?, Deadline::ResourceOffer(id))?;
 			}
-			let indexed: BTreeSet<Deadline> =
-				Deadlines::<T>::iter_values().flat_map(|list| list.into_inner()).collect();
 			let mut open = BTreeMap::<(T::AccountId, Role), u32>::new();
+			let mut reserved = BTreeMap::<(T::AccountId, Role), BalanceOf<T>>::new();
 			for (id, m) in Matches::<T>::iter() {
 				add(&m.creator, HoldReason::JobDeposit, m.job_deposit)?;
 				add(&m.provider, HoldReason::ResourceDeposit, m.provider_deposit)?;
-				ensure!(
-					indexed.contains(&Deadline::Match(id)),
-					"open match missing from the index"
-				);
+				index_once(Self::match_due(&m)?, Deadline::Match(id))?;
 				for (who, role) in [
 					(&m.creator, Role::JobCreator),
 					(&m.provider, Role::ResourceProvider),
@@ -1004,7 +1126,21 @@ pub mod pallet {
 				] {
 					*open.entry((who.clone(), role)).or_default() += 1;
 				}
+				let (mediator_share, directory_share) = Self::bond_reservations(&m)?;
+				for (who, role, share) in [
+					(&m.mediator, Role::Mediator, mediator_share),
+					(&m.directory, Role::Directory, directory_share),
+				] {
+					let sum = reserved.entry((who.clone(), role)).or_default();
+					*sum = sum.checked_add(&share).ok_or("reservations overflow")?;
+				}
 			}
+			let indexed: BTreeSet<(BlockNumberFor<T>, Deadline)> =
+				Deadlines::<T>::iter_keys().collect();
+			ensure!(
+				indexed == index,
+				"the deadline index differs from the open offers and matches"
+			);
 			let holders: BTreeSet<T::AccountId> = expected
 				.keys()
 				.cloned()
@@ -1018,6 +1154,21 @@ pub mod pallet {
 						"held balance differs from open deposits"
 					);
 				}
+			}
+			let reserved_of = |who: &T::AccountId, role| {
+				reserved.get(&(who.clone(), role)).copied().unwrap_or_default()
+			};
+			for (who, m) in Mediators::<T>::iter() {
+				ensure!(
+					m.reserved == reserved_of(&who, Role::Mediator) && m.reserved <= m.bond,
+					"mediator bond reservation differs from its open matches"
+				);
+			}
+			for (who, d) in Directories::<T>::iter() {
+				ensure!(
+					d.reserved == reserved_of(&who, Role::Directory) && d.reserved <= d.bond,
+					"directory bond reservation differs from its open matches"
+				);
 			}
 			for (who, role, count) in OpenMatches::<T>::iter() {
 				ensure!(open.get(&(who, role)) == Some(&count), "open match count is wrong");

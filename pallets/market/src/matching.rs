@@ -4,11 +4,11 @@
 
 use crate::{
 	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, JobOffers, Matches,
-	Mediators, NextMatchId, OpenMatches, Pallet, ResourceOffers, ResourceProviders,
+	Mediators, NextMatchId, OpenMatches, Pallet, Reputations, ResourceOffers, ResourceProviders,
 };
 use frame_support::{ensure, pallet_prelude::DispatchResult};
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::{CheckedAdd, CheckedMul, One};
+use sp_runtime::traits::{CheckedAdd, CheckedMul, CheckedSub, Saturating};
 
 /// Everything a feasible match is made of.
 pub(crate) struct Feasible<T: Config> {
@@ -18,8 +18,9 @@ pub(crate) struct Feasible<T: Config> {
 	directory_fee: BalanceOf<T>,
 	estimated_price: BalanceOf<T>,
 	minimum_deposit: BalanceOf<T>,
-	run_blocks: BlockNumberFor<T>,
 	parameters: MarketParametersOf<T>,
+	mediator_info: MediatorInfo<T>,
+	directory_info: DirectoryInfo<T>,
 }
 
 impl<T: Config> Pallet<T> {
@@ -35,14 +36,22 @@ impl<T: Config> Pallet<T> {
 			mediator_fee,
 			directory_fee,
 			estimated_price,
-			run_blocks,
 			parameters,
+			mut mediator_info,
+			mut directory_info,
 			..
 		} = Self::check_match(job_offer, resource_offer, &mediator)?;
 		let match_id = NextMatchId::<T>::get();
 		let next_match_id = match_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
-		let result_timeout =
-			job.completion_deadline.checked_add(&One::one()).ok_or(Error::<T>::Overflow)?;
+		let job_due = Self::job_offer_due(&job)?;
+		let resource_due = Self::resource_offer_due(&resource)?;
+		let (mediator_share, directory_share) =
+			Self::reservations(estimated_price, parameters.verification_count)?;
+		// `check_bonds` made sure both fit under the bonds.
+		mediator_info.reserved =
+			mediator_info.reserved.checked_add(&mediator_share).ok_or(Error::<T>::Overflow)?;
+		directory_info.reserved =
+			directory_info.reserved.checked_add(&directory_share).ok_or(Error::<T>::Overflow)?;
 
 		// What stays held of each deposit once the solver is paid.
 		let mut job_deposit = job.deposit;
@@ -61,7 +70,12 @@ impl<T: Config> Pallet<T> {
 			parameters.match_incentive,
 			&mut provider_deposit,
 		);
-		Self::schedule(result_timeout, Deadline::Match(match_id))?;
+		Self::unschedule(job_due, Deadline::JobOffer(job_offer));
+		Self::unschedule(resource_due, Deadline::ResourceOffer(resource_offer));
+		// The result timeout is due the block after the completion deadline, as the job offer was.
+		Self::schedule(job_due, Deadline::Match(match_id));
+		Mediators::<T>::insert(&mediator, mediator_info);
+		Directories::<T>::insert(&job.directory, directory_info);
 		for (who, role) in [
 			(&job.creator, Role::JobCreator),
 			(&resource.provider, Role::ResourceProvider),
@@ -103,7 +117,7 @@ impl<T: Config> Pallet<T> {
 				directory_fee,
 				job_deposit,
 				provider_deposit,
-				run_blocks,
+				run_length: job.run_length,
 				completion_deadline: job.completion_deadline,
 				parameters,
 				state: MatchState::Matched,
@@ -136,8 +150,7 @@ impl<T: Config> Pallet<T> {
 		// 1. Both offers open and unexpired; the window and the provider's speed fit the deadline.
 		Self::check_open(&job, &resource)?;
 		Self::check_window(&job, &resource, now)?;
-		let run_blocks = Self::run_blocks(job.limits.cpu, provider.speed)?;
-		Self::check_deadline(&job, now, run_blocks)?;
+		Self::check_deadline(&job, now, provider.speed)?;
 		// 2. Capacities, architectures and base layers.
 		Self::check_capacity(&job.limits, &resource.capacity)?;
 		Self::check_architecture(&job, &resource, &mediator_info)?;
@@ -156,6 +169,12 @@ impl<T: Config> Pallet<T> {
 		)?;
 		ensure!(job.deposit >= minimum_deposit, Error::<T>::JobDepositBelowMinimum);
 		ensure!(resource.deposit >= minimum_deposit, Error::<T>::ProviderDepositBelowMinimum);
+		Self::check_fees(&job, &resource, mediator_info.fee, directory_info.fee)?;
+		Self::check_bonds(&mediator_info, &directory_info, estimated_price, &parameters)?;
+		Self::check_reputation(
+			&job,
+			&Reputations::<T>::get(&resource.provider, Role::ResourceProvider),
+		)?;
 
 		Ok(Feasible {
 			job,
@@ -164,8 +183,9 @@ impl<T: Config> Pallet<T> {
 			directory_fee: directory_info.fee,
 			estimated_price,
 			minimum_deposit,
-			run_blocks,
 			parameters,
+			mediator_info,
+			directory_info,
 		})
 	}
 
@@ -189,17 +209,104 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	fn check_deadline(
+	/// now + ⌈cpu_limit / speed⌉ ≤ completion deadline: the provider's own speed only refuses
+	/// jobs it could not finish; no deadline protecting another party comes from it.
+	pub fn check_deadline(
 		job: &JobOfferOf<T>,
 		now: BlockNumberFor<T>,
-		run_blocks: BlockNumberFor<T>,
+		speed: u64,
 	) -> Result<(), Error<T>> {
-		let done = now.checked_add(&run_blocks).ok_or(Error::<T>::DeadlineTooSoon)?;
+		let blocks = BlockNumberFor::<T>::try_from(job.limits.cpu.div_ceil(speed.max(1)))
+			.map_err(|_| Error::<T>::DeadlineTooSoon)?;
+		let done = now.checked_add(&blocks).ok_or(Error::<T>::DeadlineTooSoon)?;
 		ensure!(done <= job.completion_deadline, Error::<T>::DeadlineTooSoon);
 		Ok(())
 	}
 
-	fn check_capacity(limits: &Resources, capacity: &Resources) -> Result<(), Error<T>> {
+	/// Both offers accept the mediator's and the directory's fees: a fee raised after an offer
+	/// was posted cannot take more of its deposit than its owner agreed to.
+	pub fn check_fees(
+		job: &JobOfferOf<T>,
+		resource: &ResourceOfferOf<T>,
+		mediator_fee: BalanceOf<T>,
+		directory_fee: BalanceOf<T>,
+	) -> Result<(), Error<T>> {
+		ensure!(mediator_fee <= job.max_fees.mediator, Error::<T>::MediatorFeeAboveJobMaximum);
+		ensure!(
+			mediator_fee <= resource.max_fees.mediator,
+			Error::<T>::MediatorFeeAboveProviderMaximum
+		);
+		ensure!(directory_fee <= job.max_fees.directory, Error::<T>::DirectoryFeeAboveJobMaximum);
+		ensure!(
+			directory_fee <= resource.max_fees.directory,
+			Error::<T>::DirectoryFeeAboveProviderMaximum
+		);
+		Ok(())
+	}
+
+	/// Both bonds are at least the minimum bond, and what open matches have not reserved of
+	/// them covers what the mediator (π̂_c) and the directory (π_m) may owe in this match.
+	pub fn check_bonds(
+		mediator: &MediatorInfo<T>,
+		directory: &DirectoryInfo<T>,
+		estimated_price: BalanceOf<T>,
+		parameters: &MarketParametersOf<T>,
+	) -> Result<(), Error<T>> {
+		ensure!(mediator.bond >= parameters.min_bond, Error::<T>::MediatorBondBelowMinimum);
+		ensure!(directory.bond >= parameters.min_bond, Error::<T>::DirectoryBondBelowMinimum);
+		let (mediator_share, directory_share) =
+			Self::reservations(estimated_price, parameters.verification_count)?;
+		let free = |bond: BalanceOf<T>, reserved: BalanceOf<T>| bond.saturating_sub(reserved);
+		ensure!(
+			free(mediator.bond, mediator.reserved) >= mediator_share,
+			Error::<T>::MediatorBondShort
+		);
+		ensure!(
+			free(directory.bond, directory.reserved) >= directory_share,
+			Error::<T>::DirectoryBondShort
+		);
+		Ok(())
+	}
+
+	/// The provider's reputation meets the job's minimum, if it names one.
+	pub fn check_reputation(job: &JobOfferOf<T>, provider: &Reputation) -> Result<(), Error<T>> {
+		if let Some(minimum) = &job.min_reputation {
+			ensure!(provider.meets(minimum), Error::<T>::ReputationTooLow);
+		}
+		Ok(())
+	}
+
+	/// What a match reserves of the mediator's bond (π̂_c, the most a mediation timeout costs
+	/// it) and of the directory's bond (π_m = π̂_c·n, the most a directory fault costs it).
+	pub fn reservations(
+		estimated_price: BalanceOf<T>,
+		verification_count: u32,
+	) -> Result<(BalanceOf<T>, BalanceOf<T>), Error<T>> {
+		let mediation =
+			estimated_price.checked_mul(&verification_count.into()).ok_or(Error::<T>::Overflow)?;
+		Ok((estimated_price, mediation))
+	}
+
+	/// The reservations an open match holds on its mediator's and directory's bonds.
+	pub(crate) fn bond_reservations(
+		m: &MatchOf<T>,
+	) -> Result<(BalanceOf<T>, BalanceOf<T>), Error<T>> {
+		Self::reservations(m.estimated_price, m.parameters.verification_count)
+	}
+
+	/// Give back the reservations of a closing match.
+	pub(crate) fn release_reservations(m: &MatchOf<T>) {
+		// Computed without overflow when the match was made.
+		let Ok((mediator_share, directory_share)) = Self::bond_reservations(m) else { return };
+		Mediators::<T>::mutate_extant(&m.mediator, |info| {
+			info.reserved = info.reserved.checked_sub(&mediator_share).unwrap_or_default();
+		});
+		Directories::<T>::mutate_extant(&m.directory, |info| {
+			info.reserved = info.reserved.checked_sub(&directory_share).unwrap_or_default();
+		});
+	}
+
+	pub fn check_capacity(limits: &Resources, capacity: &Resources) -> Result<(), Error<T>> {
 		ensure!(capacity.cpu >= limits.cpu, Error::<T>::InsufficientCpu);
 		ensure!(capacity.memory >= limits.memory, Error::<T>::InsufficientMemory);
 		ensure!(capacity.storage >= limits.storage, Error::<T>::InsufficientStorage);
@@ -271,7 +378,10 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	fn check_prices(job: &JobOfferOf<T>, resource: &ResourceOfferOf<T>) -> Result<(), Error<T>> {
+	pub fn check_prices(
+		job: &JobOfferOf<T>,
+		resource: &ResourceOfferOf<T>,
+	) -> Result<(), Error<T>> {
 		ensure!(resource.cpu_price <= job.cpu_bid, Error::<T>::CpuPriceAboveBid);
 		ensure!(resource.bandwidth_price <= job.bandwidth_bid, Error::<T>::BandwidthPriceAboveBid);
 		Ok(())
@@ -318,11 +428,5 @@ impl<T: Config> Pallet<T> {
 			.zip(availability)
 			.and_then(|((p, m), a)| p.checked_add(&m)?.checked_add(&a))
 			.ok_or(Error::<T>::Overflow)
-	}
-
-	/// ⌈cpu / speed⌉: blocks one run takes at the provider's declared speed.
-	pub fn run_blocks(cpu: u64, speed: u64) -> Result<BlockNumberFor<T>, Error<T>> {
-		let blocks = cpu.div_ceil(speed.max(1));
-		BlockNumberFor::<T>::try_from(blocks).map_err(|_| Error::<T>::DeadlineTooSoon)
 	}
 }

@@ -1,7 +1,11 @@
 //! A test runtime with balances and the market.
 
 use crate as pallet_market;
-use frame_support::{derive_impl, parameter_types, traits::ConstU32, PalletId};
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{ConstU32, ConstU64},
+	PalletId,
+};
 use sp_runtime::BuildStorage;
 
 type Block = frame_system::mocking::MockBlock<Test>;
@@ -75,8 +79,8 @@ impl pallet_market::Config for Test {
 	type MaxBaseLayers = ConstU32<4>;
 	type MaxEndpointLength = ConstU32<64>;
 	type MaxRepositoryLength = ConstU32<64>;
-	type MaxDeadlinesPerBlock = ConstU32<4>;
 	type MaxSweepPerBlock = ConstU32<3>;
+	type OfferStorageDeposit = ConstU64<1>;
 	type WeightInfo = ();
 }
 

@@ -2,11 +2,11 @@
 
 use crate::{
 	types::*, Config, Directories, Error, Event, HoldReason, JobCreators, JobOffers, Matches,
-	Mediators, NextOfferId, Pallet, ResourceOffers, ResourceProviders,
+	Mediators, NextOfferId, Pallet, Reputations, ResourceOffers, ResourceProviders,
 };
-use frame_support::{ensure, pallet_prelude::DispatchResult};
+use frame_support::{ensure, pallet_prelude::DispatchResult, traits::Get};
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::{CheckedAdd, CheckedMul, One};
+use sp_runtime::traits::{CheckedAdd, CheckedMul, Saturating};
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_post_resource_offer(offer: ResourceOfferOf<T>) -> DispatchResult {
@@ -19,12 +19,17 @@ impl<T: Config> Pallet<T> {
 			offer.valid_from <= offer.valid_to && offer.valid_to >= now,
 			Error::<T>::InvalidWindow
 		);
+		ensure!(
+			offer.valid_to.saturating_sub(now) <= parameters.max_offer_window,
+			Error::<T>::OfferWindowTooLong
+		);
+		// The minimum covers the offer's storage deposit (`ensure_valid_parameters`).
 		ensure!(offer.deposit >= parameters.min_resource_deposit, Error::<T>::DepositTooLow);
-		let expiry = offer.valid_to.checked_add(&One::one()).ok_or(Error::<T>::Overflow)?;
-		let id = Self::next_offer_id()?;
+		let due = Self::resource_offer_due(&offer)?;
+		let (id, next_id) = Self::offer_ids()?;
 
 		Self::take_deposit(&offer.provider, HoldReason::ResourceDeposit, offer.deposit)?;
-		Self::schedule(expiry, Deadline::ResourceOffer(id))?;
+		Self::schedule(due, Deadline::ResourceOffer(id));
 		Self::deposit_event(Event::ResourceOfferPosted {
 			offer: id,
 			provider: offer.provider.clone(),
@@ -32,31 +37,33 @@ impl<T: Config> Pallet<T> {
 			valid_to: offer.valid_to,
 		});
 		ResourceOffers::<T>::insert(id, offer);
+		NextOfferId::<T>::put(next_id);
 		Ok(())
 	}
 
-	pub(crate) fn do_post_job_offer(offer: JobOfferOf<T>) -> DispatchResult {
+	pub(crate) fn do_post_job_offer(mut offer: JobOfferOf<T>) -> DispatchResult {
 		let now = frame_system::Pallet::<T>::block_number();
 		let parameters = Self::parameters()?;
 		ensure!(JobCreators::<T>::contains_key(&offer.creator), Error::<T>::NotRegistered);
 		ensure!(offer.completion_deadline > now, Error::<T>::DeadlineInPast);
+		ensure!(
+			offer.completion_deadline.saturating_sub(now) <= parameters.max_job_duration,
+			Error::<T>::DeadlineTooFar
+		);
 		ensure!(offer.limits.cpu > 0, Error::<T>::ZeroCpuLimit);
 		ensure!(Directories::<T>::contains_key(&offer.directory), Error::<T>::UnknownDirectory);
-		// Fees are unknown until a mediator is chosen; `post_match` checks the full d_min.
-		let estimate = Self::estimated_price(&offer)?;
-		let minimum = estimate
-			.checked_mul(
-				&parameters.penalty_rate.saturating_add(parameters.verification_count).into(),
-			)
-			.and_then(|d| d.checked_add(&parameters.match_incentive))
-			.ok_or(Error::<T>::Overflow)?;
-		ensure!(offer.deposit >= minimum, Error::<T>::DepositTooLow);
-		let expiry =
-			offer.completion_deadline.checked_add(&One::one()).ok_or(Error::<T>::Overflow)?;
-		let id = Self::next_offer_id()?;
+		// R comes from the job's own limits, never from a provider's claim or a solver's choice.
+		offer.run_length = parameters.run_length(&offer.limits).ok_or(Error::<T>::JobTooLong)?;
+		ensure!(offer.run_length <= parameters.max_job_duration, Error::<T>::JobTooLong);
+		ensure!(
+			offer.deposit >= Self::minimum_job_deposit(&offer, &parameters)?,
+			Error::<T>::DepositTooLow
+		);
+		let due = Self::job_offer_due(&offer)?;
+		let (id, next_id) = Self::offer_ids()?;
 
 		Self::take_deposit(&offer.creator, HoldReason::JobDeposit, offer.deposit)?;
-		Self::schedule(expiry, Deadline::JobOffer(id))?;
+		Self::schedule(due, Deadline::JobOffer(id));
 		Self::deposit_event(Event::JobOfferPosted {
 			offer: id,
 			creator: offer.creator.clone(),
@@ -64,15 +71,36 @@ impl<T: Config> Pallet<T> {
 			completion_deadline: offer.completion_deadline,
 		});
 		JobOffers::<T>::insert(id, offer);
+		NextOfferId::<T>::put(next_id);
 		Ok(())
+	}
+
+	/// The least deposit of a job offer: π̂_c·(θ + n) + incentive + both maximum fees + the
+	/// offer's storage deposit. It covers d_min of any match the offer accepts.
+	pub fn minimum_job_deposit(
+		offer: &JobOfferOf<T>,
+		parameters: &MarketParametersOf<T>,
+	) -> Result<BalanceOf<T>, Error<T>> {
+		let estimate = Self::estimated_price(offer)?;
+		estimate
+			.checked_mul(
+				&parameters.penalty_rate.saturating_add(parameters.verification_count).into(),
+			)
+			.and_then(|d| d.checked_add(&parameters.match_incentive))
+			.and_then(|d| d.checked_add(&offer.max_fees.mediator))
+			.and_then(|d| d.checked_add(&offer.max_fees.directory))
+			.and_then(|d| d.checked_add(&T::OfferStorageDeposit::get()))
+			.ok_or(Error::<T>::Overflow)
 	}
 
 	pub(crate) fn do_cancel_job_offer(who: T::AccountId, id: OfferId) -> DispatchResult {
 		let offer = JobOffers::<T>::get(id).ok_or(Error::<T>::UnknownOffer)?;
 		ensure!(offer.creator == who, Error::<T>::NotOwner);
 		ensure!(offer.state == OfferState::Open, Error::<T>::AlreadyMatched);
+		let due = Self::job_offer_due(&offer)?;
 
 		Self::release_deposit(&who, HoldReason::JobDeposit, offer.deposit)?;
+		Self::unschedule(due, Deadline::JobOffer(id));
 		JobOffers::<T>::remove(id);
 		Self::deposit_event(Event::OfferCancelled { offer: id, owner: who });
 		Ok(())
@@ -82,38 +110,48 @@ impl<T: Config> Pallet<T> {
 		let offer = ResourceOffers::<T>::get(id).ok_or(Error::<T>::UnknownOffer)?;
 		ensure!(offer.provider == who, Error::<T>::NotOwner);
 		ensure!(offer.state == OfferState::Open, Error::<T>::AlreadyMatched);
+		let due = Self::resource_offer_due(&offer)?;
 
 		Self::release_deposit(&who, HoldReason::ResourceDeposit, offer.deposit)?;
+		Self::unschedule(due, Deadline::ResourceOffer(id));
 		ResourceOffers::<T>::remove(id);
 		Self::deposit_event(Event::OfferCancelled { offer: id, owner: who });
 		Ok(())
 	}
 
-	/// Release an unmatched job offer whose completion deadline has passed; a matched,
-	/// cancelled or not yet due offer is left alone.
-	pub(crate) fn expire_job_offer(id: OfferId, now: BlockNumberFor<T>) {
-		let Some(offer) = JobOffers::<T>::get(id) else { return };
-		if offer.state != OfferState::Open || now <= offer.completion_deadline {
-			return;
+	/// Release an unmatched job offer whose completion deadline has passed, with its index
+	/// entry. Returns whether it did.
+	pub(crate) fn expire_job_offer(id: OfferId, now: BlockNumberFor<T>) -> bool {
+		let Some(offer) = JobOffers::<T>::get(id) else { return false };
+		let Ok(due) = Self::job_offer_due(&offer) else { return false };
+		if offer.state != OfferState::Open || now < due {
+			return false;
 		}
-		if Self::release_deposit(&offer.creator, HoldReason::JobDeposit, offer.deposit).is_ok() {
-			JobOffers::<T>::remove(id);
-			Self::deposit_event(Event::OfferExpired { offer: id, owner: offer.creator });
+		if Self::release_deposit(&offer.creator, HoldReason::JobDeposit, offer.deposit).is_err() {
+			return false;
 		}
+		Self::unschedule(due, Deadline::JobOffer(id));
+		JobOffers::<T>::remove(id);
+		Self::deposit_event(Event::OfferExpired { offer: id, owner: offer.creator });
+		true
 	}
 
 	/// Release an unmatched resource offer whose window has ended; as [`Self::expire_job_offer`].
-	pub(crate) fn expire_resource_offer(id: OfferId, now: BlockNumberFor<T>) {
-		let Some(offer) = ResourceOffers::<T>::get(id) else { return };
-		if offer.state != OfferState::Open || now <= offer.valid_to {
-			return;
+	pub(crate) fn expire_resource_offer(id: OfferId, now: BlockNumberFor<T>) -> bool {
+		let Some(offer) = ResourceOffers::<T>::get(id) else { return false };
+		let Ok(due) = Self::resource_offer_due(&offer) else { return false };
+		if offer.state != OfferState::Open || now < due {
+			return false;
 		}
 		if Self::release_deposit(&offer.provider, HoldReason::ResourceDeposit, offer.deposit)
-			.is_ok()
+			.is_err()
 		{
-			ResourceOffers::<T>::remove(id);
-			Self::deposit_event(Event::OfferExpired { offer: id, owner: offer.provider });
+			return false;
 		}
+		Self::unschedule(due, Deadline::ResourceOffer(id));
+		ResourceOffers::<T>::remove(id);
+		Self::deposit_event(Event::OfferExpired { offer: id, owner: offer.provider });
+		true
 	}
 
 	/// Every job offer waiting for a match.
@@ -138,6 +176,10 @@ impl<T: Config> Pallet<T> {
 			resource_providers: ResourceProviders::<T>::iter().collect(),
 			mediators: Mediators::<T>::iter().collect(),
 			directories: Directories::<T>::iter().collect(),
+			provider_reputations: Reputations::<T>::iter()
+				.filter(|(_, role, _)| *role == Role::ResourceProvider)
+				.map(|(who, _, reputation)| (who, reputation))
+				.collect(),
 		}
 	}
 
@@ -161,11 +203,9 @@ impl<T: Config> Pallet<T> {
 			.ok_or(Error::<T>::Overflow)
 	}
 
-	fn next_offer_id() -> Result<OfferId, Error<T>> {
-		NextOfferId::<T>::try_mutate(|next| {
-			let id = *next;
-			*next = id.checked_add(1).ok_or(Error::<T>::Overflow)?;
-			Ok(id)
-		})
+	/// The id the next offer gets and the one after it, written only once the offer is.
+	fn offer_ids() -> Result<(OfferId, OfferId), Error<T>> {
+		let id = NextOfferId::<T>::get();
+		Ok((id, id.checked_add(1).ok_or(Error::<T>::Overflow)?))
 	}
 }

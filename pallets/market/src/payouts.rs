@@ -5,8 +5,8 @@
 //! party has left goes to the penalty pool, and what an innocent party has left is released.
 
 use crate::{
-	types::*, Config, Directories, Event, HoldReason, JobOffers, Matches, OpenMatches, Pallet,
-	ResourceOffers,
+	types::*, Config, Directories, Event, HoldReason, JobOffers, Matches, Mediators, OpenMatches,
+	Pallet, ResourceOffers,
 };
 use sp_runtime::traits::{Saturating, Zero};
 
@@ -27,8 +27,8 @@ impl<T: Config> Pallet<T> {
 		m.estimated_price.saturating_mul(m.parameters.verification_count.into())
 	}
 
-	/// Make every payment of `ending`, release what remains, and remove the match and its
-	/// offers.
+	/// Make every payment of `ending`, record the reputations it earns, release what remains
+	/// and the bond reservations, and remove the match, its offers and its index entry.
 	pub(crate) fn close_match(match_id: MatchId, m: MatchOf<T>, ending: Ending) {
 		let (jc, rp) = (&m.creator, &m.provider);
 		let (mediator, directory) = (&m.mediator, &m.directory);
@@ -81,7 +81,12 @@ impl<T: Config> Pallet<T> {
 			Ending::Mediated(Party::Directory) => {
 				from_j(mediator, f_m, &mut j);
 				from_r(mediator, f_m, &mut r);
-				Self::pay_from_directory_bond(directory, mediator, Self::mediation_price(&m));
+				Self::pay_from_bond(
+					directory,
+					Role::Directory,
+					mediator,
+					Self::mediation_price(&m),
+				);
 			}
 			Ending::NoResult => {
 				from_j(mediator, f_m, &mut j);
@@ -91,12 +96,17 @@ impl<T: Config> Pallet<T> {
 				from_r(directory, f_d, &mut r);
 			}
 			Ending::NoMediationResult => {
+				// The mediator's failure is paid from its own bond, never by the parties.
 				let half = m.estimated_price / 2u32.into();
-				from_j(rp, half, &mut j);
 				from_j(directory, f_d, &mut j);
 				from_r(directory, f_d, &mut r);
+				Self::pay_from_bond(mediator, Role::Mediator, rp, half);
+				Self::pay_from_bond(mediator, Role::Mediator, jc, half);
 			}
 		}
+		Self::release_reservations(&m);
+		let receipt_status = receipt.map(|receipt| receipt.status);
+		penalty.saturating_accrue(Self::record_reputations(&m, ending, receipt_status, &mut r));
 
 		// What is left is the parties' own; a release can only fail if the hold is short,
 		// in which case what is there stays held and `try_state` reports it.
@@ -115,6 +125,9 @@ impl<T: Config> Pallet<T> {
 				*open = open.and_then(|n| n.checked_sub(1)).filter(|n| *n > 0);
 			});
 		}
+		if let Ok(due) = Self::match_due(&m) {
+			Self::unschedule(due, Deadline::Match(match_id));
+		}
 		JobOffers::<T>::remove(m.job_offer);
 		ResourceOffers::<T>::remove(m.resource_offer);
 		Matches::<T>::remove(match_id);
@@ -130,17 +143,23 @@ impl<T: Config> Pallet<T> {
 		});
 	}
 
-	/// π_m to the mediator out of the directory's bond, as far as the bond goes.
-	fn pay_from_directory_bond(
-		directory: &T::AccountId,
-		mediator: &T::AccountId,
+	/// Pay up to `amount` out of the bond of `who`'s mediator or directory registration, as
+	/// far as the bond goes. Returns what left the bond.
+	pub(crate) fn pay_from_bond(
+		who: &T::AccountId,
+		role: Role,
+		to: &T::AccountId,
 		amount: BalanceOf<T>,
-	) {
-		let Some(mut info) = Directories::<T>::get(directory) else { return };
-		let before = info.bond;
-		Self::pay_from_deposit(directory, HoldReason::Bond, mediator, amount, &mut info.bond);
-		if info.bond != before {
-			Directories::<T>::insert(directory, info);
+	) -> BalanceOf<T> {
+		let pay = |bond: &mut BalanceOf<T>| {
+			let before = *bond;
+			Self::pay_from_deposit(who, HoldReason::Bond, to, amount, bond);
+			before.saturating_sub(*bond)
+		};
+		match role {
+			Role::Mediator => Mediators::<T>::mutate_extant(who, |info| pay(&mut info.bond)),
+			Role::Directory => Directories::<T>::mutate_extant(who, |info| pay(&mut info.bond)),
+			Role::JobCreator | Role::ResourceProvider => Zero::zero(),
 		}
 	}
 }

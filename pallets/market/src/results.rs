@@ -2,7 +2,7 @@
 
 use crate::{types::*, Config, Error, Event, Matches, Pallet};
 use frame_support::{ensure, pallet_prelude::DispatchResult};
-use sp_runtime::traits::{CheckedAdd, CheckedMul};
+use sp_runtime::traits::{CheckedAdd, CheckedMul, One};
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_post_result(
@@ -19,10 +19,16 @@ impl<T: Config> Pallet<T> {
 			receipt.status != ResultStatus::Completed || receipt.result_digest.is_some(),
 			Error::<T>::MissingResultDigest
 		);
-		let reaction_deadline =
-			now.checked_add(&m.parameters.reaction_window).ok_or(Error::<T>::Overflow)?;
+		// The job creator's window to react includes one run of the job, so it can verify.
+		let reaction_deadline = m
+			.parameters
+			.reaction_window
+			.checked_add(&m.run_length)
+			.and_then(|span| now.checked_add(&span))
+			.ok_or(Error::<T>::Overflow)?;
+		let due = Self::match_due(&m)?;
 
-		Self::schedule(reaction_deadline, Deadline::Match(match_id))?;
+		Self::reschedule(due, reaction_deadline, Deadline::Match(match_id));
 		m.state = MatchState::ResultPosted { receipt, reaction_deadline };
 		Matches::<T>::insert(match_id, m);
 		Self::deposit_event(Event::ResultPosted { match_id, receipt, reaction_deadline });
@@ -54,16 +60,19 @@ impl<T: Config> Pallet<T> {
 			return Err(Error::<T>::WrongState.into());
 		};
 		ensure!(now < reaction_deadline, Error::<T>::TooLate);
-		// The mediator gets its window plus n runs of the job at the provider's speed.
+		// The mediator gets its window plus n runs of R, the job's run length fixed when it was
+		// offered: neither the provider's declared speed nor the match block can shorten it.
 		let mediation_deadline = m
-			.run_blocks
+			.run_length
 			.checked_mul(&m.parameters.verification_count.into())
 			.and_then(|runs| runs.checked_add(&m.parameters.mediation_window))
 			.and_then(|span| now.checked_add(&span))
 			.ok_or(Error::<T>::Overflow)?;
-		let sweep_at = mediation_deadline.checked_add(&1u32.into()).ok_or(Error::<T>::Overflow)?;
+		let due = Self::match_due(&m)?;
+		let mediation_due =
+			mediation_deadline.checked_add(&One::one()).ok_or(Error::<T>::Overflow)?;
 
-		Self::schedule(sweep_at, Deadline::Match(match_id))?;
+		Self::reschedule(due, mediation_due, Deadline::Match(match_id));
 		let mediator = m.mediator.clone();
 		m.state = MatchState::InMediation { receipt, reason, mediation_deadline };
 		Matches::<T>::insert(match_id, m);

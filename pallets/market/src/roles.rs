@@ -7,7 +7,7 @@ use crate::{
 use alloc::collections::btree_set::BTreeSet;
 use frame_support::{ensure, pallet_prelude::DispatchResult};
 use sp_runtime::{
-	traits::{Saturating, Zero},
+	traits::{CheckedAdd, Saturating, Zero},
 	DispatchError,
 };
 
@@ -75,7 +75,14 @@ impl<T: Config> Pallet<T> {
 		Self::take_deposit(&who, HoldReason::Bond, bond)?;
 		Mediators::<T>::insert(
 			&who,
-			MediatorInfo { architecture, fee, trusted_directories, base_layers, bond },
+			MediatorInfo {
+				architecture,
+				fee,
+				trusted_directories,
+				base_layers,
+				bond,
+				reserved: Zero::zero(),
+			},
 		);
 		Self::deposit_event(Event::MediatorRegistered { who, architecture, fee, bond });
 		Ok(())
@@ -95,7 +102,13 @@ impl<T: Config> Pallet<T> {
 		let last_heartbeat = frame_system::Pallet::<T>::block_number();
 		Directories::<T>::insert(
 			&who,
-			DirectoryInfo { endpoint: endpoint.clone(), fee, bond, last_heartbeat },
+			DirectoryInfo {
+				endpoint: endpoint.clone(),
+				fee,
+				bond,
+				reserved: Zero::zero(),
+				last_heartbeat,
+			},
 		);
 		Self::deposit_event(Event::DirectoryRegistered { who, endpoint, fee, bond });
 		Ok(())
@@ -222,6 +235,29 @@ impl<T: Config> Pallet<T> {
 		let period = Self::parameters().map(|p| p.heartbeat_period).unwrap_or_default();
 		Directories::<T>::get(directory)
 			.is_some_and(|d| now.saturating_sub(d.last_heartbeat) <= period)
+	}
+
+	pub(crate) fn do_top_up_bond(
+		who: T::AccountId,
+		role: Role,
+		amount: BalanceOf<T>,
+	) -> DispatchResult {
+		let bond = match role {
+			Role::Mediator => Mediators::<T>::get(&who).map(|m| m.bond),
+			Role::Directory => Directories::<T>::get(&who).map(|d| d.bond),
+			Role::JobCreator | Role::ResourceProvider => return Err(Error::<T>::NoBond.into()),
+		}
+		.ok_or(Error::<T>::NotRegistered)?;
+		let bond = bond.checked_add(&amount).ok_or(Error::<T>::Overflow)?;
+
+		Self::take_deposit(&who, HoldReason::Bond, amount)?;
+		match role {
+			Role::Mediator => Mediators::<T>::mutate_extant(&who, |m| m.bond = bond),
+			Role::Directory => Directories::<T>::mutate_extant(&who, |d| d.bond = bond),
+			Role::JobCreator | Role::ResourceProvider => {}
+		}
+		Self::deposit_event(Event::BondToppedUp { who, role, bond });
+		Ok(())
 	}
 
 	pub(crate) fn do_deregister(who: T::AccountId, role: Role) -> DispatchResult {

@@ -1,7 +1,7 @@
 //! The market as off-chain workers, wallets and the node's RPC read it. Polkadot.js builds
 //! `api.call.marketApi.*` from the runtime's metadata, so these need no client configuration.
 
-use crate::types::{MatchId, OfferId, Resources};
+use crate::types::{MatchId, OfferId, Reputation, Resources, Role};
 use alloc::vec::Vec;
 use codec::Codec;
 
@@ -54,5 +54,9 @@ sp_api::decl_runtime_apis! {
 
 		/// Whether the directory's last heartbeat is within the heartbeat period.
 		fn directory_available(directory: AccountId) -> bool;
+
+		/// The reputation of a resource provider or mediator (`role`): counted matches by
+		/// ending and the decayed successes and failures its score comes from.
+		fn reputation(who: AccountId, role: Role) -> Reputation;
 	}
 }

@@ -1,8 +1,11 @@
-//! Deadlines: the index keyed by block, the per-block sweep over it, and `claim_timeout`.
+//! Deadlines: the index keyed by (block, entry), the per-block sweep over it, and
+//! `claim_timeout`.
 //!
-//! Every open offer and match has an entry at the block its current deadline falls due. A state
-//! change adds a new entry rather than searching for the old one; an entry whose object has
-//! moved on (matched, closed, or given a later deadline) is dropped when its block is swept.
+//! Every open offer and match has exactly one entry, at the block its current deadline falls
+//! due; every transition moves it (`reschedule`) and every ending removes it (`unschedule`), so
+//! a cancelled offer leaves nothing behind. The index has no per-block capacity: no account can
+//! fill the block another party's step needs. Every entry is paid for by the deposit of the
+//! offer that made it (`OfferStorageDeposit`).
 
 use crate::{types::*, Config, Deadlines, Error, Matches, Pallet, SweepCursor, WeightInfo};
 use frame_support::{
@@ -10,23 +13,47 @@ use frame_support::{
 	weights::{Weight, WeightMeter},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::Saturating;
-
-/// How many blocks past a full one `schedule` tries before giving up.
-const SPILL_BLOCKS: u32 = 16;
+use sp_runtime::traits::{One, Saturating};
 
 impl<T: Config> Pallet<T> {
-	/// Add `entry` to the index at `at`, or at the first later block with room. Never earlier
-	/// than the sweep cursor, so every entry is swept.
-	pub(crate) fn schedule(at: BlockNumberFor<T>, entry: Deadline) -> DispatchResult {
-		let mut at = at.max(SweepCursor::<T>::get());
-		for _ in 0..SPILL_BLOCKS {
-			if Deadlines::<T>::try_mutate(at, |list| list.try_push(entry)).is_ok() {
-				return Ok(());
+	/// Add `entry` to the index at `at`.
+	pub(crate) fn schedule(at: BlockNumberFor<T>, entry: Deadline) {
+		Deadlines::<T>::insert(at, entry, ());
+	}
+
+	/// Remove `entry` from the index at `at`.
+	pub(crate) fn unschedule(at: BlockNumberFor<T>, entry: Deadline) {
+		Deadlines::<T>::remove(at, entry);
+	}
+
+	/// Move `entry` from `from` to `to`.
+	pub(crate) fn reschedule(from: BlockNumberFor<T>, to: BlockNumberFor<T>, entry: Deadline) {
+		Self::unschedule(from, entry);
+		Self::schedule(to, entry);
+	}
+
+	/// The block an open job offer expires at: the one after its completion deadline.
+	pub(crate) fn job_offer_due(offer: &JobOfferOf<T>) -> Result<BlockNumberFor<T>, Error<T>> {
+		offer.completion_deadline.checked_add(&One::one()).ok_or(Error::<T>::Overflow)
+	}
+
+	/// The block an open resource offer expires at: the one after its window.
+	pub(crate) fn resource_offer_due(
+		offer: &ResourceOfferOf<T>,
+	) -> Result<BlockNumberFor<T>, Error<T>> {
+		offer.valid_to.checked_add(&One::one()).ok_or(Error::<T>::Overflow)
+	}
+
+	/// The block the current state of a match falls due at (see [`Self::due_ending`]).
+	pub(crate) fn match_due(m: &MatchOf<T>) -> Result<BlockNumberFor<T>, Error<T>> {
+		match m.state {
+			MatchState::Matched => m.completion_deadline.checked_add(&One::one()),
+			MatchState::ResultPosted { reaction_deadline, .. } => Some(reaction_deadline),
+			MatchState::InMediation { mediation_deadline, .. } => {
+				mediation_deadline.checked_add(&One::one())
 			}
-			at.saturating_inc();
 		}
-		Err(Error::<T>::DeadlineIndexFull.into())
+		.ok_or(Error::<T>::Overflow)
 	}
 
 	/// The ending a match reaches by timeout at `now`, if one is due.
@@ -51,52 +78,55 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Settle what fell due up to `now`, oldest block first and in order within a block, until
-	/// the budget of `MaxSweepPerBlock` entries is spent; the rest waits for the next block.
+	/// Settle what fell due up to `now`, oldest block first and in entry order within a block,
+	/// until the budget of `MaxSweepPerBlock` entries is spent; the rest waits for the next
+	/// block. Calls never depend on how far the sweep has got: each checks its own deadline.
 	pub(crate) fn sweep(now: BlockNumberFor<T>) -> Weight {
 		let per_block = T::WeightInfo::sweep_block();
 		let per_entry = T::WeightInfo::sweep_deadline();
+		let budget = T::MaxSweepPerBlock::get();
 		let mut meter = WeightMeter::with_limit(
-			per_block.saturating_add(per_entry).saturating_mul(T::MaxSweepPerBlock::get().into()),
+			per_block.saturating_add(per_entry.saturating_mul(budget.into())),
 		);
 		let mut block = SweepCursor::<T>::get();
+		let mut settled = 0u32;
 		while block <= now && meter.try_consume(per_block).is_ok() {
-			let mut entries = Deadlines::<T>::take(block).into_inner();
-			let mut settled = 0;
-			for entry in &entries {
+			let room = budget.saturating_sub(settled) as usize;
+			let entries: alloc::vec::Vec<Deadline> =
+				Deadlines::<T>::iter_key_prefix(block).take(room).collect();
+			for entry in entries {
 				if meter.try_consume(per_entry).is_err() {
 					break;
 				}
-				Self::settle_due(*entry, now);
-				settled += 1;
+				Self::settle_due(block, entry, now);
+				settled.saturating_inc();
 			}
-			if settled < entries.len() {
-				let rest = BoundedVec::truncate_from(entries.split_off(settled));
-				Deadlines::<T>::insert(block, rest);
+			// Every settlement removed its entry: what is left did not fit the budget.
+			if Deadlines::<T>::iter_key_prefix(block).next().is_some() {
 				break;
 			}
 			block.saturating_inc();
 		}
 		SweepCursor::<T>::put(block);
-		// Reading the cursor counts even when nothing is due.
+		// Reading and writing the cursor counts even when nothing is due.
 		meter.consumed().saturating_add(T::DbWeight::get().reads_writes(1, 1))
 	}
 
-	fn settle_due(entry: Deadline, now: BlockNumberFor<T>) {
-		match entry {
-			Deadline::JobOffer(id) => {
-				Self::expire_job_offer(id, now);
-			}
-			Deadline::ResourceOffer(id) => {
-				Self::expire_resource_offer(id, now);
-			}
-			Deadline::Match(id) => {
-				if let Some(m) = Matches::<T>::get(id) {
-					if let Some(ending) = Self::due_ending(&m, now) {
-						Self::close_match(id, m, ending);
-					}
-				}
-			}
+	/// Settle the entry `entry` found at `block`. Each settlement removes the entry itself; an
+	/// entry whose object has gone or is not due breaks the index invariant and is dropped so
+	/// the sweep never stalls on it.
+	fn settle_due(block: BlockNumberFor<T>, entry: Deadline, now: BlockNumberFor<T>) {
+		let settled = match entry {
+			Deadline::JobOffer(id) => Self::expire_job_offer(id, now),
+			Deadline::ResourceOffer(id) => Self::expire_resource_offer(id, now),
+			Deadline::Match(id) => Matches::<T>::get(id)
+				.and_then(|m| Some((Self::due_ending(&m, now)?, m)))
+				.map(|(ending, m)| Self::close_match(id, m, ending))
+				.is_some(),
+		};
+		if !settled {
+			defensive!("a deadline entry without a due object", entry);
+			Self::unschedule(block, entry);
 		}
 	}
 }

@@ -131,8 +131,10 @@ pub struct MediatorInfo<T: Config> {
 	pub trusted_directories: TrustListOf<T>,
 	/// Base layers installed on the mediator's machine.
 	pub base_layers: BaseLayersOf<T>,
-	/// The bond held while registered.
+	/// The bond held while registered; pays the parties when the mediator misses a deadline.
 	pub bond: BalanceOf<T>,
+	/// The part of the bond open matches reserve: π̂_c of each match it mediates.
+	pub reserved: BalanceOf<T>,
 }
 
 /// What a directory keeps on chain.
@@ -150,6 +152,8 @@ pub struct DirectoryInfo<T: Config> {
 	pub fee: BalanceOf<T>,
 	/// The bond held while registered; pays the mediator when the directory is at fault.
 	pub bond: BalanceOf<T>,
+	/// The part of the bond open matches reserve: π_m of each match whose job it holds.
+	pub reserved: BalanceOf<T>,
 	/// The block of the directory's last heartbeat (its registration counts as one).
 	pub last_heartbeat: BlockNumberFor<T>,
 }
@@ -168,6 +172,9 @@ pub struct ActorsOf<T: Config> {
 	pub mediators: alloc::vec::Vec<(T::AccountId, MediatorInfo<T>)>,
 	/// Directories and their terms.
 	pub directories: alloc::vec::Vec<(T::AccountId, DirectoryInfo<T>)>,
+	/// Resource providers with counted matches and their reputations; any other provider has
+	/// the default reputation.
+	pub provider_reputations: alloc::vec::Vec<(T::AccountId, Reputation)>,
 }
 
 /// Chain parameters of the market, set at genesis and changed only by root. Each match copies
@@ -187,33 +194,60 @@ pub struct ActorsOf<T: Config> {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MarketParameters<Balance, BlockNumber> {
-	/// θ: how many job prices a faulty party forfeits (the paper's choice is 50).
+	/// θ: how many job prices a faulty party forfeits (≥ 1; the paper's choice is 50).
 	pub penalty_rate: u32,
 	/// n: how many times a mediator re-executes a disputed job (≥ 1; the paper's choice is 2).
 	pub verification_count: u32,
 	/// Paid to the solver by each party of a match.
 	pub match_incentive: Balance,
-	/// Blocks the job creator has after a result to accept or reject it.
+	/// Blocks the job creator has after a result, on top of one run of the job, to accept or
+	/// reject it (≥ 2).
 	pub reaction_window: BlockNumber,
-	/// Blocks the mediator has for its verdict, on top of n times the job's run time.
+	/// Blocks the mediator has for its verdict, on top of n runs of the job
+	/// (≥ `heartbeat_period` + 2, so a directory's silence can be seen within it).
 	pub mediation_window: BlockNumber,
-	/// How far a claimed usage may exceed the mediator's largest measurement.
+	/// How far (relative) a claimed cpu usage may exceed the mediator's largest measurement.
 	pub too_much_cost_tolerance: Perbill,
-	/// The least deposit of a resource offer.
+	/// How far (absolute, in cpu units) a claimed cpu usage may exceed the mediator's largest
+	/// measurement on top of the tolerance.
+	pub too_much_cost_floor: u64,
+	/// The least deposit of a resource offer (covers the offer's storage deposit).
 	pub min_resource_deposit: Balance,
-	/// The least bond of a mediator or a directory.
+	/// The least bond of a mediator or a directory (> 0).
 	pub min_bond: Balance,
 	/// A directory is available while its last heartbeat is at most this many blocks old.
 	pub heartbeat_period: BlockNumber,
+	/// Cpu units per block of the slowest machine the market supports (≥ 1); with
+	/// `reference_bandwidth` it fixes a job's run length R.
+	pub reference_speed: u64,
+	/// KiB per block the slowest supported link moves (≥ 1).
+	pub reference_bandwidth: u64,
+	/// The longest run length R of a job, and the furthest a completion deadline may lie ahead.
+	pub max_job_duration: BlockNumber,
+	/// The furthest ahead a resource offer's window may end.
+	pub max_offer_window: BlockNumber,
+	/// λ: the weight a reputation keeps of its past at each counted match.
+	pub reputation_decay: Perbill,
+	/// The least π̂_c of a match that counts for reputation.
+	pub min_reputation_price: Balance,
+	/// Share of π̂_c each counted success pays to the penalty pool: the price of a bought score.
+	pub reputation_fee: Perbill,
 }
 
 /// [`MarketParameters`] of a runtime.
 pub type MarketParametersOf<T> = MarketParameters<BalanceOf<T>, BlockNumberFor<T>>;
 
-impl<Balance, BlockNumber> MarketParameters<Balance, BlockNumber> {
-	/// Whether the parameters can run a market: the mediator must re-execute at least once.
-	pub fn is_valid(&self) -> bool {
-		self.verification_count >= 1
+impl<Balance, BlockNumber> MarketParameters<Balance, BlockNumber>
+where
+	BlockNumber: sp_runtime::traits::AtLeast32BitUnsigned + Copy,
+{
+	/// R = ⌈cpu / reference speed⌉ + ⌈bandwidth / reference bandwidth⌉ blocks: how long one run
+	/// of a job with these limits may take on the slowest machine and link the market
+	/// supports. `None` if it does not fit a block number.
+	pub fn run_length(&self, limits: &Resources) -> Option<BlockNumber> {
+		let cpu = limits.cpu.div_ceil(self.reference_speed.max(1));
+		let bandwidth = limits.bandwidth.div_ceil(self.reference_bandwidth.max(1));
+		BlockNumber::try_from(cpu.checked_add(bandwidth)?).ok()
 	}
 }
 
@@ -319,6 +353,8 @@ pub struct ResourceOfferOf<T: Config> {
 	pub valid_from: BlockNumberFor<T>,
 	/// Last block of the window; a match's completion deadline must not be later.
 	pub valid_to: BlockNumberFor<T>,
+	/// The highest fees this provider pays a mediator and a directory per match.
+	pub max_fees: MaxFees<BalanceOf<T>>,
 	/// The deposit held.
 	pub deposit: BalanceOf<T>,
 	/// Open or matched.
@@ -352,10 +388,184 @@ pub struct JobOfferOf<T: Config> {
 	pub bandwidth_bid: BalanceOf<T>,
 	/// The block by which the result must be posted.
 	pub completion_deadline: BlockNumberFor<T>,
+	/// The highest fees this job creator pays a mediator and a directory per match.
+	pub max_fees: MaxFees<BalanceOf<T>>,
+	/// The least reputation a provider needs to take the job, if any.
+	pub min_reputation: Option<MinReputation>,
+	/// R: blocks one run of the job may take, fixed from its limits when it was offered.
+	pub run_length: BlockNumberFor<T>,
 	/// The deposit held.
 	pub deposit: BalanceOf<T>,
 	/// Open or matched.
 	pub state: OfferState,
+}
+
+/// The highest availability fees an offer accepts; `post_match` refuses a mediator or a
+/// directory that charges more, so a fee raised after the offer cannot take its deposit.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct MaxFees<Balance> {
+	/// The highest mediator fee f_M.
+	pub mediator: Balance,
+	/// The highest directory fee f_D.
+	pub directory: Balance,
+}
+
+/// The least reputation a job offer asks of its provider.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct MinReputation {
+	/// The least score.
+	pub score: Perbill,
+	/// The least number of counted matches.
+	pub counted: u32,
+}
+
+/// One unit of the decayed success and failure sums: they are kept in 10⁻⁹ units.
+pub const REPUTATION_UNIT: u64 = 1_000_000_000;
+
+/// How often each ending closed the counted matches of a provider or a mediator.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct EndingCounts {
+	/// Results accepted.
+	pub accepted: u32,
+	/// Mediations that found the job creator at fault.
+	pub creator_at_fault: u32,
+	/// Mediations that found the provider at fault.
+	pub provider_at_fault: u32,
+	/// Mediations that found the directory at fault.
+	pub directory_at_fault: u32,
+	/// No result by the completion deadline.
+	pub no_result: u32,
+	/// No verdict by the mediation deadline.
+	pub no_mediation_result: u32,
+}
+
+/// A provider's or a mediator's reputation: a decayed beta reputation over its counted
+/// matches (PROTOCOL.md, Reputation).
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct Reputation {
+	/// s: decayed successes, in 10⁻⁹ units.
+	pub successes: u64,
+	/// f: decayed failures, in 10⁻⁹ units.
+	pub failures: u64,
+	/// The counted matches, by ending.
+	pub endings: EndingCounts,
+}
+
+/// What a counted match does to a reputation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+	/// s grows.
+	Success,
+	/// f grows.
+	Failure,
+	/// Both only decay.
+	Neither,
+}
+
+impl Reputation {
+	/// score = (s + 1) / (s + f + 2): 50 % for a new account.
+	pub fn score(&self) -> Perbill {
+		let s = u128::from(self.successes) + u128::from(REPUTATION_UNIT);
+		let total = s + u128::from(self.failures) + u128::from(REPUTATION_UNIT);
+		Perbill::from_rational(s, total)
+	}
+
+	/// How many matches counted.
+	pub fn counted(&self) -> u32 {
+		let e = &self.endings;
+		[
+			e.accepted,
+			e.creator_at_fault,
+			e.provider_at_fault,
+			e.directory_at_fault,
+			e.no_result,
+			e.no_mediation_result,
+		]
+		.into_iter()
+		.fold(0u32, |sum, n| sum.saturating_add(n))
+	}
+
+	/// Whether the reputation meets `minimum`.
+	pub fn meets(&self, minimum: &MinReputation) -> bool {
+		self.score() >= minimum.score && self.counted() >= minimum.counted
+	}
+
+	/// One more counted match that ended in `ending` with `outcome`, under decay `decay`.
+	pub fn record(&mut self, ending: Ending, outcome: Outcome, decay: Perbill) {
+		self.successes = decay.mul_floor(self.successes);
+		self.failures = decay.mul_floor(self.failures);
+		match outcome {
+			Outcome::Success => self.successes = self.successes.saturating_add(REPUTATION_UNIT),
+			Outcome::Failure => self.failures = self.failures.saturating_add(REPUTATION_UNIT),
+			Outcome::Neither => {}
+		}
+		let e = &mut self.endings;
+		let count = match ending {
+			Ending::Accepted => &mut e.accepted,
+			Ending::Mediated(Party::JobCreator) => &mut e.creator_at_fault,
+			Ending::Mediated(Party::ResourceProvider) => &mut e.provider_at_fault,
+			Ending::Mediated(Party::Directory) => &mut e.directory_at_fault,
+			Ending::NoResult => &mut e.no_result,
+			Ending::NoMediationResult => &mut e.no_mediation_result,
+		};
+		*count = count.saturating_add(1);
+	}
 }
 
 /// How a job ended, as the resource provider reports it.
@@ -564,8 +774,8 @@ pub struct MatchOf<T: Config> {
 	pub job_deposit: BalanceOf<T>,
 	/// What remains held of the provider's deposit.
 	pub provider_deposit: BalanceOf<T>,
-	/// Blocks one run of the job takes at the provider's declared speed.
-	pub run_blocks: BlockNumberFor<T>,
+	/// R: blocks one run of the job may take, fixed when the job was offered.
+	pub run_length: BlockNumberFor<T>,
 	/// The block by which the result must be posted.
 	pub completion_deadline: BlockNumberFor<T>,
 	/// The chain parameters when the match was made.

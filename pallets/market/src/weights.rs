@@ -38,6 +38,7 @@ pub trait WeightInfo {
 	fn claim_timeout() -> Weight;
 	fn sweep_block() -> Weight;
 	fn sweep_deadline() -> Weight;
+	fn top_up_bond() -> Weight;
 }
 
 /// Weights measured for the Modicum runtime.
@@ -407,6 +408,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(13_u64))
 			.saturating_add(T::DbWeight::get().writes(13_u64))
 	}
+	fn top_up_bond() -> Weight {
+		Weight::from_parts(58_278_000, 3679)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
 }
 
 // For tests and runtimes without their own measurements.
@@ -546,5 +552,10 @@ impl WeightInfo for () {
 		Weight::from_parts(165_437_000, 12695)
 			.saturating_add(ParityDbWeight::get().reads(13_u64))
 			.saturating_add(ParityDbWeight::get().writes(13_u64))
+	}
+	fn top_up_bond() -> Weight {
+		Weight::from_parts(58_278_000, 3679)
+			.saturating_add(ParityDbWeight::get().reads(2_u64))
+			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 }

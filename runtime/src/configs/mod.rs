@@ -129,8 +129,49 @@ impl pallet_sudo::Config for Runtime {
 	type WeightInfo = pallet_sudo::weights::SubstrateWeight<Runtime>;
 }
 
+/// What one byte of market state costs its owner in deposit.
+pub const STORAGE_BYTE_DEPOSIT: Balance = 10 * crate::MICRO_MDC;
+
+/// Bytes of one deadline-index entry: the map's prefix, the hashed block and the entry.
+const INDEX_ENTRY_BYTES: usize = 32 + 8 + 4 + 9;
+
+/// C: the most deadline-index entries one full block of calls can create or move to one block
+/// (the cheapest such call, with its base weight, repeated until the normal class is full).
+/// Each such call's weight includes the settlement it schedules (`sweep_deadline`).
+pub fn market_entries_per_full_block() -> u32 {
+	use pallet_market::WeightInfo;
+	type Weights = pallet_market::weights::SubstrateWeight<Runtime>;
+	let weights = RuntimeBlockWeights::get();
+	let normal = weights.get(DispatchClass::Normal);
+	let room = normal.max_total.unwrap_or(weights.max_block).ref_time();
+	let cheapest = [
+		Weights::post_resource_offer(),
+		Weights::post_job_offer(),
+		Weights::post_result(),
+		Weights::reject_result(),
+	]
+	.into_iter()
+	.map(|w| {
+		w.saturating_add(Weights::sweep_deadline()).saturating_add(normal.base_extrinsic).ref_time()
+	})
+	.min()
+	.unwrap_or(1)
+	.max(1);
+	u32::try_from(room.div_ceil(cheapest)).unwrap_or(u32::MAX)
+}
+
 parameter_types! {
 	pub const MarketPalletId: PalletId = PalletId(*b"mdc/mrkt");
+	/// S = C: the sweep settles in one block what one full block can schedule, so a flood of
+	/// k full blocks due at one block is settled within k + 1 blocks.
+	pub MarketMaxSweepPerBlock: u32 = market_entries_per_full_block();
+	/// The larger offer's encoding plus its index entry, at the byte deposit.
+	pub MarketOfferStorageDeposit: Balance = {
+		use codec::MaxEncodedLen;
+		let offer = pallet_market::JobOfferOf::<Runtime>::max_encoded_len()
+			.max(pallet_market::ResourceOfferOf::<Runtime>::max_encoded_len());
+		STORAGE_BYTE_DEPOSIT.saturating_mul((offer + INDEX_ENTRY_BYTES) as Balance)
+	};
 }
 
 impl pallet_market::Config for Runtime {
@@ -141,9 +182,7 @@ impl pallet_market::Config for Runtime {
 	type MaxBaseLayers = ConstU32<8>;
 	type MaxEndpointLength = ConstU32<128>;
 	type MaxRepositoryLength = ConstU32<128>;
-	/// A block's deadlines: far more than a block can hold of matches and offers.
-	type MaxDeadlinesPerBlock = ConstU32<1024>;
-	/// At most 64 settlements per block: under 80 ms of the block's 500 ms.
-	type MaxSweepPerBlock = ConstU32<64>;
+	type MaxSweepPerBlock = MarketMaxSweepPerBlock;
+	type OfferStorageDeposit = MarketOfferStorageDeposit;
 	type WeightInfo = pallet_market::weights::SubstrateWeight<Runtime>;
 }

@@ -88,7 +88,7 @@ fn market_with_actors() {
 		RuntimeOrigin::signed(DIRECTORY),
 		bounded(b"http://d"),
 		3,
-		MIN_BOND
+		20 * MIN_BOND
 	));
 	assert_ok!(Market::register_mediator(
 		RuntimeOrigin::signed(MEDIATOR),
@@ -96,7 +96,7 @@ fn market_with_actors() {
 		7,
 		bounded(&[DIRECTORY]),
 		bounded(&[[1; 32]]),
-		MIN_BOND,
+		20 * MIN_BOND,
 	));
 	for creator in CREATORS {
 		assert_ok!(Market::register_job_creator(
@@ -184,7 +184,9 @@ fn call_of(action: &Action) -> Option<(u64, Call<Test>)> {
 					cpu_bid: bid,
 					bandwidth_bid: bid,
 					completion_deadline: now + deadline,
-					deposit: estimate * 52 + 1 + 10 + extra,
+					max_fees: MaxFees { mediator: 7, directory: 3 },
+					min_reputation: None,
+					deposit: estimate * 52 + 1 + 10 + 1 + extra,
 				},
 			)
 		}
@@ -197,6 +199,7 @@ fn call_of(action: &Action) -> Option<(u64, Call<Test>)> {
 				bandwidth_price: ask,
 				valid_from: now,
 				valid_to: now + window,
+				max_fees: MaxFees { mediator: 7, directory: 3 },
 				deposit,
 			},
 		),

@@ -1,5 +1,6 @@
 //! The market's story in tests: registration, then the protocol from offer to payout.
 
+mod attacks;
 mod invariants;
 mod protocol;
 mod registration;

@@ -13,44 +13,52 @@ use frame_support::{
 };
 use sp_runtime::{DispatchError, DispatchResult};
 
-const JC: u64 = ALICE;
-const RP: u64 = BOB;
-const MEDIATOR: u64 = CHARLIE;
-const DIRECTORY: u64 = DAVE;
-const SOLVER: u64 = EVE;
-const F_M: i128 = 10;
-const F_D: i128 = 5;
-const INCENTIVE: i128 = 1;
-const DEPOSIT: Balance = 15_000;
-const ESTIMATE: i128 = 250;
-const D_MIN: Balance = 13_016;
-const PRICE: i128 = 120;
-const MEDIATION: i128 = ESTIMATE * 2;
-const USAGE: Resources = Resources { cpu: 80, memory: 30, storage: 5, bandwidth: 40 };
-const RESULT: Option<Digest> = Some([9; 32]);
+pub(super) const JC: u64 = ALICE;
+pub(super) const RP: u64 = BOB;
+pub(super) const MEDIATOR: u64 = CHARLIE;
+pub(super) const DIRECTORY: u64 = DAVE;
+pub(super) const SOLVER: u64 = EVE;
+pub(super) const F_M: i128 = 10;
+pub(super) const F_D: i128 = 5;
+pub(super) const INCENTIVE: i128 = 1;
+pub(super) const DEPOSIT: Balance = 15_000;
+pub(super) const ESTIMATE: i128 = 250;
+pub(super) const D_MIN: Balance = 13_016;
+pub(super) const PRICE: i128 = 120;
+pub(super) const MEDIATION: i128 = ESTIMATE * 2;
+pub(super) const USAGE: Resources = Resources { cpu: 80, memory: 30, storage: 5, bandwidth: 40 };
+pub(super) const RESULT: Option<Digest> = Some([9; 32]);
+/// Both offers accept exactly the story's fees.
+pub(super) const FEES: MaxFees<Balance> =
+	MaxFees { mediator: F_M as Balance, directory: F_D as Balance };
+/// R = ⌈100 / 50⌉ + ⌈50 / 50⌉ at the test parameters' reference speed and bandwidth.
+pub(super) const RUN_LENGTH: u64 = 3;
 
 /// Every knob of a match; the default is feasible.
 #[derive(Clone)]
-struct Terms {
-	rp_speed: u64,
-	rp_layers: Vec<u8>,
-	rp_trusts_mediator: bool,
-	rp_trusts_directory: bool,
-	jc_trusts_mediator: bool,
-	mediator_architecture: Architecture,
-	mediator_layers: Vec<u8>,
-	mediator_trusts_directory: bool,
-	capacity: Resources,
-	resource_architecture: Architecture,
-	asks: (Balance, Balance),
-	window: (u64, u64),
-	rp_deposit: Balance,
-	limits: Resources,
-	job_architecture: Architecture,
-	base_layer: u8,
-	bids: (Balance, Balance),
-	completion_deadline: u64,
-	jc_deposit: Balance,
+pub(super) struct Terms {
+	pub(super) rp_speed: u64,
+	pub(super) rp_layers: Vec<u8>,
+	pub(super) rp_trusts_mediator: bool,
+	pub(super) rp_trusts_directory: bool,
+	pub(super) jc_trusts_mediator: bool,
+	pub(super) mediator_architecture: Architecture,
+	pub(super) mediator_layers: Vec<u8>,
+	pub(super) mediator_trusts_directory: bool,
+	pub(super) capacity: Resources,
+	pub(super) resource_architecture: Architecture,
+	pub(super) asks: (Balance, Balance),
+	pub(super) window: (u64, u64),
+	pub(super) rp_deposit: Balance,
+	pub(super) limits: Resources,
+	pub(super) job_architecture: Architecture,
+	pub(super) base_layer: u8,
+	pub(super) bids: (Balance, Balance),
+	pub(super) completion_deadline: u64,
+	pub(super) jc_deposit: Balance,
+	pub(super) jc_max_fees: MaxFees<Balance>,
+	pub(super) rp_max_fees: MaxFees<Balance>,
+	pub(super) min_reputation: Option<MinReputation>,
 }
 
 impl Default for Terms {
@@ -75,20 +83,23 @@ impl Default for Terms {
 			bids: (2, 1),
 			completion_deadline: 21,
 			jc_deposit: DEPOSIT,
+			jc_max_fees: FEES,
+			rp_max_fees: FEES,
+			min_reputation: None,
 		}
 	}
 }
 
-fn list<T: Clone, S: frame_support::traits::Get<u32>>(items: &[T]) -> BoundedVec<T, S> {
+pub(super) fn list<T: Clone, S: frame_support::traits::Get<u32>>(items: &[T]) -> BoundedVec<T, S> {
 	BoundedVec::try_from(items.to_vec()).ok().expect("test lists fit")
 }
 
-fn layers(ids: &[u8]) -> BaseLayersOf<Test> {
+pub(super) fn layers(ids: &[u8]) -> BaseLayersOf<Test> {
 	list(&ids.iter().map(|i| [*i; 32]).collect::<Vec<_>>())
 }
 
 /// Registers the directory, the mediator, the job creator and the provider on `terms`.
-fn register(terms: &Terms) {
+pub(super) fn register(terms: &Terms) {
 	assert_ok!(Market::register_directory(
 		RuntimeOrigin::signed(DIRECTORY),
 		list(b"http://127.0.0.1:5000"),
@@ -119,7 +130,7 @@ fn register(terms: &Terms) {
 	));
 }
 
-fn post_job_offer(terms: &Terms) -> DispatchResult {
+pub(super) fn post_job_offer(terms: &Terms) -> DispatchResult {
 	Market::post_job_offer(
 		RuntimeOrigin::signed(JC),
 		terms.limits,
@@ -130,11 +141,13 @@ fn post_job_offer(terms: &Terms) -> DispatchResult {
 		terms.bids.0,
 		terms.bids.1,
 		terms.completion_deadline,
+		terms.jc_max_fees,
+		terms.min_reputation,
 		terms.jc_deposit,
 	)
 }
 
-fn post_resource_offer(terms: &Terms) -> DispatchResult {
+pub(super) fn post_resource_offer(terms: &Terms) -> DispatchResult {
 	Market::post_resource_offer(
 		RuntimeOrigin::signed(RP),
 		terms.capacity,
@@ -143,12 +156,13 @@ fn post_resource_offer(terms: &Terms) -> DispatchResult {
 		terms.asks.1,
 		terms.window.0,
 		terms.window.1,
+		terms.rp_max_fees,
 		terms.rp_deposit,
 	)
 }
 
 /// Registers everyone and posts both offers; returns (job offer, resource offer).
-fn offers(terms: &Terms) -> (OfferId, OfferId) {
+pub(super) fn offers(terms: &Terms) -> (OfferId, OfferId) {
 	register(terms);
 	assert_ok!(post_job_offer(terms));
 	assert_ok!(post_resource_offer(terms));
@@ -156,32 +170,32 @@ fn offers(terms: &Terms) -> (OfferId, OfferId) {
 }
 
 /// A match made by the solver on the default terms.
-fn matched() -> MatchId {
+pub(super) fn matched() -> MatchId {
 	let (job, resource) = offers(&Terms::default());
 	assert_ok!(Market::post_match(RuntimeOrigin::signed(SOLVER), job, resource, MEDIATOR));
 	0
 }
 
 /// A completed result the job creator disputes for `reason`.
-fn dispute(match_id: MatchId, reason: RejectReason) {
+pub(super) fn dispute(match_id: MatchId, reason: RejectReason) {
 	assert_ok!(post_result(match_id, ResultStatus::Completed));
 	assert_ok!(Market::reject_result(RuntimeOrigin::signed(JC), match_id, reason));
 }
 
 /// The mediator's verdict on a disputed match.
-fn verdict(match_id: MatchId, faulty: Party) -> DispatchResult {
+pub(super) fn verdict(match_id: MatchId, faulty: Party) -> DispatchResult {
 	Market::post_mediation_result(RuntimeOrigin::signed(MEDIATOR), match_id, faulty, None)
 }
 
-fn post_result(match_id: MatchId, status: ResultStatus) -> DispatchResult {
+pub(super) fn post_result(match_id: MatchId, status: ResultStatus) -> DispatchResult {
 	let digest = if status == ResultStatus::Completed { RESULT } else { None };
 	Market::post_result(RuntimeOrigin::signed(RP), match_id, status, USAGE, digest)
 }
 
-const PARTIES: [u64; 6] = [JC, RP, MEDIATOR, DIRECTORY, SOLVER, POOL];
-const POOL: u64 = u64::MAX;
+pub(super) const PARTIES: [u64; 6] = [JC, RP, MEDIATOR, DIRECTORY, SOLVER, POOL];
+pub(super) const POOL: u64 = u64::MAX;
 
-fn pool_account(who: u64) -> u64 {
+pub(super) fn pool_account(who: u64) -> u64 {
 	if who == POOL {
 		Market::account_id()
 	} else {
@@ -190,13 +204,13 @@ fn pool_account(who: u64) -> u64 {
 }
 
 /// Free plus held balance of every party (bonds included).
-fn worth() -> [i128; 6] {
+pub(super) fn worth() -> [i128; 6] {
 	PARTIES.map(|who| Balances::total_balance(&pool_account(who)) as i128)
 }
 
 /// Asserts each party's change since `before`, in the order JC, RP, M, D, solver, pool, and
 /// that the changes sum to zero.
-fn assert_changes(before: [i128; 6], expected: [i128; 6]) {
+pub(super) fn assert_changes(before: [i128; 6], expected: [i128; 6]) {
 	let after = worth();
 	let changes: Vec<i128> = after.iter().zip(before).map(|(a, b)| a - b).collect();
 	assert_eq!(changes, expected.to_vec(), "changes of JC, RP, M, D, solver, pool");
@@ -204,20 +218,20 @@ fn assert_changes(before: [i128; 6], expected: [i128; 6]) {
 }
 
 /// The runtime API's dry-run of a match with the story's mediator.
-fn dry_run(job: OfferId, resource: OfferId) -> Result<Balance, DispatchError> {
+pub(super) fn dry_run(job: OfferId, resource: OfferId) -> Result<Balance, DispatchError> {
 	Market::feasibility(job, resource, &MEDIATOR).map_err(DispatchError::from)
 }
 
-fn last_event() -> RuntimeEvent {
+pub(super) fn last_event() -> RuntimeEvent {
 	System::events().pop().expect("an event was deposited").event
 }
 
-fn has_event(event: Event<Test>) -> bool {
+pub(super) fn has_event(event: Event<Test>) -> bool {
 	let event: RuntimeEvent = event.into();
 	System::events().iter().any(|record| record.event == event)
 }
 
-fn ending_of(match_id: MatchId) -> Option<Ending> {
+pub(super) fn ending_of(match_id: MatchId) -> Option<Ending> {
 	System::events().into_iter().find_map(|record| match record.event {
 		RuntimeEvent::Market(Event::MatchClosed { match_id: id, ending, .. }) if id == match_id => {
 			Some(ending)
@@ -256,15 +270,16 @@ fn offers_hold_their_deposits_until_cancelled() {
 }
 
 #[test]
-fn job_offer_deposit_must_cover_penalty_mediation_and_incentive() {
+fn job_offer_deposit_must_cover_penalty_mediation_incentive_maximum_fees_and_storage() {
 	ExtBuilder::default().build_and_execute(|| {
 		let mut terms = Terms::default();
 		register(&terms);
-		// π̂_c·(θ + n) + incentive = 250 · 52 + 1.
-		terms.jc_deposit = 13_000;
+		// π̂_c·(θ + n) + incentive + max f_M + max f_D + storage = 250 · 52 + 1 + 10 + 5 + 1.
+		terms.jc_deposit = 13_016;
 		assert_noop!(post_job_offer(&terms), Error::<Test>::DepositTooLow);
-		terms.jc_deposit = 13_001;
+		terms.jc_deposit = 13_017;
 		assert_ok!(post_job_offer(&terms));
+		assert_eq!(JobOffers::<Test>::get(0).unwrap().run_length, RUN_LENGTH);
 	});
 }
 
@@ -298,6 +313,7 @@ fn bad_offers_are_refused() {
 				1,
 				1,
 				100,
+				FEES,
 				DEPOSIT
 			),
 			Error::<Test>::NotRegistered
@@ -333,7 +349,7 @@ fn a_feasible_match_closes_both_offers_and_pays_the_solver() {
 		assert_eq!(m.estimated_price, ESTIMATE as Balance);
 		assert_eq!((m.job_deposit, m.provider_deposit), (DEPOSIT - 1, DEPOSIT - 1));
 		assert_eq!((m.mediator_fee, m.directory_fee), (F_M as Balance, F_D as Balance));
-		assert_eq!(m.run_blocks, 2);
+		assert_eq!(m.run_length, RUN_LENGTH);
 		assert_eq!(JobOffers::<Test>::get(0).unwrap().state, OfferState::Matched(match_id));
 		assert_eq!(ResourceOffers::<Test>::get(1).unwrap().state, OfferState::Matched(match_id));
 		assert!(matches!(
@@ -407,7 +423,6 @@ fn every_feasibility_failure_has_its_own_error() {
 		),
 		(|t| t.asks.0 = 3, Error::<Test>::CpuPriceAboveBid.into()),
 		(|t| t.asks.1 = 2, Error::<Test>::BandwidthPriceAboveBid.into()),
-		(|t| t.jc_deposit = D_MIN - 1, Error::<Test>::JobDepositBelowMinimum.into()),
 		(|t| t.rp_deposit = D_MIN - 1, Error::<Test>::ProviderDepositBelowMinimum.into()),
 	];
 	for (change, error) in cases {
@@ -422,6 +437,19 @@ fn every_feasibility_failure_has_its_own_error() {
 			);
 		});
 	}
+}
+
+/// A job offer's own minimum covers d_min of every match it accepts; only a later rise of θ or
+/// n by root can leave it short.
+#[test]
+fn a_job_deposit_short_of_d_min_after_a_parameter_change_is_refused() {
+	ExtBuilder::default().build_and_execute(|| {
+		let (job, resource) = offers(&Terms::default());
+		let mut parameters = Market::parameters().unwrap();
+		parameters.penalty_rate = 60;
+		assert_ok!(Market::set_parameters(RuntimeOrigin::root(), parameters));
+		assert_eq!(dry_run(job, resource), Err(Error::<Test>::JobDepositBelowMinimum.into()));
+	});
 }
 
 #[test]
@@ -467,7 +495,8 @@ fn every_result_status_can_be_posted_and_accepted() {
 			};
 			assert_eq!(
 				last_event(),
-				Event::ResultPosted { match_id, receipt, reaction_deadline: 11 }.into()
+				// now 1 + reaction window 10 + R 3
+				Event::ResultPosted { match_id, receipt, reaction_deadline: 14 }.into()
 			);
 			assert_ok!(Market::accept_result(RuntimeOrigin::signed(JC), match_id));
 			assert_eq!(ending_of(match_id), Some(Ending::Accepted));
@@ -564,7 +593,7 @@ fn results_after_the_completion_deadline_and_rejections_after_the_reaction_windo
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		System::set_block_number(11);
+		System::set_block_number(14);
 		assert_noop!(
 			Market::reject_result(RuntimeOrigin::signed(JC), match_id, RejectReason::TooMuchCost),
 			Error::<Test>::TooLate
@@ -576,7 +605,7 @@ fn results_after_the_completion_deadline_and_rejections_after_the_reaction_windo
 // The paper's outcomes (Fig. 4) and every ending of the payout table
 
 /// The accepted ending: π_c to the provider, both fees from both parties.
-fn accepted_changes() -> [i128; 6] {
+pub(super) fn accepted_changes() -> [i128; 6] {
 	[
 		-INCENTIVE - PRICE - F_M - F_D,
 		-INCENTIVE + PRICE - F_M - F_D,
@@ -626,8 +655,8 @@ fn mediated(reason: RejectReason, faulty: Party) -> [i128; 6] {
 				match_id,
 				mediator: MEDIATOR,
 				reason,
-				// now 1 + mediation window 20 + n 2 · 2 blocks per run
-				mediation_deadline: 25,
+				// now 1 + mediation window 40 + n 2 · R 3
+				mediation_deadline: 47,
 			}
 			.into()
 		);
@@ -731,24 +760,6 @@ fn mediation_with_the_directory_at_fault_pays_the_mediator_from_its_bond() {
 	);
 }
 
-#[test]
-fn a_directory_bond_smaller_than_the_mediation_cost_pays_what_it_has() {
-	ExtBuilder::default().build_and_execute(|| {
-		let before = worth();
-		let match_id = matched();
-		// Shrink the directory's recorded and held bond to 100 by a real hold release.
-		assert_ok!(Market::release_deposit(&DIRECTORY, HoldReason::Bond, MIN_BOND - 100));
-		Directories::<Test>::mutate(DIRECTORY, |d| d.as_mut().unwrap().bond = 100);
-		dispute(match_id, RejectReason::ResultNotFound);
-		assert_ok!(verdict(match_id, Party::Directory));
-		assert_eq!(Directories::<Test>::get(DIRECTORY).unwrap().bond, 0);
-		assert_changes(
-			before,
-			[-INCENTIVE - F_M, -INCENTIVE - F_M, 2 * F_M + 100, -100, 2 * INCENTIVE, 0],
-		);
-	});
-}
-
 // ---------------------------------------------------------------------------------------------
 // Timeouts
 
@@ -795,9 +806,9 @@ fn the_chain_accepts_a_result_when_the_reaction_window_ends() {
 		let before = worth();
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		run_to_block(10);
+		run_to_block(13);
 		assert!(Matches::<Test>::contains_key(match_id), "the job creator may still react");
-		run_to_block(11);
+		run_to_block(14);
 		assert_eq!(ending_of(match_id), Some(Ending::Accepted));
 		assert_changes(before, accepted_changes());
 	});
@@ -809,36 +820,45 @@ fn the_rp_accepts_its_own_result_after_the_reaction_window() {
 		let before = worth();
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		System::set_block_number(10);
+		System::set_block_number(13);
 		assert_noop!(
 			Market::accept_result(RuntimeOrigin::signed(RP), match_id),
 			Error::<Test>::TooEarly
 		);
-		System::set_block_number(11);
+		System::set_block_number(14);
 		assert_ok!(Market::accept_result(RuntimeOrigin::signed(RP), match_id));
 		assert_changes(before, accepted_changes());
 	});
 }
 
 #[test]
-fn no_mediation_result_by_its_deadline_pays_half_the_estimate_to_the_rp() {
+fn no_mediation_result_by_its_deadline_is_paid_from_the_mediators_bond() {
 	ExtBuilder::default().build_and_execute(|| {
 		let before = worth();
 		let match_id = matched();
 		dispute(match_id, RejectReason::WrongResults);
-		run_to_block(25);
+		run_to_block(47);
 		assert_noop!(
 			Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id),
 			Error::<Test>::NotDue
 		);
-		run_to_block(26);
+		run_to_block(48);
 		assert_eq!(ending_of(match_id), Some(Ending::NoMediationResult));
 		assert_noop!(verdict(match_id, Party::JobCreator), Error::<Test>::UnknownMatch);
+		// ⌊π̂_c/2⌋ to each party out of the mediator's bond; it gets no fee.
 		let half = ESTIMATE / 2;
 		assert_changes(
 			before,
-			[-INCENTIVE - half - F_D, -INCENTIVE + half - F_D, 0, 2 * F_D, 2 * INCENTIVE, 0],
+			[
+				-INCENTIVE - F_D + half,
+				-INCENTIVE - F_D + half,
+				-2 * half,
+				2 * F_D,
+				2 * INCENTIVE,
+				0,
+			],
 		);
+		assert_eq!(Mediators::<Test>::get(MEDIATOR).unwrap().bond, MIN_BOND - 2 * half as Balance);
 	});
 }
 
@@ -847,7 +867,7 @@ fn a_late_mediation_result_is_refused() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		dispute(match_id, RejectReason::WrongResults);
-		System::set_block_number(26);
+		System::set_block_number(48);
 		assert_noop!(verdict(match_id, Party::JobCreator), Error::<Test>::TooLate);
 	});
 }
@@ -855,21 +875,19 @@ fn a_late_mediation_result_is_refused() {
 #[test]
 fn the_sweep_settles_in_order_within_its_budget() {
 	ExtBuilder::default().build_and_execute(|| {
-		// Five job offers due at the same block; the index holds 4 per block (the fifth spills
-		// to the next) and the hook settles 3 per block.
+		// Five job offers due at the same block, all in its index; the hook settles 3 per block.
 		let terms = Terms::default();
 		register(&terms);
 		for _ in 0..5 {
 			assert_ok!(post_job_offer(&terms));
 		}
-		assert_eq!(Deadlines::<Test>::get(22).len(), 4);
-		assert_eq!(Deadlines::<Test>::get(23).len(), 1);
+		assert_eq!(Deadlines::<Test>::iter_prefix(22).count(), 5);
 		run_to_block(21);
 		System::set_block_number(22);
 		Market::on_initialize(22);
 		let expired = |id| !JobOffers::<Test>::contains_key(id);
 		assert_eq!((0..5).map(expired).collect::<Vec<_>>(), [true, true, true, false, false]);
-		assert_eq!(Deadlines::<Test>::get(22).len(), 1, "the fourth waits, first in line");
+		assert_eq!(Deadlines::<Test>::iter_prefix(22).count(), 2, "the rest wait, first in line");
 		System::set_block_number(23);
 		Market::on_initialize(23);
 		assert!((0..5).all(expired));
@@ -878,23 +896,29 @@ fn the_sweep_settles_in_order_within_its_budget() {
 }
 
 #[test]
-fn a_penalty_beyond_the_deposit_pays_in_order_and_stops_at_what_is_held() {
+fn the_smallest_penalty_rate_still_pays_the_damaged_party_in_full() {
 	ExtBuilder::default().build_and_execute(|| {
-		// θ = 0: the deposit covers only mediation and fees, not π_d.
+		// θ = 1, the least `set_parameters` accepts: d_min = 250·3 + 16 = 766.
 		let mut parameters = Market::parameters().unwrap();
-		parameters.penalty_rate = 0;
+		parameters.penalty_rate = 1;
 		assert_ok!(Market::set_parameters(RuntimeOrigin::root(), parameters));
-		// d_min = 250·2 + 16 = 516; deposit exactly that.
-		let terms = Terms { jc_deposit: 516, rp_deposit: 516, ..Terms::default() };
+		let terms = Terms { jc_deposit: 767, rp_deposit: 766, ..Terms::default() };
 		let before = worth();
 		let (job, resource) = offers(&terms);
 		assert_ok!(Market::post_match(RuntimeOrigin::signed(SOLVER), job, resource, MEDIATOR));
 		dispute(0, RejectReason::WrongResults);
 		assert_ok!(verdict(0, Party::ResourceProvider));
-		// R = 515: π_m 500, f_M 10, f_D 5, then nothing is left for π_d or the pool.
+		// R = 765: π_m 500, f_M 10, f_D 5, π_d 120 to the job creator, 130 to the pool.
 		assert_changes(
 			before,
-			[-INCENTIVE - F_M - F_D, -516, MEDIATION + 2 * F_M, 2 * F_D, 2 * INCENTIVE, 0],
+			[
+				-INCENTIVE - F_M - F_D + PRICE,
+				-766,
+				MEDIATION + 2 * F_M,
+				2 * F_D,
+				2 * INCENTIVE,
+				130,
+			],
 		);
 	});
 }

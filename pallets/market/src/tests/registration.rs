@@ -499,7 +499,7 @@ fn only_root_sets_valid_parameters() {
 		invalid.verification_count = 0;
 		assert_noop!(
 			Market::set_parameters(RuntimeOrigin::root(), invalid),
-			Error::<Test>::InvalidParameters
+			Error::<Test>::ZeroVerificationCount
 		);
 	});
 }
