@@ -2,7 +2,8 @@
 
 use crate::{
 	configs::{IssuanceChanging, SudoCall, ToBlockAuthor},
-	genesis_config_presets::{endowments, get_preset, POOL_ENDOWMENT},
+	genesis_config_presets::{endowments, POOL_ENDOWMENT},
+	testing::{genesis_ext, produce_block, start_block},
 	*,
 };
 use codec::Encode;
@@ -15,31 +16,8 @@ use frame_support::{
 		Contains, OnUnbalanced,
 	},
 };
-use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
 use sp_keyring::Sr25519Keyring;
-use sp_runtime::{
-	generic::{Digest, DigestItem, Era},
-	traits::{Dispatchable, Header as _},
-};
-
-/// Storage built exactly as a node builds it from the preset `id`.
-fn genesis_ext(id: &str) -> sp_io::TestExternalities {
-	fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
-		match (base, patch) {
-			(serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
-				for (key, value) in patch {
-					merge(base.entry(key).or_insert(serde_json::Value::Null), value);
-				}
-			}
-			(base, patch) => *base = patch,
-		}
-	}
-	let patch = get_preset(&id.into()).expect("the preset exists");
-	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
-	merge(&mut config, serde_json::from_slice(&patch).unwrap());
-	let config: RuntimeGenesisConfig = serde_json::from_value(config).unwrap();
-	config.build_storage().unwrap().into()
-}
+use sp_runtime::{generic::Era, traits::Dispatchable};
 
 fn endowed_total() -> Balance {
 	endowments().iter().map(|(_, balance)| balance).sum()
@@ -52,42 +30,6 @@ fn account(who: Sr25519Keyring) -> AccountId {
 /// Start block 1 as authored by the Aura authority of `slot`.
 fn start_block_in_slot(slot: u64) {
 	start_block(1, slot);
-}
-
-/// Start block `number` in `slot`, as a node imports it.
-fn start_block(number: BlockNumber, slot: u64) {
-	let pre_digest = DigestItem::PreRuntime(AURA_ENGINE_ID, Slot::from(slot).encode());
-	let header = Header::new(
-		number,
-		Default::default(),
-		Default::default(),
-		System::block_hash(number - 1),
-		Digest { logs: vec![pre_digest] },
-	);
-	Executive::initialize_block(&header);
-}
-
-/// Produce block `number` (slot = number) with its timestamp inherent and then as many of
-/// `next`'s transactions as the block takes, until one is refused or `next` has none; returns
-/// how many were applied.
-fn produce_block(number: BlockNumber, mut next: impl FnMut() -> Option<UncheckedExtrinsic>) -> u32 {
-	let slot = u64::from(number);
-	start_block(number, slot);
-	let now = pallet_timestamp::Call::set { now: slot * SLOT_DURATION };
-	let inherent = UncheckedExtrinsic::new_bare(RuntimeCall::Timestamp(now));
-	assert_ok!(Executive::apply_extrinsic(inherent).unwrap());
-	let mut applied = 0;
-	while let Some(xt) = next() {
-		match Executive::apply_extrinsic(xt) {
-			Ok(result) => {
-				assert_ok!(result);
-				applied += 1;
-			}
-			Err(_) => break,
-		}
-	}
-	Executive::finalize_block();
-	applied
 }
 
 /// A transaction signed by `signer` the way every wallet signs it.
