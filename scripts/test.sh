@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, runtime and node tests (`cargo test --release --workspace`), the
-# Polkadot.js compatibility check against a real dev node, the market workers end to end on the
+# market fuzzer on a fixed seed, the Polkadot.js compatibility check against a real dev node, the market workers end to end on the
 # devnet (real dockerd, real registry), the solver benchmark, and the 4-validator devnet's
 # finality with one validator stopped.
 set -euo pipefail
@@ -21,6 +21,11 @@ elapsed "$t"
 
 NODE="$CARGO_TARGET_DIR/release/modicum-node"
 cargo build --release --locked --workspace
+
+step "market fuzzer, fixed seed (docs/security.md; scripts/fuzz.sh runs a million calls)"
+t=$SECONDS
+"$CARGO_TARGET_DIR/release/market-fuzz" --seed 1 --calls 60000
+elapsed "$t"
 
 step "Polkadot.js @polkadot/api against a dev node"
 t=$SECONDS
@@ -52,7 +57,9 @@ scripts/devnet.sh stop
 elapsed "$t"
 
 step "solver benchmark (docs/performance.md)"
+t=$SECONDS
 cargo test --release --locked --workspace --bench solver
+elapsed "$t"
 
 step "4-validator devnet finalizes, and keeps finalizing with one validator stopped"
 t=$SECONDS
@@ -77,4 +84,4 @@ scripts/devnet.sh status
 echo "finalized #$before -> #$(finalized) with dave stopped"
 elapsed "$t"
 
-step "all tests passed"
+step "all tests passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"

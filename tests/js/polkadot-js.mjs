@@ -71,6 +71,24 @@ try {
     minted.some((e) => api.events.sudo.Sudid.is(e) && e.data.sudoResult.isErr),
     'root cannot set a balance',
   );
+
+  const toppedUp = await submit(api.tx.market.topUpBond('Directory', 1_000_000_000_000n), alice);
+  check(
+    toppedUp.some((e) => api.events.market.BondToppedUp.is(e) && e.data.bond.eq(bond.toBigInt() + 1_000_000_000_000n)),
+    'a directory tops its bond up',
+  );
+  const reputation = await api.call.marketApi.reputation(ferdie.address, 'ResourceProvider');
+  check(
+    reputation.successes.toNumber() === 0 && reputation.endings.accepted.toNumber() === 0,
+    `a new provider's reputation decodes from the runtime API (${reputation.toString()})`,
+  );
+  const zeroWindow = { ...parameters.unwrap().toJSON(), reactionWindow: 0 };
+  const refused = await submit(api.tx.sudo.sudo(api.tx.market.setParameters(zeroWindow)), alice);
+  check(
+    refused.some((e) => api.events.sudo.Sudid.is(e) && e.data.sudoResult.isErr
+      && api.registry.findMetaError(e.data.sudoResult.asErr.asModule).name === 'ReactionWindowTooShort'),
+    'root cannot set a zero reaction window',
+  );
 } finally {
   await api.disconnect();
 }
