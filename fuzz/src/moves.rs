@@ -96,9 +96,10 @@ enum Kind {
 }
 
 const LAYERS: [[u8; 32]; 3] = [[1; 32], [2; 32], [3; 32]];
-const SPEEDS: [u64; 6] = [1, 1_000, 10_000, 100_000, 100_000, u64::MAX];
+const SPEEDS: [u64; 7] = [0, 1, 1_000, 10_000, 100_000, 100_000, u64::MAX];
 const FEES: [Balance; 4] = [0, MILLI_MDC, 10 * MILLI_MDC, MDC];
-const PRICES: [Balance; 5] = [0, 1, 1_000, 100_000, 1_000_000];
+/// Asks come from the first four; bids from all, the last making π̂_c larger than a bond.
+const PRICES: [Balance; 6] = [0, 1, 1_000, 100_000, 1_000_000, 10_000_000_000];
 
 /// The seeded generator of moves.
 pub struct Generator {
@@ -267,8 +268,14 @@ impl Generator {
 				let architecture = ResourceProviders::<Runtime>::get(&who)
 					.filter(|_| self.rng.gen_bool(0.95))
 					.map_or_else(|| self.architecture(), |rp| rp.architecture);
-				let valid_from = now.saturating_sub(self.rng.gen_range(0..3));
-				let valid_to = now + self.rng.gen_range(0..45).max(self.rng.gen_range(0..45));
+				let valid_from = match self.rng.gen_range(0..20) {
+					0 => now + self.rng.gen_range(1..5),
+					_ => now.saturating_sub(self.rng.gen_range(0..3)),
+				};
+				let valid_to = match self.rng.gen_range(0..40) {
+					0 => valid_from.saturating_sub(1),
+					_ => now + self.rng.gen_range(0..45).max(self.rng.gen_range(0..45)),
+				};
 				let call = MarketCall::post_resource_offer {
 					capacity: if self.rng.gen_bool(0.8) {
 						Resources { cpu: 20_000, memory: 512, storage: 64, bandwidth: 4_096 }
@@ -385,7 +392,11 @@ impl Generator {
 					}
 					jobs = Market::open_job_offers();
 				}
-				let ((job_offer, job), (resource_offer, resource)) = found?;
+				let ((mut job_offer, job), (mut resource_offer, resource)) = found?;
+				if self.rng.gen_bool(0.02) {
+					// An offer that does not exist, or no longer does.
+					(job_offer, resource_offer) = (job_offer + 1_000, resource_offer + 1_000);
+				}
 				// Mostly a mediator both trust, as a solver would pick.
 				let trusted: Vec<AccountId> = JobCreators::<Runtime>::get(&job.creator)
 					.map(|jc| jc.trusted_mediators.into_inner())
@@ -496,11 +507,16 @@ impl Generator {
 		Some(items.swap_remove(index))
 	}
 
+	/// A match in a state `state` accepts; now and then one in any state, or an id that is
+	/// not (or no longer) a match, as a wrong or stale caller would send.
 	fn pick_match(
 		&mut self,
 		state: impl Fn(&MatchState<BlockNumber>) -> bool,
 	) -> Option<(u64, pallet_market::MatchOf<Runtime>)> {
-		self.pick(Matches::<Runtime>::iter().filter(|(_, m)| state(&m.state)).collect())
+		let any = self.rng.gen_bool(0.1);
+		let (id, m) = self
+			.pick(Matches::<Runtime>::iter().filter(|(_, m)| any || state(&m.state)).collect())?;
+		Some((if self.rng.gen_bool(0.02) { id + 1_000 } else { id }, m))
 	}
 
 	fn one_of<T: Clone>(&mut self, items: &[T]) -> T {

@@ -63,7 +63,8 @@ pub fn verdict(
 		.all(|pair| pair[0].digest == pair[1].digest && pair[0].status == pair[1].status);
 	match reason {
 		RejectReason::ResultNotFound => match (receipt.result_digest, directory) {
-			(None, _) => Party::ResourceProvider,
+			// The chain refuses this dispute; a provider that claimed no archive lost none.
+			(None, _) => Party::JobCreator,
 			(Some(_), DirectoryCheck::Down) => Party::Directory,
 			(Some(_), DirectoryCheck::Up { has_result: true, .. }) => Party::JobCreator,
 			(Some(_), DirectoryCheck::Up { has_result: false, .. }) => Party::ResourceProvider,

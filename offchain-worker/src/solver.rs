@@ -45,18 +45,20 @@ pub fn solve(
 		actors.provider_reputations.iter().map(|(a, r)| (a, r)).collect();
 	let no_reputation = Reputation::default();
 	// What each bond can still reserve, counting this round's proposals; a bond below the
-	// minimum reserves nothing.
+	// minimum is not matched at all.
 	let unreserved = |bond: Balance, reserved: Balance| {
-		if bond >= parameters.min_bond {
-			bond.saturating_sub(reserved)
-		} else {
-			0
-		}
+		(bond >= parameters.min_bond).then(|| bond.saturating_sub(reserved))
 	};
-	let mut mediator_free: HashMap<&AccountId, Balance> =
-		actors.mediators.iter().map(|(a, i)| (a, unreserved(i.bond, i.reserved))).collect();
-	let mut directory_free: HashMap<&AccountId, Balance> =
-		actors.directories.iter().map(|(a, i)| (a, unreserved(i.bond, i.reserved))).collect();
+	let mut mediator_free: HashMap<&AccountId, Balance> = actors
+		.mediators
+		.iter()
+		.filter_map(|(a, i)| Some((a, unreserved(i.bond, i.reserved)?)))
+		.collect();
+	let mut directory_free: HashMap<&AccountId, Balance> = actors
+		.directories
+		.iter()
+		.filter_map(|(a, i)| Some((a, unreserved(i.bond, i.reserved)?)))
+		.collect();
 
 	// Resource offers that can be matched now, by architecture, cheapest first.
 	let mut groups: HashMap<Architecture, Vec<&(OfferId, ResourceOfferOf<Runtime>)>> =
@@ -292,8 +294,8 @@ pub fn start(chain: Chain, config: SolverConfig, metrics: Metrics) -> BoxFuture<
 pub mod synthetic {
 	use super::*;
 	use pallet_market::{
-		DirectoryInfo, ImageOf, JobCreatorInfo, MaxFees, MediatorInfo, ResourceProviderInfo,
-		Resources,
+		DirectoryInfo, Ending, ImageOf, JobCreatorInfo, MaxFees, MediatorInfo, MinReputation,
+		Outcome, ResourceProviderInfo, Resources,
 	};
 	use sp_core::crypto::AccountId32;
 
@@ -371,8 +373,10 @@ pub mod synthetic {
 						fee: parameters.match_incentive * (1 + i as u128),
 						trusted_directories: trust(&directories),
 						base_layers: base_layers(&layers),
-						bond: parameters.min_bond,
-						reserved: 0,
+						// The last two cannot be matched: one below the minimum bond, one
+						// with its whole bond reserved by open matches.
+						bond: if i == 7 { parameters.min_bond - 1 } else { parameters.min_bond },
+						reserved: if i == 6 { parameters.min_bond } else { 0 },
 					};
 					(who.clone(), info)
 				})
@@ -390,7 +394,18 @@ pub mod synthetic {
 					(who.clone(), info)
 				})
 				.collect(),
-			provider_reputations: Vec::new(),
+			// A tenth of the providers have a record: half good, half poor.
+			provider_reputations: (0..500u32)
+				.step_by(10)
+				.map(|i| {
+					let mut reputation = Reputation::default();
+					let outcome = if i % 20 == 0 { Outcome::Success } else { Outcome::Failure };
+					for _ in 0..5 {
+						reputation.record(Ending::Accepted, outcome, parameters.reputation_decay);
+					}
+					(account(2, i), reputation)
+				})
+				.collect(),
 		};
 		let now = 100;
 		// Most offers accept every fee of the market; some only the cheaper mediators.
@@ -443,7 +458,11 @@ pub mod synthetic {
 					bandwidth_bid: rng.range(1, 100) as u128 * 100,
 					completion_deadline: now + rng.range(300, 1_500) as BlockNumber,
 					max_fees: max_fees(&mut rng),
-					min_reputation: None,
+					// Some jobs only for providers with a good record.
+					min_reputation: (rng.range(0, 9) == 0).then_some(MinReputation {
+						score: sp_runtime::Perbill::from_percent(70),
+						counted: 3,
+					}),
 					run_length: 0,
 					deposit,
 					state: OfferState::Open,
@@ -495,6 +514,13 @@ mod tests {
 			}
 			for (who, info) in &actors.directories {
 				pallet_market::Directories::<Runtime>::insert(who, info);
+			}
+			for (who, reputation) in &actors.provider_reputations {
+				pallet_market::Reputations::<Runtime>::insert(
+					who,
+					pallet_market::Role::ResourceProvider,
+					reputation,
+				);
 			}
 			for (id, offer) in &market.jobs {
 				pallet_market::JobOffers::<Runtime>::insert(id, offer);

@@ -618,6 +618,9 @@ pub mod pallet {
 		MediatorNotTrustedByProvider,
 		/// The mediator is the job creator or the provider of the match.
 		MediatorIsParty,
+		/// The job's directory is its job creator: it could refuse the provider's result and
+		/// dispute it.
+		DirectoryIsJobCreator,
 		/// The provider does not trust the job's directory.
 		DirectoryNotTrustedByProvider,
 		/// The mediator does not trust the job's directory.
@@ -664,6 +667,8 @@ pub mod pallet {
 		TooEarly,
 		/// A completed job's result needs its digest.
 		MissingResultDigest,
+		/// `ResultNotFound` disputes a result archive, and the provider posted none.
+		NoResultToFind,
 		/// The directory can be found at fault only for a missing result, or for a disputed
 		/// claim that the directory was unavailable or had no image.
 		DirectoryVerdictNotAllowed,

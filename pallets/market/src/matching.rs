@@ -367,6 +367,7 @@ impl<T: Config> Pallet<T> {
 		provider: &ResourceProviderInfo<T>,
 		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
+		ensure!(job.directory != job.creator, Error::<T>::DirectoryIsJobCreator);
 		ensure!(
 			provider.trusted_directories.contains(&job.directory),
 			Error::<T>::DirectoryNotTrustedByProvider

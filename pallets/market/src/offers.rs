@@ -19,8 +19,9 @@ impl<T: Config> Pallet<T> {
 			offer.valid_from <= offer.valid_to && offer.valid_to >= now,
 			Error::<T>::InvalidWindow
 		);
+		// Neither the window itself nor its end may lie further than the longest offer window.
 		ensure!(
-			offer.valid_to.saturating_sub(now) <= parameters.max_offer_window,
+			offer.valid_to.saturating_sub(offer.valid_from.min(now)) <= parameters.max_offer_window,
 			Error::<T>::OfferWindowTooLong
 		);
 		// The minimum covers the offer's storage deposit (`ensure_valid_parameters`).
@@ -82,10 +83,12 @@ impl<T: Config> Pallet<T> {
 		parameters: &MarketParametersOf<T>,
 	) -> Result<BalanceOf<T>, Error<T>> {
 		let estimate = Self::estimated_price(offer)?;
+		let rate = parameters
+			.penalty_rate
+			.checked_add(parameters.verification_count)
+			.ok_or(Error::<T>::Overflow)?;
 		estimate
-			.checked_mul(
-				&parameters.penalty_rate.saturating_add(parameters.verification_count).into(),
-			)
+			.checked_mul(&rate.into())
 			.and_then(|d| d.checked_add(&parameters.match_incentive))
 			.and_then(|d| d.checked_add(&offer.max_fees.mediator))
 			.and_then(|d| d.checked_add(&offer.max_fees.directory))

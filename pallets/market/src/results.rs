@@ -60,6 +60,12 @@ impl<T: Config> Pallet<T> {
 			return Err(Error::<T>::WrongState.into());
 		};
 		ensure!(now < reaction_deadline, Error::<T>::TooLate);
+		// With no archive posted there is nothing the directory could have lost; a wrong status
+		// is disputed as `InvalidResultStatus`.
+		ensure!(
+			reason != RejectReason::ResultNotFound || receipt.result_digest.is_some(),
+			Error::<T>::NoResultToFind
+		);
 		// The mediator gets its window plus n runs of R, the job's run length fixed when it was
 		// offered: neither the provider's declared speed nor the match block can shorten it.
 		let mediation_deadline = m

@@ -827,11 +827,13 @@ pub enum Ending {
 )]
 #[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+/// Entries of one block are swept in this order: matches first, so a flood of offers expiring
+/// at the same block cannot delay a settlement (and the bond reservations it releases).
 pub enum Deadline {
+	/// A match whose current state's deadline passed.
+	Match(MatchId),
 	/// An unmatched job offer whose completion deadline passed.
 	JobOffer(OfferId),
 	/// An unmatched resource offer whose window ended.
 	ResourceOffer(OfferId),
-	/// A match whose current state's deadline passed.
-	Match(MatchId),
 }

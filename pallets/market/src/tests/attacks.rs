@@ -109,12 +109,12 @@ fn no_call_depends_on_how_far_the_sweep_has_got() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		// Ten cheap job offers due at the reaction deadline (14), ahead of the match in the
-		// index; the mock's sweep settles three per block.
+		// Ten cheap job offers due the block before the reaction deadline (14); the mock's
+		// sweep settles three per block, so it reaches block 14 only at block 16.
 		let cheap = Terms {
 			limits: Resources { cpu: 1, memory: 1, storage: 1, bandwidth: 0 },
 			bids: (1, 0),
-			completion_deadline: 13,
+			completion_deadline: 12,
 			jc_deposit: 100,
 			..Terms::default()
 		};
@@ -129,11 +129,33 @@ fn no_call_depends_on_how_far_the_sweep_has_got() {
 		);
 		assert_ok!(Market::accept_result(signed(RP), match_id));
 		assert_eq!(ending_of(match_id), Some(Ending::Accepted));
-		// Ten entries due at 14, three per block: the last settles at 14 + ⌈10/3⌉ - 1 = 17.
-		run_to_block(16);
+		// Ten entries due at 13, three per block: the last settles at 13 + ⌈10/3⌉ - 1 = 16.
+		run_to_block(15);
 		assert_eq!(Deadlines::<Test>::iter().count(), 1);
-		run_to_block(17);
+		run_to_block(16);
 		assert_eq!(Deadlines::<Test>::iter().count(), 0);
+	});
+}
+
+#[test]
+fn a_flood_of_offers_due_with_a_match_does_not_delay_its_settlement() {
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		assert_ok!(post_result(match_id, ResultStatus::Completed));
+		let cheap = Terms {
+			limits: Resources { cpu: 1, memory: 1, storage: 1, bandwidth: 0 },
+			bids: (1, 0),
+			completion_deadline: 13,
+			jc_deposit: 100,
+			..Terms::default()
+		};
+		for _ in 0..10 {
+			assert_ok!(post_job_offer(&cheap));
+		}
+		// Eleven entries due at 14; matches are swept first.
+		run_to_block(14);
+		assert_eq!(ending_of(match_id), Some(Ending::Accepted));
+		assert_eq!(index_at(14), 8);
 	});
 }
 
@@ -358,6 +380,57 @@ fn a_mediator_can_fault_the_directory_only_where_its_availability_was_disputed()
 	assert_eq!(directory_verdict(JobNotFound, InvalidResultStatus), Ok(()));
 }
 
+#[test]
+fn a_job_creator_cannot_dispute_an_archive_the_provider_never_posted_as_not_found() {
+	ExtBuilder::default().build_and_execute(|| {
+		// The job creator never pushed its image; the provider reports that, with no archive.
+		let match_id = matched();
+		assert_ok!(Market::post_result(
+			signed(RP),
+			match_id,
+			ResultStatus::JobNotFound,
+			USAGE,
+			None
+		));
+		assert_noop!(
+			Market::reject_result(signed(JC), match_id, RejectReason::ResultNotFound),
+			Error::<Test>::NoResultToFind
+		);
+		// The status itself can be disputed, and the mediator checks the directory.
+		assert_ok!(Market::reject_result(signed(JC), match_id, RejectReason::InvalidResultStatus));
+	});
+}
+
+#[test]
+fn a_job_creator_cannot_be_the_directory_that_would_refuse_its_providers_result() {
+	ExtBuilder::default().build_and_execute(|| {
+		let terms = Terms::default();
+		register(&terms);
+		assert_ok!(Market::register_directory(signed(JC), list(b"http://jc.example"), 1, MIN_BOND));
+		assert_ok!(Market::trust_directory(signed(RP), Role::ResourceProvider, JC));
+		assert_ok!(Market::trust_directory(signed(MEDIATOR), Role::Mediator, JC));
+		assert_ok!(Market::post_job_offer(
+			signed(JC),
+			terms.limits,
+			Architecture::Amd64,
+			ImageOf::<Test> { repository: list(b"jobs/fib"), digest: [7; 32] },
+			[1; 32],
+			JC,
+			2,
+			1,
+			21,
+			FEES,
+			None,
+			DEPOSIT,
+		));
+		assert_ok!(post_resource_offer(&terms));
+		assert_noop!(
+			Market::post_match(signed(SOLVER), 0, 1, MEDIATOR),
+			Error::<Test>::DirectoryIsJobCreator
+		);
+	});
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. Parameters
 
@@ -427,6 +500,10 @@ fn offers_beyond_the_market_horizons_are_refused() {
 		assert_noop!(post_resource_offer(&wide), Error::<Test>::OfferWindowTooLong);
 		let edge = Terms { window: (1, 1_001), ..Terms::default() };
 		assert_ok!(post_resource_offer(&edge));
+		// A window that started long ago counts whole.
+		run_to_block(10);
+		let old = Terms { window: (1, 1_002), ..Terms::default() };
+		assert_noop!(post_resource_offer(&old), Error::<Test>::OfferWindowTooLong);
 	});
 }
 
