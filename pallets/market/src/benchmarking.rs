@@ -522,7 +522,7 @@ mod benchmarks {
 
 	/// `post_match` with `o` other offers open: its cost must not depend on `o`.
 	#[benchmark]
-	fn post_match_among_open_offers(o: Linear<10, 10_000>) {
+	fn post_match_among_open_offers(o: Linear<10, 2_000>) {
 		let (job, resource, mediator) = ready_to_match::<T>();
 		let template = JobOffers::<T>::get(job).expect("posted");
 		let first = NextOfferId::<T>::get();
