@@ -17,6 +17,18 @@ fn set_parameters(change: impl FnOnce(&mut MarketParametersOf<Test>)) {
 	assert_ok!(Market::set_parameters(RuntimeOrigin::root(), parameters));
 }
 
+/// A job offer costing its creator almost nothing (π̂_c = 1), due the block after
+/// `completion_deadline`: what a flooding account posts.
+fn cheap_job(completion_deadline: u64) -> Terms {
+	Terms {
+		limits: Resources { cpu: 1, memory: 1, storage: 1, bandwidth: 0 },
+		bids: (1, 0),
+		completion_deadline,
+		jc_deposit: 100,
+		..Terms::default()
+	}
+}
+
 fn index_at(block: u64) -> usize {
 	Deadlines::<Test>::iter_prefix(block).count()
 }
@@ -61,13 +73,7 @@ fn a_job_creator_filling_the_reaction_block_cannot_stop_the_providers_result() {
 		let match_id = matched();
 		// A result now makes the match due at 1 + 10 + 3 = 14. The job creator floods that
 		// block with cheap job offers due there (completion deadline 13).
-		let cheap = Terms {
-			limits: Resources { cpu: 1, memory: 1, storage: 1, bandwidth: 0 },
-			bids: (1, 0),
-			completion_deadline: 13,
-			jc_deposit: 100,
-			..Terms::default()
-		};
+		let cheap = cheap_job(13);
 		for _ in 0..200 {
 			assert_ok!(post_job_offer(&cheap));
 		}
@@ -111,13 +117,7 @@ fn no_call_depends_on_how_far_the_sweep_has_got() {
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
 		// Ten cheap job offers due the block before the reaction deadline (14); the mock's
 		// sweep settles three per block, so it reaches block 14 only at block 16.
-		let cheap = Terms {
-			limits: Resources { cpu: 1, memory: 1, storage: 1, bandwidth: 0 },
-			bids: (1, 0),
-			completion_deadline: 12,
-			jc_deposit: 100,
-			..Terms::default()
-		};
+		let cheap = cheap_job(12);
 		for _ in 0..10 {
 			assert_ok!(post_job_offer(&cheap));
 		}
@@ -142,13 +142,7 @@ fn a_flood_of_offers_due_with_a_match_does_not_delay_its_settlement() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		let cheap = Terms {
-			limits: Resources { cpu: 1, memory: 1, storage: 1, bandwidth: 0 },
-			bids: (1, 0),
-			completion_deadline: 13,
-			jc_deposit: 100,
-			..Terms::default()
-		};
+		let cheap = cheap_job(13);
 		for _ in 0..10 {
 			assert_ok!(post_job_offer(&cheap));
 		}
