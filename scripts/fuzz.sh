@@ -20,5 +20,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-cargo build --release --locked -p modicum-fuzz
+# The workspace build, as the tests do: building one package alone resolves features otherwise
+# and would recompile shared crates.
+cargo build --release --locked --workspace
 exec "$CARGO_TARGET_DIR/release/market-fuzz" --seed "$seed" --calls "$calls"

@@ -294,6 +294,8 @@ impl Generator {
 						MDC,
 						10 * MDC,
 						100 * MDC,
+						// Enough for the largest bids, whose reservations exceed a bond.
+						20_000 * MDC,
 					]),
 				};
 				signed(who, call)
