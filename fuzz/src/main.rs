@@ -97,16 +97,17 @@ fn main() -> ExitCode {
 	let mut pool = 0;
 
 	while report.calls < args.calls {
-		let chunk = COMMIT_EVERY.min(args.calls - report.calls);
-		let settle =
-			(report.calls + chunk) % args.epoch.max(1) == 0 || report.calls + chunk == args.calls;
+		let epoch = args.epoch.max(1);
+		let chunk = COMMIT_EVERY.min(epoch - report.calls % epoch).min(args.calls - report.calls);
+		let settle = (report.calls + chunk) % epoch == 0 || report.calls + chunk == args.calls;
 		let outcome = ext.execute_with(|| {
 			let until = report.calls + chunk;
 			while report.calls < until {
-				let step = generator.next_move();
 				let call_number = report.calls + 1;
+				let mut step = None;
 				let result = catch_unwind(AssertUnwindSafe(|| {
-					play(&step, &args, &mut report, issuance, &mut pool)
+					let next = step.insert(generator.next_move());
+					play(next, &args, &mut report, issuance, &mut pool)
 				}))
 				.unwrap_or_else(|panic| Err(format!("panicked: {}", panic_message(&panic))));
 				if let Err(violation) = result {
@@ -119,9 +120,11 @@ fn main() -> ExitCode {
 			if !settle {
 				return Ok(());
 			}
-			settle_everything(&accounts, &mut report).map_err(|violation| {
-				format!("seed {} after call {}: {violation}", args.seed, report.calls)
-			})
+			catch_unwind(AssertUnwindSafe(|| settle_everything(&accounts, &mut report)))
+				.unwrap_or_else(|panic| Err(format!("panicked: {}", panic_message(&panic))))
+				.map_err(|violation| {
+					format!("seed {} after call {}: {violation}", args.seed, report.calls)
+				})
 		});
 		if let Err(message) = outcome {
 			eprintln!("VIOLATION {message}");

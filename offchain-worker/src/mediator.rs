@@ -104,20 +104,18 @@ pub fn verdict(
 				Party::ResourceProvider
 			}
 		}
+		// Only what is priced: cpu within tolerance + floor of the largest measurement, and
+		// bandwidth, which is deterministic, exactly.
 		RejectReason::TooMuchCost => {
 			let most = |pick: fn(&Resources) -> u64| {
 				runs.iter().map(|r| pick(&r.usage)).max().unwrap_or(0)
 			};
-			let inflated = |claimed: u64, measured: u64, floor: u64| {
-				claimed
-					> measured.saturating_add(tolerance.mul_ceil(measured)).saturating_add(floor)
-			};
+			let measured_cpu = most(|u| u.cpu);
+			let allowed_cpu = measured_cpu
+				.saturating_add(tolerance.mul_ceil(measured_cpu))
+				.saturating_add(cpu_floor);
 			let claimed = receipt.usage;
-			if inflated(claimed.cpu, most(|u| u.cpu), cpu_floor)
-				|| inflated(claimed.memory, most(|u| u.memory), 0)
-				|| inflated(claimed.storage, most(|u| u.storage), 0)
-				|| inflated(claimed.bandwidth, most(|u| u.bandwidth), 0)
-			{
+			if claimed.cpu > allowed_cpu || claimed.bandwidth != most(|u| u.bandwidth) {
 				Party::ResourceProvider
 			} else {
 				Party::JobCreator
@@ -406,6 +404,21 @@ mod tests {
 			verdict(&receipt(1, 106), RejectReason::TooMuchCost, &runs, UP, TOLERANCE, 0),
 			Party::ResourceProvider
 		);
+	}
+
+	#[test]
+	fn too_much_cost_adds_the_floor_ignores_unpriced_memory_and_wants_bandwidth_exact() {
+		let runs = [run(1, 100), run(1, 90)];
+		let cost = |usage: Resources| {
+			let receipt = Receipt { usage, ..receipt(1, 100) };
+			verdict(&receipt, RejectReason::TooMuchCost, &runs, UP, TOLERANCE, 20)
+		};
+		let measured = run(1, 100).usage;
+		assert_eq!(cost(Resources { cpu: 125, ..measured }), Party::JobCreator);
+		assert_eq!(cost(Resources { cpu: 126, ..measured }), Party::ResourceProvider);
+		assert_eq!(cost(Resources { memory: 40, storage: 9, ..measured }), Party::JobCreator);
+		assert_eq!(cost(Resources { bandwidth: 6, ..measured }), Party::ResourceProvider);
+		assert_eq!(cost(Resources { bandwidth: 4, ..measured }), Party::ResourceProvider);
 	}
 
 	#[test]

@@ -87,13 +87,15 @@ pub fn solve(
 				&& now <= job.completion_deadline
 				&& creators.contains_key(&job.creator)
 				&& directory_fees.contains_key(&job.directory)
+				&& job.directory != job.creator
 		})
 		.collect();
 	order.sort_by_key(|(id, job)| (job.completion_deadline, core::cmp::Reverse(job.cpu_bid), *id));
 
-	// The mediators both sides trust, cheapest first, per (creator, provider, directory, layer).
+	// The mediators both sides trust, cheapest first, per (creator, provider, directory, layer,
+	// architecture).
 	let mut mediators: HashMap<
-		(&AccountId, &AccountId, &AccountId, [u8; 32]),
+		(&AccountId, &AccountId, &AccountId, [u8; 32], Architecture),
 		Vec<(&AccountId, Balance)>,
 	> = HashMap::new();
 	let mut proposals = Vec::new();
@@ -146,7 +148,13 @@ pub fn solve(
 			if !fits {
 				continue;
 			}
-			let key = (&job.creator, &resource.provider, &job.directory, job.base_layer);
+			let key = (
+				&job.creator,
+				&resource.provider,
+				&job.directory,
+				job.base_layer,
+				job.architecture,
+			);
 			let candidates = mediators.entry(key).or_insert_with(|| {
 				let mut candidates: Vec<(&AccountId, Balance)> = actors
 					.mediators

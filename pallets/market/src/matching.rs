@@ -167,9 +167,11 @@ impl<T: Config> Pallet<T> {
 			mediator_info.fee,
 			directory_info.fee,
 		)?;
+		// Fees first: a fee raised above an offer's maximum is refused as such, not as the
+		// deposit shortfall it would also cause.
+		Self::check_fees(&job, &resource, mediator_info.fee, directory_info.fee)?;
 		ensure!(job.deposit >= minimum_deposit, Error::<T>::JobDepositBelowMinimum);
 		ensure!(resource.deposit >= minimum_deposit, Error::<T>::ProviderDepositBelowMinimum);
-		Self::check_fees(&job, &resource, mediator_info.fee, directory_info.fee)?;
 		Self::check_bonds(&mediator_info, &directory_info, estimated_price, &parameters)?;
 		Self::check_reputation(
 			&job,
