@@ -68,6 +68,8 @@ FROM $4
 COPY . /job
 CMD ["/bin/sh", "/job/run.sh"]
 DOCKERFILE
+	# A job may add instructions of its own (the hostile images of the tests declare volumes…).
+	if [ -f "$1/Dockerfile.extra" ]; then cat "$1/Dockerfile.extra" >>"$context/Dockerfile"; fi
 	reference="$3/$2:latest"
 	if ! DOCKER_BUILDKIT=0 docker build -q -t "$reference" "$context" >"$context.log" 2>&1; then
 		cat "$context.log" >&2

@@ -340,8 +340,9 @@ async fn start_workers(
 	let workers = modicum_offchain_worker::prepare(roles, node)
 		.await
 		.map_err(|e| ServiceError::Other(e.to_string()))?;
+	// Not essential: a worker that fails logs it and ends, and the validator goes on.
 	for (name, worker) in workers {
-		task_manager.spawn_essential_handle().spawn(name, Some("modicum"), worker);
+		task_manager.spawn_handle().spawn(name, Some("modicum"), worker);
 	}
 	Ok(())
 }

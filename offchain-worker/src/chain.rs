@@ -27,6 +27,14 @@ pub const KEY_TYPE: KeyTypeId = KeyTypeId(*b"mdcm");
 /// Blocks a worker's transaction stays valid for.
 const MORTALITY: u64 = 64;
 
+/// How far behind the best block a transaction's era is born when finality lags: deeper than
+/// any fork Aura leaves, and young enough that a stalled finality never outlives the era.
+const BIRTH_DEPTH: BlockNumber = 8;
+
+/// Blocks the account's on-chain nonce may stand still while later transactions wait before
+/// the lowest one is taken as dropped and the sequence restarts from the chain.
+const STALL_BLOCKS: BlockNumber = 4;
+
 /// The market runtime API as this runtime instantiates it.
 pub trait RuntimeMarketApi:
 	MarketApi<
@@ -97,6 +105,8 @@ pub trait ChainState: Send + Sync {
 	fn finalized(&self) -> BlockRef;
 	/// The genesis hash.
 	fn genesis(&self) -> Hash;
+	/// The hash of block `number` of the best chain.
+	fn block_hash(&self, number: BlockNumber) -> Result<Option<Hash>, ChainError>;
 	/// The runtime's `(spec_version, transaction_version)` at a block.
 	fn versions(&self, at: Hash) -> Result<(u32, u32), ChainError>;
 	/// The next nonce of an account at a block.
@@ -151,6 +161,10 @@ where
 
 	fn genesis(&self) -> Hash {
 		self.info().genesis_hash
+	}
+
+	fn block_hash(&self, number: BlockNumber) -> Result<Option<Hash>, ChainError> {
+		self.hash(number).map_err(api_error)
 	}
 
 	fn versions(&self, at: Hash) -> Result<(u32, u32), ChainError> {
@@ -257,11 +271,56 @@ where
 	(receiver, Box::pin(task))
 }
 
-/// The nonce a worker expects its next transaction to take.
-struct NextNonce {
-	nonce: Nonce,
-	/// The best block when it was set: a gap older than a transaction's lifetime is dropped.
+/// An account's nonce sequence as its node's workers hand it out.
+struct NonceSequence {
+	/// The nonce the next transaction takes.
+	next: Nonce,
+	/// The account's nonce on chain when last read.
+	on_chain: Nonce,
+	/// The block from which the transaction at `on_chain` is awaited.
 	since: BlockNumber,
+}
+
+impl NonceSequence {
+	/// The nonce for a transaction at `best`, the chain's being `on_chain`: the next of the
+	/// sequence, unless nothing is pending or the lowest pending transaction has not shown for
+	/// [`STALL_BLOCKS`] (dropped, or refused at inclusion): then the chain's.
+	fn next(sequence: &mut Option<Self>, on_chain: Nonce, best: BlockNumber) -> Nonce {
+		let s = sequence.get_or_insert(Self { next: on_chain, on_chain, since: best });
+		if on_chain != s.on_chain {
+			s.on_chain = on_chain;
+			s.since = best;
+		}
+		if s.next <= on_chain {
+			s.next = on_chain;
+			s.since = best;
+		} else if best >= s.since.saturating_add(STALL_BLOCKS) {
+			tracing::warn!(target: "modicum", on_chain, next = s.next, "transaction nonce sequence stalled; resyncing from the chain");
+			s.next = on_chain;
+			s.since = best;
+		}
+		s.next
+	}
+}
+
+/// One nonce sequence per account, shared by every role of a node that signs as it.
+#[derive(Clone, Default)]
+pub struct Nonces(Arc<Mutex<std::collections::HashMap<AccountId, SharedSequence>>>);
+
+type SharedSequence = Arc<tokio::sync::Mutex<Option<NonceSequence>>>;
+
+impl Nonces {
+	fn of(&self, account: &AccountId) -> SharedSequence {
+		let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+		all.entry(account.clone()).or_default().clone()
+	}
+}
+
+/// The block a transaction's era is born at: the finalized block, or when finality lags, a
+/// block [`BIRTH_DEPTH`] behind the best, so a transaction stays valid however long finality
+/// stalls.
+fn birth_number(best: BlockNumber, finalized: BlockNumber) -> BlockNumber {
+	finalized.max(best.saturating_sub(BIRTH_DEPTH))
 }
 
 /// Whether the node is still catching up with the network.
@@ -277,13 +336,14 @@ pub struct Chain {
 	signer: sr25519::Public,
 	account: AccountId,
 	heads: watch::Receiver<Heads>,
-	next_nonce: Arc<tokio::sync::Mutex<Option<NextNonce>>>,
+	nonces: SharedSequence,
 	/// The last runtime versions seen, keyed by the block they were read at.
 	versions: Arc<Mutex<Option<(Hash, (u32, u32))>>>,
 }
 
 impl Chain {
-	/// A chain client signing as `signer`, which must have an `mdcm` key in the keystore.
+	/// A chain client signing as `signer`, which must have an `mdcm` key in the keystore; its
+	/// nonces come from the node's sequence for the account.
 	pub fn new(
 		state: Arc<dyn ChainState>,
 		syncing: SyncOracle,
@@ -291,8 +351,10 @@ impl Chain {
 		keystore: KeystorePtr,
 		signer: sr25519::Public,
 		heads: watch::Receiver<Heads>,
+		nonces: &Nonces,
 	) -> Result<Self, ChainError> {
 		let account = AccountId::from(signer);
+		let nonces = nonces.of(&account);
 		if !keystore.has_keys(&[(signer.to_vec(), KEY_TYPE)]) {
 			return Err(ChainError::MissingKey(account.to_string()));
 		}
@@ -304,7 +366,7 @@ impl Chain {
 			signer,
 			account,
 			heads,
-			next_nonce: Default::default(),
+			nonces,
 			versions: Default::default(),
 		})
 	}
@@ -341,29 +403,25 @@ impl Chain {
 	pub async fn submit(&self, call: impl Into<RuntimeCall>) -> Result<Hash, ChainError> {
 		let call = call.into();
 		// One submission at a time per account, so nonces are handed out in order.
-		let mut next = self.next_nonce.lock().await;
+		let mut sequence = self.nonces.lock().await;
 		let best = self.state.best();
 		let on_chain = self.state.account_nonce(best.hash, &self.account)?;
-		let nonce = match &*next {
-			Some(local)
-				if local.nonce > on_chain
-					&& best.number.saturating_sub(local.since) <= MORTALITY as BlockNumber =>
-			{
-				local.nonce
-			}
-			_ => on_chain,
+		let nonce = NonceSequence::next(&mut sequence, on_chain, best.number);
+		let birth_number = birth_number(best.number, self.state.finalized().number);
+		let birth = BlockRef {
+			number: birth_number,
+			hash: self
+				.state
+				.block_hash(birth_number)?
+				.ok_or_else(|| ChainError::Api(format!("no block #{birth_number}")))?,
 		};
-		let extrinsic = self.sign(call, nonce, best, self.state.finalized())?;
-		match (self.submitter)(best.hash, extrinsic.encode()).await {
-			Ok(hash) => {
-				*next = Some(NextNonce { nonce: nonce + 1, since: best.number });
-				Ok(hash)
-			}
-			Err(e) => {
-				*next = None;
-				Err(ChainError::Pool(e))
-			}
+		let extrinsic = self.sign(call, nonce, best, birth)?;
+		let submitted = (self.submitter)(best.hash, extrinsic.encode()).await;
+		if let Some(sequence) = sequence.as_mut() {
+			// A refused transaction takes no nonce: the next one starts from the chain's.
+			sequence.next = if submitted.is_ok() { nonce + 1 } else { on_chain };
 		}
+		submitted.map_err(ChainError::Pool)
 	}
 
 	fn versions(&self, at: Hash) -> Result<(u32, u32), ChainError> {
@@ -379,8 +437,9 @@ impl Chain {
 		}
 	}
 
-	/// Signs `call` for the runtime of `best`, in a mortal era born at the finalized block
-	/// `birth`: a best block can be reorganised away, and with it the hash the signature covers.
+	/// Signs `call` for the runtime of `best`, in a mortal era born at `birth` (see
+	/// [`birth_number`]): a best block can be reorganised away, and with it the hash the
+	/// signature covers.
 	fn sign(
 		&self,
 		call: RuntimeCall,
@@ -423,5 +482,43 @@ impl Chain {
 			MultiSignature::Sr25519(signature),
 			extension,
 		))
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn an_era_is_born_at_the_finalized_block_unless_finality_lags() {
+		assert_eq!(birth_number(100, 98), 98);
+		// Finality stalled for more than an era: born just behind the best block, still valid.
+		assert_eq!(birth_number(1_000, 10), 1_000 - BIRTH_DEPTH);
+		assert!(1_000 - birth_number(1_000, 10) < MORTALITY as BlockNumber);
+		assert_eq!(birth_number(3, 0), 0);
+	}
+
+	#[test]
+	fn a_dropped_transaction_stalls_later_ones_for_a_few_blocks_only() {
+		let mut sequence = None;
+		// Three transactions at block 10: nonces 5, 6, 7.
+		for expected in 5..8 {
+			assert_eq!(NonceSequence::next(&mut sequence, 5, 10), expected);
+			sequence.as_mut().unwrap().next = expected + 1;
+		}
+		// The first is included, the second dropped: the chain stands at 6.
+		assert_eq!(NonceSequence::next(&mut sequence, 6, 11), 8);
+		sequence.as_mut().unwrap().next = 9;
+		assert_eq!(NonceSequence::next(&mut sequence, 6, 11 + STALL_BLOCKS - 1), 9);
+		// No progress for STALL_BLOCKS: the sequence restarts at the chain's nonce.
+		assert_eq!(NonceSequence::next(&mut sequence, 6, 11 + STALL_BLOCKS), 6);
+	}
+
+	#[test]
+	fn roles_sharing_an_account_share_one_sequence() {
+		let nonces = Nonces::default();
+		let alice = AccountId::from([1; 32]);
+		assert!(Arc::ptr_eq(&nonces.of(&alice), &nonces.of(&alice)));
+		assert!(!Arc::ptr_eq(&nonces.of(&alice), &nonces.of(&AccountId::from([2; 32]))));
 	}
 }

@@ -20,8 +20,9 @@ pub mod metrics;
 pub mod provider;
 pub mod registry;
 pub mod solver;
+pub mod verdict;
 
-use chain::{Chain, ChainError, ChainState, Heads, Submitter, KEY_TYPE};
+use chain::{Chain, ChainError, ChainState, Heads, Nonces, Submitter, KEY_TYPE};
 use config::{Account, ConfigError};
 use futures::future::BoxFuture;
 use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall};
@@ -138,15 +139,21 @@ pub type Worker = (&'static str, BoxFuture<'static, ()>);
 pub async fn prepare(roles: &Roles, node: NodeHandles) -> Result<Vec<Worker>, WorkerError> {
 	let metrics = metrics::Metrics::new(node.prometheus.as_ref())?;
 	let mut workers: Vec<Worker> = Vec::new();
+	// State behind the network's would misjudge funds and open matches.
+	while (node.syncing)() {
+		tracing::info!(target: "modicum", "workers wait for the node to sync");
+		tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+	}
+	let nonces = Nonces::default();
 	if let Some(path) = &roles.directory {
 		let config: config::DirectoryConfig = config::load(path)?;
-		let chain = chain_for(&node, "directory", config.account.as_ref())?;
+		let chain = chain_for(&node, &nonces, "directory", config.account.as_ref())?;
 		workers
 			.push(("modicum-directory", directory::start(chain, config, metrics.clone()).await?));
 	}
 	if let Some(path) = &roles.mediator {
 		let config: config::MediatorConfig = config::load(path)?;
-		let chain = chain_for(&node, "mediator", config.account.as_ref())?;
+		let chain = chain_for(&node, &nonces, "mediator", config.account.as_ref())?;
 		let work_dir = node.work_dir.join("mediator");
 		workers.push((
 			"modicum-mediator",
@@ -155,7 +162,7 @@ pub async fn prepare(roles: &Roles, node: NodeHandles) -> Result<Vec<Worker>, Wo
 	}
 	if let Some(path) = &roles.provider {
 		let config: config::ProviderConfig = config::load(path)?;
-		let chain = chain_for(&node, "provider", config.account.as_ref())?;
+		let chain = chain_for(&node, &nonces, "provider", config.account.as_ref())?;
 		let work_dir = node.work_dir.join("provider");
 		workers.push((
 			"modicum-provider",
@@ -164,7 +171,7 @@ pub async fn prepare(roles: &Roles, node: NodeHandles) -> Result<Vec<Worker>, Wo
 	}
 	if let Some(path) = &roles.solver {
 		let config: config::SolverConfig = config::load(path)?;
-		let chain = chain_for(&node, "solver", config.account.as_ref())?;
+		let chain = chain_for(&node, &nonces, "solver", config.account.as_ref())?;
 		workers.push(("modicum-solver", solver::start(chain, config, metrics.clone())));
 	}
 	Ok(workers)
@@ -173,6 +180,7 @@ pub async fn prepare(roles: &Roles, node: NodeHandles) -> Result<Vec<Worker>, Wo
 /// The chain client of a role: the named account's key, or the keystore's only `mdcm` key.
 fn chain_for(
 	node: &NodeHandles,
+	nonces: &Nonces,
 	role: &'static str,
 	account: Option<&Account>,
 ) -> Result<Chain, WorkerError> {
@@ -201,8 +209,18 @@ fn chain_for(
 		node.keystore.clone(),
 		signer,
 		node.heads.clone(),
+		nonces,
 	)
 	.map_err(|e| WorkerError::Key { role, message: e.to_string() })
+}
+
+/// `<chain>-<account>-<role>`, hex of the first bytes of the genesis hash and the account:
+/// names what a role creates outside the node (containers, cgroups), so nodes of other chains
+/// or accounts sharing the host never touch it.
+pub fn namespace(chain: &Chain, role: &str) -> String {
+	let genesis = chain.state().genesis();
+	let account: &[u8] = chain.account().as_ref();
+	format!("{}-{}-{role}", hex::encode(&genesis[..4]), hex::encode(&account[..4]))
 }
 
 /// Checks the role's account can spend `needed`.

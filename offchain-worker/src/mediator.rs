@@ -7,121 +7,41 @@ use crate::{
 	chain::Chain,
 	config::MediatorConfig,
 	directory_endpoint, due, ensure_bond,
-	executor::{Executor, Job},
+	executor::{Executor, ExecutorError, Job},
 	metrics::Metrics,
-	registry::{Registry, RESULTS_REPOSITORY},
-	submit, Registration, WorkerError,
+	executor::image::MAX_MANIFEST_BYTES,
+	registry::{Registry, RegistryError, RESULTS_REPOSITORY},
+	submit,
+	verdict::{needs_runs, verdict, CostBound, DirectoryCheck, RunOutcome},
+	Registration, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{BlockNumber, MarketCall, Runtime};
-use pallet_market::{
-	Digest, MatchId, MatchOf, MatchState, Party, Receipt, RejectReason, Resources, ResultStatus,
-	Role,
-};
-use sp_runtime::Perbill;
+use pallet_market::{Digest, MatchId, MatchOf, MatchState, Party, Receipt, ResultStatus, Role};
 use std::{collections::HashMap, path::PathBuf};
 use tokio::{sync::watch, task::JoinSet};
 
 const ROLE: &str = "mediator";
 
-/// What one re-execution gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunOutcome {
-	/// How it ended.
-	pub status: ResultStatus,
-	/// What it used.
-	pub usage: Resources,
-	/// sha256 of its canonical archive.
-	pub digest: Option<Digest>,
-}
+/// Blocks a mediation that could not measure waits before it tries again.
+const RETRY_AFTER: BlockNumber = 5;
 
-/// What the mediator found at the job's directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DirectoryCheck {
-	/// No recent heartbeat, or the registry does not answer.
-	Down,
-	/// Up; whether it has the image and the provider's result archive.
-	Up {
-		/// The job image's manifest is there.
-		has_image: bool,
-		/// The result archive the provider names is there.
-		has_result: bool,
-	},
-}
-
-/// The faulty party of a dispute (PROTOCOL.md, "Mediation").
-pub fn verdict(
-	receipt: &Receipt,
-	reason: RejectReason,
-	runs: &[RunOutcome],
-	directory: DirectoryCheck,
-	tolerance: Perbill,
-	cpu_floor: u64,
-) -> Party {
-	let deterministic = runs
-		.windows(2)
-		.all(|pair| pair[0].digest == pair[1].digest && pair[0].status == pair[1].status);
-	match reason {
-		RejectReason::ResultNotFound => match (receipt.result_digest, directory) {
-			// The chain refuses this dispute; a provider that claimed no archive lost none.
-			(None, _) => Party::JobCreator,
-			(Some(_), DirectoryCheck::Down) => Party::Directory,
-			(Some(_), DirectoryCheck::Up { has_result: true, .. }) => Party::JobCreator,
-			(Some(_), DirectoryCheck::Up { has_result: false, .. }) => Party::ResourceProvider,
-		},
-		RejectReason::InvalidResultStatus
-			if matches!(
-				receipt.status,
-				ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound
-			) =>
-		{
-			match directory {
-				DirectoryCheck::Down => Party::Directory,
-				DirectoryCheck::Up { has_image: false, .. }
-					if receipt.status == ResultStatus::JobNotFound =>
-				{
-					Party::JobCreator
-				}
-				DirectoryCheck::Up { .. } => Party::ResourceProvider,
-			}
-		}
-		// A job whose own runs disagree is the job creator's fault, whatever was claimed.
-		_ if !deterministic => Party::JobCreator,
-		RejectReason::WrongResults => {
-			let agrees = runs
-				.iter()
-				.all(|run| run.digest == receipt.result_digest && run.status == receipt.status);
-			if agrees {
-				Party::JobCreator
-			} else {
-				Party::ResourceProvider
-			}
-		}
-		RejectReason::InvalidResultStatus => {
-			if runs.iter().all(|run| run.status == receipt.status) {
-				Party::JobCreator
-			} else {
-				Party::ResourceProvider
-			}
-		}
-		// Only what is priced: cpu within tolerance + floor of the largest measurement, and
-		// bandwidth, which is deterministic, exactly.
-		RejectReason::TooMuchCost => {
-			let most = |pick: fn(&Resources) -> u64| {
-				runs.iter().map(|r| pick(&r.usage)).max().unwrap_or(0)
-			};
-			let measured_cpu = most(|u| u.cpu);
-			let allowed_cpu = measured_cpu
-				.saturating_add(tolerance.mul_ceil(measured_cpu))
-				.saturating_add(cpu_floor);
-			let claimed = receipt.usage;
-			if claimed.cpu > allowed_cpu || claimed.bandwidth != most(|u| u.bandwidth) {
-				Party::ResourceProvider
-			} else {
-				Party::JobCreator
-			}
-		}
-	}
+/// Why a mediation reached no verdict yet: the mediator's own failure or the directory not
+/// serving it the job, never a verdict (PROTOCOL.md, "Mediation"). It tries again.
+#[derive(Debug, thiserror::Error)]
+enum MediationError {
+	/// The mediator's Docker or host failed.
+	#[error(transparent)]
+	Executor(#[from] ExecutorError),
+	/// A run could not fetch the job, so it measured nothing.
+	#[error("a re-execution could not fetch the job ({0:?}); nothing measured")]
+	NotMeasured(ResultStatus),
+	/// The directory heartbeats but does not answer this mediator.
+	#[error("the directory heartbeats but does not answer: {0}")]
+	DirectoryUnreachable(RegistryError),
+	/// The match left mediation.
+	#[error("the match is not in mediation")]
+	NotInMediation,
 }
 
 struct Mediator {
@@ -131,9 +51,15 @@ struct Mediator {
 	registration: Registration,
 	executor: Executor,
 	metrics: Metrics,
-	mediations: JoinSet<(MatchId, Result<(Party, Option<Digest>), String>)>,
+	mediations: JoinSet<(MatchId, Result<(Party, Option<Digest>), MediationError>)>,
 	/// Matches being mediated now, each with the switch that cancels its runs.
 	active: HashMap<MatchId, watch::Sender<bool>>,
+	/// The match of each mediation task, to free a panicked one.
+	tasks: HashMap<tokio::task::Id, MatchId>,
+	/// Mediations that failed, with the block they may be tried again at.
+	retry_at: HashMap<MatchId, BlockNumber>,
+	/// Where re-executions write their archives.
+	work_dir: PathBuf,
 	/// Verdicts reached, with the block they were last submitted at.
 	verdicts: HashMap<MatchId, (Party, Option<Digest>, BlockNumber)>,
 }
@@ -163,7 +89,7 @@ pub async fn start(
 	}
 	.into();
 	let registration = Registration::new(Role::Mediator, "register_mediator", registration);
-	let executor = Executor::connect(work_dir, ROLE)
+	let executor = Executor::connect(work_dir.join("runs"), &crate::namespace(&chain, ROLE))
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
 	tracing::info!(target: "modicum", account = %chain.account(), "mediator ready");
@@ -175,6 +101,9 @@ pub async fn start(
 		metrics,
 		mediations: JoinSet::new(),
 		active: HashMap::new(),
+		retry_at: HashMap::new(),
+		tasks: HashMap::new(),
+		work_dir,
 		verdicts: HashMap::new(),
 	};
 	Ok(Box::pin(mediator.run()))
@@ -191,18 +120,29 @@ impl Mediator {
 						tracing::warn!(target: "modicum", error = %e, "mediator: chain read failed");
 					}
 				},
-				Some(done) = self.mediations.join_next() => match done {
-					Ok((id, Ok((party, digest)))) => {
+				Some(done) = self.mediations.join_next_with_id() => match done {
+					Ok((task, (id, Ok((party, digest))))) => {
+						self.tasks.remove(&task);
 						self.active.remove(&id);
 						let number = self.chain.heads().best.number;
 						self.verdicts.insert(id, (party, digest, number));
 						self.post_verdict(id, party, digest).await;
 					},
-					Ok((id, Err(e))) => {
+					Ok((task, (id, Err(e)))) => {
+						self.tasks.remove(&task);
 						self.active.remove(&id);
-						tracing::error!(target: "modicum", match_id = id, error = %e, "mediator: mediation failed; retrying");
+						let number = self.chain.heads().best.number;
+						self.retry_at.insert(id, number.saturating_add(RETRY_AFTER));
+						tracing::warn!(target: "modicum", match_id = id, error = %e, "mediator: no verdict yet; trying again");
 					},
-					Err(e) => tracing::error!(target: "modicum", error = %e, "mediator: task failed"),
+					Err(e) => {
+						// A panicked mediation: its match is tried again from the next block.
+						let id = self.tasks.remove(&e.id());
+						tracing::error!(target: "modicum", match_id = ?id, error = %e, "mediator: mediation task failed");
+						if let Some(id) = id {
+							self.active.remove(&id);
+						}
+					},
 				},
 			}
 		}
@@ -226,6 +166,7 @@ impl Mediator {
 			.filter(|(_, m)| m.mediator == me && matches!(m.state, MatchState::InMediation { .. }))
 			.collect();
 		self.verdicts.retain(|id, _| assigned.iter().any(|(open, _)| open == id));
+		self.retry_at.retain(|id, _| assigned.iter().any(|(open, _)| open == id));
 		for (id, cancel) in &self.active {
 			if !assigned.iter().any(|(open, _)| open == id) {
 				tracing::info!(target: "modicum", match_id = id, "mediator: the match left mediation; cancelling");
@@ -240,9 +181,12 @@ impl Mediator {
 				}
 				continue;
 			}
-			if self.active.contains_key(&id) {
+			if self.active.contains_key(&id)
+				|| self.retry_at.get(&id).is_some_and(|at| number < *at)
+			{
 				continue;
 			}
+			let MatchState::InMediation { mediation_deadline, .. } = terms.state else { continue };
 			let Some(endpoint) = directory_endpoint(&actors, &terms.directory) else { continue };
 			let directory_up = state.directory_available(best, &terms.directory)?;
 			let (cancel, cancelled) = watch::channel(false);
@@ -253,12 +197,15 @@ impl Mediator {
 				terms,
 				endpoint,
 				heartbeat_recent: directory_up,
+				last_chance: number.saturating_add(2 * RETRY_AFTER) >= mediation_deadline,
 				architecture: self.config.architecture.into(),
 			};
 			let (executor, metrics) = (self.executor.clone(), self.metrics.clone());
-			self.mediations.spawn(async move {
-				(id, mediate(assignment, &executor, cancelled, &metrics).await)
+			let work_dir = self.work_dir.clone();
+			let task = self.mediations.spawn(async move {
+				(id, mediate(assignment, &executor, work_dir, cancelled, &metrics).await)
 			});
+			self.tasks.insert(task.id(), id);
 		}
 		Ok(())
 	}
@@ -282,186 +229,95 @@ struct Assignment {
 	endpoint: String,
 	/// The directory's last heartbeat is within the heartbeat period.
 	heartbeat_recent: bool,
+	/// The mediation deadline is near: what cannot be measured now never will be.
+	last_chance: bool,
 	/// The mediator's architecture (the job's, as the match requires).
 	architecture: pallet_market::Architecture,
 }
 
-/// Re-executes and checks what the dispute needs, and reaches the verdict.
+/// Re-executes and checks what the dispute needs, and reaches the verdict; every run it
+/// bases the verdict on measured the job.
 async fn mediate(
 	assignment: Assignment,
 	executor: &Executor,
+	work_dir: PathBuf,
 	cancelled: watch::Receiver<bool>,
 	metrics: &Metrics,
-) -> Result<(Party, Option<Digest>), String> {
-	let Assignment { id, terms, endpoint, heartbeat_recent, architecture } = assignment;
+) -> Result<(Party, Option<Digest>), MediationError> {
+	let Assignment { id, terms, endpoint, heartbeat_recent, last_chance, architecture } =
+		assignment;
 	let terms = &terms;
 	let MatchState::InMediation { receipt, reason, .. } = terms.state else {
-		return Err("the match is not in mediation".into());
+		return Err(MediationError::NotInMediation);
 	};
-	let directory = check_directory(&endpoint, heartbeat_recent, terms, &receipt).await;
-	let needs_runs = !matches!(reason, RejectReason::ResultNotFound)
-		&& !matches!(
-			receipt.status,
-			ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound
-		);
+	let directory =
+		check_directory(&endpoint, heartbeat_recent, last_chance, terms, &receipt).await?;
 	let mut runs = Vec::new();
-	if needs_runs {
+	if needs_runs(&receipt, reason) {
 		for k in 1..=terms.parameters.verification_count {
-			let job =
-				Job::for_match(format!("match-{id}-m{k}"), terms, endpoint.clone(), architecture);
-			let execution =
-				executor.execute(&job, cancelled.clone()).await.map_err(|e| e.to_string())?;
+			let run_id = format!("match-{id}-m{k}");
+			let job = Job::for_match(run_id.clone(), terms, endpoint.clone(), architecture);
+			let archive = work_dir.join(format!("{run_id}.tar"));
+			let execution = executor.execute(&job, &archive, cancelled.clone()).await;
+			let _ = std::fs::remove_file(&archive);
+			let execution = execution?;
+			if matches!(
+				execution.status,
+				ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound
+			) {
+				return Err(MediationError::NotMeasured(execution.status));
+			}
 			metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
-			let digest = execution.archive.as_deref().map(crate::registry::sha256);
-			tracing::info!(target: "modicum", match_id = id, run = k, status = ?execution.status, "mediator: re-execution done");
+			let digest = execution.archive.map(|archive| archive.digest);
+			tracing::info!(target: "modicum", match_id = id, run = k, status = ?execution.status, cpu_ms = execution.usage.cpu, "mediator: re-execution done");
 			runs.push(RunOutcome { status: execution.status, usage: execution.usage, digest });
 		}
 	}
 	let parameters = &terms.parameters;
-	let party = verdict(
-		&receipt,
-		reason,
-		&runs,
-		directory,
-		parameters.too_much_cost_tolerance,
-		parameters.too_much_cost_floor,
-	);
+	let bound = CostBound {
+		tolerance: parameters.too_much_cost_tolerance,
+		floor: parameters.too_much_cost_floor,
+	};
+	let party = verdict(&receipt, reason, &runs, directory, bound);
 	Ok((party, runs.first().and_then(|run| run.digest)))
 }
 
+/// The directory as the dispute needs it. A stale heartbeat is `Down`. A directory that
+/// heartbeats but does not answer this mediator may be the mediator's own network: it tries
+/// again, and concludes `Down` only at its last chance before the mediation deadline.
 async fn check_directory(
 	endpoint: &str,
 	heartbeat_recent: bool,
+	last_chance: bool,
 	terms: &MatchOf<Runtime>,
 	receipt: &Receipt,
-) -> DirectoryCheck {
-	let Ok(registry) = Registry::new(endpoint) else { return DirectoryCheck::Down };
-	if !heartbeat_recent || registry.ping().await.is_err() {
-		return DirectoryCheck::Down;
+) -> Result<DirectoryCheck, MediationError> {
+	if !heartbeat_recent {
+		return Ok(DirectoryCheck::Down);
+	}
+	let Ok(registry) = Registry::new(endpoint) else { return Ok(DirectoryCheck::Down) };
+	let unreachable = |e: RegistryError| {
+		if last_chance {
+			Ok(DirectoryCheck::Down)
+		} else {
+			Err(MediationError::DirectoryUnreachable(e))
+		}
+	};
+	if let Err(e) = registry.ping().await {
+		return unreachable(e);
 	}
 	let repository = String::from_utf8_lossy(&terms.image.repository).into_owned();
-	let has_image = registry.manifest(&repository, &terms.image.digest).await.is_ok();
+	let has_image = match registry.manifest(&repository, &terms.image.digest, MAX_MANIFEST_BYTES).await {
+		Ok(_) => true,
+		Err(e @ RegistryError::Unavailable { .. }) => return unreachable(e),
+		Err(_) => false,
+	};
 	let has_result = match receipt.result_digest {
-		Some(digest) => registry.has_blob(RESULTS_REPOSITORY, &digest).await.unwrap_or(false),
+		Some(digest) => match registry.has_blob(RESULTS_REPOSITORY, &digest).await {
+			Ok(has) => has,
+			Err(e) => return unreachable(e),
+		},
 		None => false,
 	};
-	DirectoryCheck::Up { has_image, has_result }
-}
-
-#[cfg(test)]
-mod tests {
-	use super::*;
-
-	fn run(digest: u8, cpu: u64) -> RunOutcome {
-		RunOutcome {
-			status: ResultStatus::Completed,
-			usage: Resources { cpu, memory: 10, storage: 1, bandwidth: 5 },
-			digest: Some([digest; 32]),
-		}
-	}
-
-	fn receipt(digest: u8, cpu: u64) -> Receipt {
-		Receipt {
-			status: ResultStatus::Completed,
-			usage: run(digest, cpu).usage,
-			result_digest: Some([digest; 32]),
-		}
-	}
-
-	const UP: DirectoryCheck = DirectoryCheck::Up { has_image: true, has_result: true };
-	const TOLERANCE: Perbill = Perbill::from_percent(5);
-
-	#[test]
-	fn wrong_results_blame_the_provider_when_honest_runs_differ_from_its_result() {
-		let runs = [run(1, 100), run(1, 100)];
-		assert_eq!(
-			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE, 0),
-			Party::ResourceProvider
-		);
-		assert_eq!(
-			verdict(&receipt(1, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE, 0),
-			Party::JobCreator
-		);
-	}
-
-	#[test]
-	fn a_non_deterministic_job_is_the_job_creators_fault() {
-		let runs = [run(1, 100), run(3, 100)];
-		assert_eq!(
-			verdict(&receipt(2, 100), RejectReason::WrongResults, &runs, UP, TOLERANCE, 0),
-			Party::JobCreator
-		);
-	}
-
-	#[test]
-	fn too_much_cost_allows_the_tolerance_above_the_largest_measurement() {
-		let runs = [run(1, 100), run(1, 90)];
-		assert_eq!(
-			verdict(&receipt(1, 105), RejectReason::TooMuchCost, &runs, UP, TOLERANCE, 0),
-			Party::JobCreator
-		);
-		assert_eq!(
-			verdict(&receipt(1, 106), RejectReason::TooMuchCost, &runs, UP, TOLERANCE, 0),
-			Party::ResourceProvider
-		);
-	}
-
-	#[test]
-	fn too_much_cost_adds_the_floor_ignores_unpriced_memory_and_wants_bandwidth_exact() {
-		let runs = [run(1, 100), run(1, 90)];
-		let cost = |usage: Resources| {
-			let receipt = Receipt { usage, ..receipt(1, 100) };
-			verdict(&receipt, RejectReason::TooMuchCost, &runs, UP, TOLERANCE, 20)
-		};
-		let measured = run(1, 100).usage;
-		assert_eq!(cost(Resources { cpu: 125, ..measured }), Party::JobCreator);
-		assert_eq!(cost(Resources { cpu: 126, ..measured }), Party::ResourceProvider);
-		assert_eq!(cost(Resources { memory: 40, storage: 9, ..measured }), Party::JobCreator);
-		assert_eq!(cost(Resources { bandwidth: 6, ..measured }), Party::ResourceProvider);
-		assert_eq!(cost(Resources { bandwidth: 4, ..measured }), Party::ResourceProvider);
-	}
-
-	#[test]
-	fn result_not_found_looks_at_the_directory() {
-		let r = receipt(1, 100);
-		let missing = DirectoryCheck::Up { has_image: true, has_result: false };
-		assert_eq!(
-			verdict(&r, RejectReason::ResultNotFound, &[], UP, TOLERANCE, 0),
-			Party::JobCreator
-		);
-		assert_eq!(
-			verdict(&r, RejectReason::ResultNotFound, &[], missing, TOLERANCE, 0),
-			Party::ResourceProvider
-		);
-		assert_eq!(
-			verdict(&r, RejectReason::ResultNotFound, &[], DirectoryCheck::Down, TOLERANCE, 0),
-			Party::Directory
-		);
-	}
-
-	#[test]
-	fn invalid_result_status_compares_statuses_or_checks_the_directory() {
-		let mut r = receipt(1, 100);
-		r.status = ResultStatus::MemoryExceeded;
-		let runs = [run(1, 100), run(1, 100)];
-		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &runs, UP, TOLERANCE, 0),
-			Party::ResourceProvider
-		);
-		r.status = ResultStatus::JobNotFound;
-		let no_image = DirectoryCheck::Up { has_image: false, has_result: false };
-		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &[], UP, TOLERANCE, 0),
-			Party::ResourceProvider
-		);
-		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &[], no_image, TOLERANCE, 0),
-			Party::JobCreator
-		);
-		r.status = ResultStatus::DirectoryUnavailable;
-		assert_eq!(
-			verdict(&r, RejectReason::InvalidResultStatus, &[], DirectoryCheck::Down, TOLERANCE, 0),
-			Party::Directory
-		);
-	}
+	Ok(DirectoryCheck::Up { has_image, has_result })
 }

@@ -21,6 +21,7 @@ use std::{
 	collections::{HashMap, HashSet},
 	path::PathBuf,
 	sync::Arc,
+	time::Duration,
 };
 use tokio::{sync::watch, task::JoinSet};
 
@@ -29,50 +30,107 @@ const ROLE: &str = "provider";
 /// Runs of one match that fail in the executor itself before the provider declines the job.
 const MAX_EXECUTOR_FAILURES: u32 = 3;
 
+/// Runs of one match a provider starts at most: a run cut short by a crash is run once more.
+const MAX_RUN_ATTEMPTS: u32 = 2;
+
+/// Blocks before the completion deadline at which a result whose archive could not be uploaded
+/// is posted anyway: the directory answers for a missing archive if it was down.
+const POST_MARGIN: BlockNumber = 5;
+
+/// The first and the longest pause between upload attempts.
+const UPLOAD_BACKOFF: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(60));
+
 /// Why a run gave no receipt.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum RunFailure {
 	/// Its match closed or got a result meanwhile.
+	#[error("cancelled")]
 	Cancelled,
-	/// The executor or the journal failed.
-	Failed(String),
+	/// The executor failed: the provider's fault, never the job's.
+	#[error(transparent)]
+	Executor(ExecutorError),
+	/// The journal could not be written.
+	#[error("journal: {0}")]
+	Journal(#[from] std::io::Error),
 }
 
-/// Receipts computed but not yet settled, one JSON file per match.
+/// A measured run: its receipt, and whether its archive is at the directory.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Measured {
+	receipt: Receipt,
+	uploaded: bool,
+}
+
+/// What the provider knows of each of its matches across restarts, one set of files per match:
+/// `match-N.started` (runs begun), `match-N.tar` (the archive) and `match-N.json` (the
+/// measured receipt). A measured run is never run again; entries stay until the match's
+/// result is final.
 struct Journal {
 	dir: PathBuf,
 }
 
 impl Journal {
-	fn path(&self, id: MatchId) -> PathBuf {
-		self.dir.join(format!("match-{id}.json"))
+	fn path(&self, id: MatchId, extension: &str) -> PathBuf {
+		self.dir.join(format!("match-{id}.{extension}"))
 	}
 
-	fn load(&self, id: MatchId) -> Option<Receipt> {
-		let text = std::fs::read(self.path(id)).ok()?;
+	fn archive(&self, id: MatchId) -> PathBuf {
+		self.path(id, "tar")
+	}
+
+	fn load(&self, id: MatchId) -> Option<Measured> {
+		let text = std::fs::read(self.path(id, "json")).ok()?;
 		serde_json::from_slice(&text).ok()
 	}
 
-	fn save(&self, id: MatchId, receipt: &Receipt) -> std::io::Result<()> {
-		let temporary = self.dir.join(format!(".match-{id}.json"));
-		std::fs::write(&temporary, serde_json::to_vec(receipt).map_err(std::io::Error::other)?)?;
-		std::fs::rename(temporary, self.path(id))
+	fn save(&self, id: MatchId, measured: &Measured) -> std::io::Result<()> {
+		write_durably(&self.dir, &self.path(id, "json"), &serde_json::to_vec(measured)?)
 	}
 
-	/// Matches with a journal entry.
-	fn entries(&self) -> Vec<MatchId> {
-		let Ok(dir) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+	/// Runs of the match begun and not ended in this or an earlier process.
+	fn attempts(&self, id: MatchId) -> u32 {
+		std::fs::read_to_string(self.path(id, "started"))
+			.ok()
+			.and_then(|text| text.trim().parse().ok())
+			.unwrap_or(0)
+	}
+
+	fn begin(&self, id: MatchId, attempt: u32) -> std::io::Result<()> {
+		write_durably(&self.dir, &self.path(id, "started"), attempt.to_string().as_bytes())
+	}
+
+	/// The run ended (measured, or failed locally): it was not cut short.
+	fn end(&self, id: MatchId) {
+		let _ = std::fs::remove_file(self.path(id, "started"));
+	}
+
+	/// Matches with any journal file.
+	fn entries(&self) -> HashSet<MatchId> {
+		let Ok(dir) = std::fs::read_dir(&self.dir) else { return HashSet::new() };
 		dir.flatten()
 			.filter_map(|e| {
 				let name = e.file_name().into_string().ok()?;
-				name.strip_prefix("match-")?.strip_suffix(".json")?.parse().ok()
+				name.strip_prefix("match-")?.split('.').next()?.parse().ok()
 			})
 			.collect()
 	}
 
 	fn remove(&self, id: MatchId) {
-		let _ = std::fs::remove_file(self.path(id));
+		for extension in ["json", "tar", "started"] {
+			let _ = std::fs::remove_file(self.path(id, extension));
+		}
 	}
+}
+
+/// Writes `bytes` to `path` through a synced temporary file, so a crash leaves the old content
+/// or the new, never a torn one.
+fn write_durably(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+	use std::io::Write;
+	let temporary = dir.join(format!(".{}", path.file_name().unwrap_or_default().to_string_lossy()));
+	let mut file = std::fs::File::create(&temporary)?;
+	file.write_all(bytes)?;
+	file.sync_all()?;
+	std::fs::rename(temporary, path)
 }
 
 struct Provider {
@@ -84,6 +142,8 @@ struct Provider {
 	metrics: Metrics,
 	journal: Arc<Journal>,
 	runs: JoinSet<(MatchId, Result<Receipt, RunFailure>)>,
+	/// The match of each run task, to free the slot of one that panicked.
+	tasks: HashMap<tokio::task::Id, MatchId>,
 	/// Matches being run, each with the switch that cancels its run.
 	running: HashMap<MatchId, watch::Sender<bool>>,
 	failures: HashMap<MatchId, u32>,
@@ -106,8 +166,14 @@ pub async fn start(
 		"register_resource_provider",
 		registration(&config)?,
 	);
-	ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
-	let executor = Executor::connect(work_dir.join("runs"), ROLE)
+	// A restarted provider's deposit may be held by the match it recovers: that is no reason
+	// to stop, it will finish the match.
+	let best = chain.heads().best.hash;
+	let me = chain.account().clone();
+	if !chain.state().open_matches(best)?.iter().any(|(_, m)| m.provider == me) {
+		ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
+	}
+	let executor = Executor::connect(work_dir.join("runs"), &crate::namespace(&chain, ROLE))
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
 	let journal = Journal { dir: work_dir.join("journal") };
@@ -124,6 +190,7 @@ pub async fn start(
 		metrics,
 		journal: Arc::new(journal),
 		runs: JoinSet::new(),
+		tasks: HashMap::new(),
 		running: HashMap::new(),
 		failures: HashMap::new(),
 		posted: HashMap::new(),
@@ -144,11 +211,21 @@ impl Provider {
 					}
 					self.settle(heads.finalized.hash);
 				},
-				Some(done) = self.runs.join_next() => {
-					match done {
-						Ok((id, outcome)) => self.on_run_done(id, outcome).await,
-						Err(e) => tracing::error!(target: "modicum", error = %e, "provider: run task failed"),
-					}
+				Some(done) = self.runs.join_next_with_id() => match done {
+					Ok((task, (id, outcome))) => {
+						self.tasks.remove(&task);
+						self.on_run_done(id, outcome).await;
+					},
+					Err(e) => {
+						// A panicked run frees its slot; its guard removed what it created.
+						let id = self.tasks.remove(&e.id());
+						tracing::error!(target: "modicum", match_id = ?id, error = %e, "provider: run task failed");
+						if let Some(id) = id {
+							self.running.remove(&id);
+							self.journal.end(id);
+							self.count_failure(id).await;
+						}
+					},
 				},
 			}
 		}
@@ -182,18 +259,27 @@ impl Provider {
 				continue;
 			}
 			busy = true;
-			if self.running.contains_key(id) {
+			if self.running.contains_key(id) || !due(self.posted.get(id).copied(), number) {
 				continue;
 			}
-			if let Some(receipt) = self.journal.load(*id) {
-				if due(self.posted.get(id).copied(), number) {
-					self.post_result(*id, receipt, number).await;
+			match self.journal.load(*id) {
+				Some(measured) if measured.uploaded => {
+					self.post_result(*id, measured.receipt, number).await;
+					continue;
 				}
-				continue;
-			}
-			if number >= terms.completion_deadline {
-				tracing::warn!(target: "modicum", match_id = id, "provider: completion deadline passed before the job could run");
-				continue;
+				// Measured: the run only uploads.
+				Some(_) => {}
+				None if number >= terms.completion_deadline => continue,
+				None => {
+					let attempts = self.journal.attempts(*id);
+					let fits = number.saturating_add(terms.run_length) < terms.completion_deadline;
+					if attempts >= MAX_RUN_ATTEMPTS || (attempts > 0 && !fits) {
+						if self.posted.insert(*id, number).is_none() {
+							tracing::warn!(target: "modicum", match_id = id, attempts, "provider: the run was cut short and cannot run again before the deadline; posting nothing");
+						}
+						continue;
+					}
+				}
 			}
 			self.spawn_run(*id, terms, &actors);
 		}
@@ -254,6 +340,7 @@ impl Provider {
 		}
 	}
 
+	/// Runs the match's job unless the journal has it measured, then uploads its archive.
 	fn spawn_run(&mut self, id: MatchId, terms: &MatchOf<Runtime>, actors: &ActorsOf<Runtime>) {
 		let Some(endpoint) = directory_endpoint(actors, &terms.directory) else {
 			tracing::error!(target: "modicum", match_id = id, "provider: the match's directory is not registered");
@@ -261,45 +348,49 @@ impl Provider {
 		};
 		let job =
 			Job::for_match(format!("match-{id}"), terms, endpoint, self.config.architecture.into());
-		let executor = self.executor.clone();
-		let journal = self.journal.clone();
-		let metrics = self.metrics.clone();
-		tracing::info!(target: "modicum", match_id = id, image = %job.repository, "provider: running job");
+		let (executor, journal, metrics) =
+			(self.executor.clone(), self.journal.clone(), self.metrics.clone());
+		let chain = self.chain.clone();
+		let give_up_at = terms.completion_deadline.saturating_sub(POST_MARGIN);
 		let (cancel, cancelled) = watch::channel(false);
 		self.running.insert(id, cancel);
-		self.runs.spawn(async move {
+		let task = self.runs.spawn(async move {
 			let outcome = async {
-				let started = std::time::Instant::now();
-				let execution = executor.execute(&job, cancelled).await.map_err(|e| match e {
-					ExecutorError::Cancelled => RunFailure::Cancelled,
-					other => RunFailure::Failed(other.to_string()),
-				})?;
-				metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
-				let mut receipt =
-					Receipt { status: execution.status, usage: execution.usage, result_digest: None };
-				if let Some(archive) = execution.archive {
-					match upload(&job.endpoint, archive).await {
-						Ok(digest) => receipt.result_digest = Some(digest),
-						Err(e) => {
-							tracing::warn!(target: "modicum", match_id = id, error = %e, "provider: result upload failed");
-							receipt.status = pallet_market::ResultStatus::DirectoryUnavailable;
-						},
+				let measured = match journal.load(id) {
+					Some(measured) => measured,
+					None => {
+						tracing::info!(target: "modicum", match_id = id, image = %job.repository, "provider: running job");
+						journal.begin(id, journal.attempts(id) + 1)?;
+						let execution = executor.execute(&job, &journal.archive(id), cancelled).await;
+						journal.end(id);
+						let execution = execution.map_err(|e| match e {
+							ExecutorError::Cancelled => RunFailure::Cancelled,
+							other => RunFailure::Executor(other),
+						})?;
+						metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
+						let receipt = Receipt {
+							status: execution.status,
+							usage: execution.usage,
+							result_digest: execution.archive.as_ref().map(|a| a.digest),
+						};
+						let measured = Measured { receipt, uploaded: execution.archive.is_none() };
+						journal.save(id, &measured)?;
+						tracing::info!(target: "modicum", match_id = id, status = ?receipt.status, container_ms = execution.wall.as_millis() as u64, "provider: run measured");
+						measured
+					}
+				};
+				if !measured.uploaded {
+					let digest = measured.receipt.result_digest.unwrap_or_default();
+					if upload(&chain, &job.endpoint, &journal.archive(id), &digest, give_up_at).await {
+						journal.save(id, &Measured { uploaded: true, ..measured.clone() })?;
 					}
 				}
-				journal.save(id, &receipt).map_err(|e| RunFailure::Failed(format!("journal: {e}")))?;
-				tracing::info!(
-					target: "modicum",
-					match_id = id,
-					status = ?receipt.status,
-					container_ms = execution.wall.as_millis() as u64,
-					total_ms = started.elapsed().as_millis() as u64,
-					"provider: result ready"
-				);
-				Ok(receipt)
+				Ok(measured.receipt)
 			}
 			.await;
 			(id, outcome)
 		});
+		self.tasks.insert(task.id(), id);
 	}
 
 	async fn on_run_done(&mut self, id: MatchId, outcome: Result<Receipt, RunFailure>) {
@@ -311,22 +402,29 @@ impl Provider {
 			Err(RunFailure::Cancelled) => {
 				tracing::info!(target: "modicum", match_id = id, "provider: run cancelled")
 			}
-			Err(RunFailure::Failed(e)) => {
-				let failures = self.failures.entry(id).or_default();
-				*failures += 1;
-				tracing::error!(target: "modicum", match_id = id, error = %e, failures = *failures, "provider: executor failed");
-				if *failures >= MAX_EXECUTOR_FAILURES {
-					// This machine cannot run the job: decline rather than let the deadline pass.
-					let receipt = Receipt {
-						status: pallet_market::ResultStatus::Declined,
-						usage: Default::default(),
-						result_digest: None,
-					};
-					if self.journal.save(id, &receipt).is_ok() {
-						self.post_result(id, receipt, number).await;
-					}
-				}
+			Err(e) => {
+				tracing::error!(target: "modicum", match_id = id, error = %e, "provider: run failed on this machine");
+				self.count_failure(id).await;
 			}
+		}
+	}
+
+	/// Counts a local failure of a match's run; past the limit the provider declines the job
+	/// rather than let the deadline pass (a local failure is never blamed on the job).
+	async fn count_failure(&mut self, id: MatchId) {
+		let failures = self.failures.entry(id).or_default();
+		*failures += 1;
+		if *failures < MAX_EXECUTOR_FAILURES {
+			return;
+		}
+		let receipt = Receipt {
+			status: pallet_market::ResultStatus::Declined,
+			usage: Default::default(),
+			result_digest: None,
+		};
+		if self.journal.save(id, &Measured { receipt, uploaded: true }).is_ok() {
+			let number = self.chain.heads().best.number;
+			self.post_result(id, receipt, number).await;
 		}
 	}
 
@@ -385,7 +483,32 @@ fn registration(config: &ProviderConfig) -> Result<RuntimeCall, WorkerError> {
 	.into())
 }
 
-async fn upload(endpoint: &str, archive: Vec<u8>) -> Result<pallet_market::Digest, String> {
-	let registry = Registry::new(endpoint).map_err(|e| e.to_string())?;
-	registry.push_blob(RESULTS_REPOSITORY, archive).await.map_err(|e| e.to_string())
+/// Uploads a result archive in chunks, trying again with backoff while the directory or the
+/// link fails, until block `give_up_at`; whether it is at the directory.
+async fn upload(
+	chain: &Chain,
+	endpoint: &str,
+	archive: &std::path::Path,
+	digest: &pallet_market::Digest,
+	give_up_at: BlockNumber,
+) -> bool {
+	let mut pause = UPLOAD_BACKOFF.0;
+	loop {
+		let attempt = match Registry::new(endpoint) {
+			Ok(registry) => registry.push_blob_file(RESULTS_REPOSITORY, archive, digest).await,
+			Err(e) => Err(e),
+		};
+		match attempt {
+			Ok(()) => return true,
+			Err(e) if chain.heads().best.number >= give_up_at => {
+				tracing::error!(target: "modicum", error = %e, "provider: result upload failed until the deadline; posting the result without it");
+				return false;
+			}
+			Err(e) => {
+				tracing::warn!(target: "modicum", error = %e, retry_in_s = pause.as_secs(), "provider: result upload failed; trying again");
+				tokio::time::sleep(pause).await;
+				pause = (pause * 2).min(UPLOAD_BACKOFF.1);
+			}
+		}
+	}
 }

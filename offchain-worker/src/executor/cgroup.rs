@@ -1,6 +1,7 @@
 //! A cgroup (v1) of a run's own, the parent of its container's: it keeps the CPU time and peak
 //! memory after the container exits and Docker removes the container's cgroup.
 
+use super::ExecutorError;
 use std::{io, path::PathBuf};
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -15,17 +16,29 @@ pub struct RunCgroup {
 
 impl RunCgroup {
 	/// Whether this machine has the cgroup v1 controllers the executor meters with.
-	pub fn check_host() -> Result<(), String> {
+	pub fn check_host() -> Result<(), ExecutorError> {
 		for controller in CONTROLLERS {
 			let path = PathBuf::from(ROOT).join(controller);
 			if !path.join("cgroup.procs").exists() {
-				return Err(format!(
-					"cgroup v1 controller `{controller}` is not mounted at {}; the executor meters jobs with cgroup v1",
-					path.display()
-				));
+				return Err(ExecutorError::Host {
+					what: "cgroups",
+					source: io::Error::other(format!(
+						"cgroup v1 controller `{controller}` is not mounted at {}; the executor meters jobs with cgroup v1",
+						path.display()
+					)),
+				});
 			}
 		}
 		Ok(())
+	}
+
+	/// Runs of `prefix` whose cgroups are still there, by the rest of their name.
+	pub fn leftovers(prefix: &str) -> Vec<String> {
+		let parent = PathBuf::from(ROOT).join(CONTROLLERS[0]).join("modicum");
+		let Ok(dirs) = std::fs::read_dir(parent) else { return Vec::new() };
+		dirs.flatten()
+			.filter_map(|dir| dir.file_name().to_str()?.strip_prefix(prefix).map(String::from))
+			.collect()
 	}
 
 	/// Creates (or empties, after a crash) the cgroup `modicum/<name>`.

@@ -1,31 +1,34 @@
 //! The executor: runs one job in Docker under the hardened profile, meters it in a cgroup of its
-//! own, and turns every way a run can end into a result status, usage and canonical archive.
-//! Providers and mediators run jobs through the same code, so an honest re-execution agrees.
+//! own, and turns every way a run can end into a result status, usage and canonical archive
+//! (PROTOCOL.md, "Jobs"). Providers, mediators and job-creator verifiers run jobs through the
+//! same code with bounds taken from the match's terms alone, so honest runs on different hosts
+//! agree. What a run creates (container, tmpfs, cgroup, pulled image) is removed by a guard on
+//! every path, and named after the chain, account and role so two chains or nodes sharing a
+//! Docker engine never touch each other's runs.
 
 pub mod archive;
 mod cgroup;
+pub mod image;
 
-use crate::{
-	config::{digest_string, oci_architecture},
-	registry::{Registry, RegistryError},
-};
 use bollard::{
 	container::LogOutput,
-	models::{ContainerCreateBody, HostConfig},
+	models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits},
 	query_parameters::{
-		CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptions,
-		LogsOptions, RemoveContainerOptions,
+		AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
+		ListContainersOptions, RemoveContainerOptions, RemoveImageOptions,
 	},
 	Docker,
 };
 use cgroup::RunCgroup;
 use futures::{Stream, StreamExt};
+use image::Image;
 use modicum_runtime::{Runtime, MILLI_SECS_PER_BLOCK};
 use pallet_market::{Architecture, Digest, MatchOf, Resources, ResultStatus};
 use std::{
 	collections::{BTreeSet, HashMap},
 	future::Future,
 	path::{Path, PathBuf},
+	sync::{Arc, Mutex},
 	time::{Duration, Instant},
 };
 use tokio::sync::watch;
@@ -33,11 +36,23 @@ use tokio::sync::watch;
 /// Who runs the job inside the container: `nobody`, never root.
 const JOB_USER: &str = "65534:65534";
 
+/// The hostname every job sees, whatever host runs it.
+const JOB_HOSTNAME: &str = "job";
+
 /// The most processes a job may have; a fork bomb stops here.
 const PIDS_LIMIT: i64 = 64;
 
-/// The most bytes of stdout and of stderr kept in the result archive.
+/// The most files a job may hold open.
+const NOFILE_LIMIT: i64 = 1024;
+
+/// The most bytes of stdout and of stderr kept in the result archive (PROTOCOL.md's `LogCap`).
 pub const LOG_LIMIT: usize = 1 << 20;
+
+/// The most entries a job may create under `/out` and `/tmp` together; the kernel refuses more.
+pub const MAX_ENTRIES: u64 = 65_536;
+
+/// Docker's least memory limit for a container.
+const DOCKER_MIN_MEMORY: u64 = 6 * MIB;
 
 /// How long a Docker call other than a pull may take.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,9 +62,6 @@ const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often the watchdog reads the cgroup's CPU time.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(50);
-
-/// Wall time a job may take beyond twice its scheduled run, for start-up and I/O.
-const WALL_SLACK: Duration = Duration::from_secs(10);
 
 const MIB: u64 = 1 << 20;
 
@@ -72,22 +84,28 @@ pub struct Job {
 	pub limits: Resources,
 	/// CPUs the job may use at once.
 	pub cpu_rate: f64,
+	/// Cores the job sees (its CPU affinity), whatever the host has.
+	pub cores: usize,
 	/// Wall time after which the job is killed.
 	pub wall_limit: Duration,
 }
 
 impl Job {
-	/// The job of a match. Rate and wall-time bound follow from the match alone (its CPU limit
-	/// spread over its run blocks, twice that plus slack as the bound), so the provider's run and
-	/// the mediator's re-executions end alike.
+	/// The job of a match, bounded by the match's terms alone (PROTOCOL.md, "Result"): its CPU
+	/// limit at the reference machine's rate (`ReferenceSpeed` per block) as the CPU quota, as
+	/// many cores as that rate needs, and R blocks of wall time. Never the host's core count or
+	/// the provider's speed: runs on any host end with the same status.
 	pub fn for_match(
 		run_id: String,
 		terms: &MatchOf<Runtime>,
 		endpoint: String,
 		architecture: Architecture,
 	) -> Self {
-		let run_ms = u64::from(terms.run_length.max(1)).saturating_mul(MILLI_SECS_PER_BLOCK);
-		let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+		let reference = u64::from(terms.parameters.reference_speed.max(1));
+		let cpu_blocks = terms.limits.cpu.div_ceil(reference).max(1);
+		let cpu_rate = (terms.limits.cpu as f64
+			/ (cpu_blocks.saturating_mul(MILLI_SECS_PER_BLOCK)) as f64)
+			.max(0.01);
 		Self {
 			run_id,
 			endpoint,
@@ -96,10 +114,24 @@ impl Job {
 			base_layer: terms.base_layer,
 			architecture,
 			limits: terms.limits,
-			cpu_rate: (terms.limits.cpu as f64 / run_ms as f64).clamp(0.01, host_cpus),
-			wall_limit: Duration::from_millis(run_ms.saturating_mul(2)) + WALL_SLACK,
+			cpu_rate,
+			cores: cpu_rate.ceil() as usize,
+			wall_limit: Duration::from_millis(
+				u64::from(terms.run_length.max(1)).saturating_mul(MILLI_SECS_PER_BLOCK),
+			),
 		}
 	}
+}
+
+/// The result archive of a run, written to the file the caller named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveFile {
+	/// Where it is.
+	pub path: PathBuf,
+	/// Its size in bytes.
+	pub size: u64,
+	/// Its sha256: the result digest.
+	pub digest: Digest,
 }
 
 /// How a run ended.
@@ -109,8 +141,8 @@ pub struct Execution {
 	pub status: ResultStatus,
 	/// What the run used.
 	pub usage: Resources,
-	/// The canonical result archive, when the job ran at all.
-	pub archive: Option<Vec<u8>>,
+	/// The canonical result archive, when the container started.
+	pub archive: Option<ArchiveFile>,
 	/// Wall time of the container.
 	pub wall: Duration,
 }
@@ -121,53 +153,64 @@ impl Execution {
 	}
 }
 
-/// A failure of the executor's own machinery (Docker or the host), not of the job.
+/// A failure of the executor's own machinery (Docker or the host), never of the job: the run
+/// gives no result, and a provider or mediator tries again.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
-	/// The Docker engine failed or did not answer.
-	#[error("docker: {0}")]
-	Docker(String),
-	/// The run was cancelled (its match closed or moved on).
-	#[error("run cancelled")]
-	Cancelled,
+	/// The Docker engine refused or failed a call.
+	#[error("docker {call}: {message}")]
+	Docker {
+		/// The call.
+		call: &'static str,
+		/// Docker's answer.
+		message: String,
+	},
 	/// A Docker call timed out.
 	#[error("docker {0} timed out")]
 	Timeout(&'static str),
-	/// The host refused a file, mount or cgroup operation.
-	#[error("host: {0}")]
-	Host(String),
+	/// Docker could not pull an image the directory serves and the executor checked.
+	#[error("pulling {reference}: {message}")]
+	Pull {
+		/// The image.
+		reference: String,
+		/// Docker's answer.
+		message: String,
+	},
+	/// The host refused a file, mount or cgroup operation (disk full, …).
+	#[error("{what}: {source}")]
+	Host {
+		/// What was being done.
+		what: &'static str,
+		/// The cause.
+		source: std::io::Error,
+	},
+	/// The host cannot give the job the cores its terms need.
+	#[error("the job needs {needed} cores and this executor may use {available}")]
+	Cores {
+		/// Cores the job's terms need.
+		needed: usize,
+		/// Cores this executor may use.
+		available: usize,
+	},
+	/// The run was cancelled (its match closed or moved on).
+	#[error("run cancelled")]
+	Cancelled,
 }
 
-fn host(what: &str) -> impl FnOnce(std::io::Error) -> ExecutorError + '_ {
-	move |e| ExecutorError::Host(format!("{what}: {e}"))
+fn host(what: &'static str) -> impl FnOnce(std::io::Error) -> ExecutorError {
+	move |source| ExecutorError::Host { what, source }
 }
 
 /// Runs one Docker call with a timeout.
 async fn docker_call<T>(
-	what: &'static str,
+	call: &'static str,
 	limit: Duration,
-	call: impl Future<Output = Result<T, bollard::errors::Error>>,
+	future: impl Future<Output = Result<T, bollard::errors::Error>>,
 ) -> Result<T, ExecutorError> {
-	tokio::time::timeout(limit, call)
+	tokio::time::timeout(limit, future)
 		.await
-		.map_err(|_| ExecutorError::Timeout(what))?
-		.map_err(|e| ExecutorError::Docker(format!("{what}: {e}")))
-}
-
-/// Drains a Docker stream with a timeout, keeping its first error.
-async fn drain<T>(
-	what: &'static str,
-	limit: Duration,
-	stream: impl Stream<Item = Result<T, bollard::errors::Error>>,
-) -> Result<(), ExecutorError> {
-	docker_call(what, limit, async {
-		futures::pin_mut!(stream);
-		while let Some(item) = stream.next().await {
-			item?;
-		}
-		Ok(())
-	})
-	.await
+		.map_err(|_| ExecutorError::Timeout(call))?
+		.map_err(|e| ExecutorError::Docker { call, message: e.to_string() })
 }
 
 /// Runs jobs in the local Docker engine.
@@ -175,40 +218,50 @@ async fn drain<T>(
 pub struct Executor {
 	docker: Docker,
 	work_dir: PathBuf,
-	/// Names this executor's containers and cgroups (`modicum-provider-…`), so roles sharing
-	/// an engine never touch each other's runs.
-	role: &'static str,
-}
-
-/// The image's bytes a job's bandwidth counts, or the status that ends the job before it runs.
-struct Image {
-	reference: String,
-	layer_kib: u64,
+	/// `modicum-<chain>-<account>-<role>`: prefixes every container and cgroup of this executor.
+	prefix: String,
+	/// Host cores this executor may pin jobs to.
+	cores: Vec<usize>,
+	/// Images pulled for runs, with how many runs use each now.
+	images: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Executor {
 	/// Connects to the local engine, negotiating the API version (Docker 20.10 speaks 1.41),
-	/// checks the host meters with cgroup v1, and removes what an earlier process of this role
-	/// left behind (containers, `/out` mounts, cgroups).
-	pub async fn connect(work_dir: PathBuf, role: &'static str) -> Result<Self, ExecutorError> {
-		RunCgroup::check_host().map_err(ExecutorError::Host)?;
+	/// checks the host meters with cgroup v1, and removes what an earlier process of this
+	/// executor's namespace (`<chain>-<account>-<role>`) left behind.
+	pub async fn connect(work_dir: PathBuf, namespace: &str) -> Result<Self, ExecutorError> {
+		RunCgroup::check_host()?;
 		let docker = Docker::connect_with_unix_defaults()
-			.map_err(|e| ExecutorError::Docker(format!("connect: {e}")))?;
+			.map_err(|e| ExecutorError::Docker { call: "connect", message: e.to_string() })?;
 		let docker =
 			docker_call("version negotiation", DOCKER_TIMEOUT, docker.negotiate_version()).await?;
 		std::fs::create_dir_all(&work_dir).map_err(host("work directory"))?;
-		let executor = Self { docker, work_dir, role };
+		let cores = allowed_cores().map_err(host("CPU affinity"))?;
+		let executor = Self {
+			docker,
+			work_dir,
+			prefix: format!("modicum-{namespace}"),
+			cores,
+			images: Default::default(),
+		};
 		executor.clean_leftovers().await?;
 		Ok(executor)
 	}
 
-	/// The cgroup name of a run; its container is `modicum-<this>`.
+	/// The same executor pinning jobs only to `cores` (a host with fewer CPUs).
+	pub fn with_cores(mut self, cores: Vec<usize>) -> Self {
+		self.cores = cores;
+		self
+	}
+
+	/// The container and cgroup name of a run.
 	fn name(&self, run_id: &str) -> String {
-		format!("{}-{run_id}", self.role)
+		format!("{}-{run_id}", self.prefix)
 	}
 
 	async fn clean_leftovers(&self) -> Result<(), ExecutorError> {
-		let prefix = format!("modicum-{}-", self.role);
+		let prefix = format!("{}-", self.prefix);
 		let options = ListContainersOptions {
 			all: true,
 			filters: Some(HashMap::from([("name".to_string(), vec![prefix.clone()])])),
@@ -216,6 +269,7 @@ impl Executor {
 		};
 		let containers =
 			docker_call("list", DOCKER_TIMEOUT, self.docker.list_containers(Some(options))).await?;
+		// Docker's name filter matches anywhere in the name: keep only this prefix's.
 		let mut runs: BTreeSet<String> = containers
 			.iter()
 			.flat_map(|c| c.names.iter().flatten())
@@ -224,6 +278,7 @@ impl Executor {
 			.collect();
 		let dirs = std::fs::read_dir(&self.work_dir).map_err(host("work directory"))?;
 		runs.extend(dirs.flatten().map(|dir| dir.file_name().to_string_lossy().into_owned()));
+		runs.extend(RunCgroup::leftovers(&prefix));
 		for run in runs {
 			tracing::info!(run, "removing a run left by an earlier process");
 			self.discard(&run).await;
@@ -231,167 +286,237 @@ impl Executor {
 		Ok(())
 	}
 
-	/// Runs `job` once. A job that fails is an `Ok` with its status; `Err` is the executor's own
-	/// failure or a cancellation (`cancel` turning true), after which nothing of the run is left
-	/// behind.
+	/// Runs `job` once, writing its archive to `archive_to`. A job that fails is an `Ok` with
+	/// its status; `Err` is the executor's own failure or a cancellation (`cancel` turning
+	/// true). Nothing of the run but the archive is left behind, on any path.
 	pub async fn execute(
 		&self,
 		job: &Job,
+		archive_to: &Path,
 		cancel: watch::Receiver<bool>,
 	) -> Result<Execution, ExecutorError> {
-		let image = match self.check_image(job).await {
+		let image = match image::check(job).await {
 			Ok(image) => image,
-			Err(status) => {
-				tracing::info!(run = %job.run_id, ?status, "job refused before running");
-				return Ok(Execution::refused(status, Resources::default()));
+			Err(refused) => {
+				tracing::info!(run = %job.run_id, status = ?refused.status, "job refused before running");
+				let usage = Resources { bandwidth: refused.layer_kib, ..Default::default() };
+				return Ok(Execution::refused(refused.status, usage));
 			}
 		};
-		if image.layer_kib > job.limits.bandwidth {
-			let usage = Resources { bandwidth: image.layer_kib, ..Default::default() };
-			return Ok(Execution::refused(ResultStatus::BandwidthExceeded, usage));
+		let memory = (job.limits.memory + job.limits.storage).saturating_mul(MIB);
+		if memory < DOCKER_MIN_MEMORY {
+			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
 		}
-		let pull =
-			CreateImageOptions { from_image: Some(image.reference.clone()), ..Default::default() };
-		if let Err(e) =
-			drain("image pull", PULL_TIMEOUT, self.docker.create_image(Some(pull), None, None))
-				.await
-		{
-			tracing::warn!(run = %job.run_id, error = %e, "image pull failed");
-			let registry = Registry::new(&job.endpoint).ok();
-			let status = match registry {
-				Some(registry) if registry.ping().await.is_ok() => ResultStatus::JobNotFound,
-				_ => ResultStatus::DirectoryUnavailable,
-			};
-			return Ok(Execution::refused(status, Resources::default()));
+		if job.cores > self.cores.len() {
+			return Err(ExecutorError::Cores { needed: job.cores, available: self.cores.len() });
 		}
-
-		let out_dir = self.work_dir.join(&job.run_id).join("out");
-		let container = format!("modicum-{}", self.name(&job.run_id));
+		let mut guard = RunGuard::new(self.clone(), &job.run_id);
 		self.discard(&job.run_id).await;
-		let cgroup = RunCgroup::create(&self.name(&job.run_id)).map_err(host("cgroup"))?;
-		let result = self.run(job, &image, &container, &out_dir, &cgroup, cancel).await;
-		self.discard(&job.run_id).await;
+		guard.image = Some(self.pull(&image.reference).await?);
+		let result = self.run(job, &image, archive_to, cancel).await;
+		guard.release().await;
 		result
 	}
 
-	/// Reads the manifest and config from the directory and checks them against the job offer.
-	async fn check_image(&self, job: &Job) -> Result<Image, ResultStatus> {
-		let registry = Registry::new(&job.endpoint).map_err(|_| ResultStatus::Declined)?;
-		let status = |e: RegistryError| match e {
-			RegistryError::Unavailable { .. } => ResultStatus::DirectoryUnavailable,
-			RegistryError::NotFound(_) => ResultStatus::JobNotFound,
-			RegistryError::Invalid(_) => ResultStatus::JobDescriptionError,
-			RegistryError::Endpoint(_) => ResultStatus::Declined,
-		};
-		let manifest = registry.manifest(&job.repository, &job.digest).await.map_err(status)?;
-		let config = registry.image_config(&job.repository, &manifest).await.map_err(status)?;
-		let base = digest_string(&job.base_layer);
-		if config.architecture != oci_architecture(job.architecture)
-			|| config.rootfs.diff_ids.len() != manifest.layers.len()
-			|| config.rootfs.diff_ids.first() != Some(&base)
-		{
-			return Err(ResultStatus::JobDescriptionError);
+	/// Pulls `reference` unless present; records the run's use of it.
+	async fn pull(&self, reference: &str) -> Result<String, ExecutorError> {
+		let present = self.docker.inspect_image(reference).await.is_ok();
+		if !present {
+			let options =
+				CreateImageOptions { from_image: Some(reference.into()), ..Default::default() };
+			let pull = async {
+				let stream = self.docker.create_image(Some(options), None, None);
+				futures::pin_mut!(stream);
+				while let Some(item) = stream.next().await {
+					item?;
+				}
+				Ok(())
+			};
+			tokio::time::timeout(PULL_TIMEOUT, pull)
+				.await
+				.map_err(|_| ExecutorError::Timeout("image pull"))?
+				.map_err(|e: bollard::errors::Error| ExecutorError::Pull {
+					reference: reference.into(),
+					message: e.to_string(),
+				})?;
 		}
-		// Bandwidth counts the compressed layers a provider holding the base layer must fetch.
-		let layer_bytes: u64 = manifest
-			.layers
-			.iter()
-			.zip(&config.rootfs.diff_ids)
-			.filter(|(_, diff_id)| **diff_id != base)
-			.map(|(layer, _)| layer.size)
-			.sum();
-		Ok(Image {
-			reference: format!(
-				"{}/{}@{}",
-				registry.host(),
-				job.repository,
-				digest_string(&job.digest)
-			),
-			layer_kib: layer_bytes.div_ceil(1024),
-		})
+		let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
+		// An image present before this executor pulled it is someone else's: never removed.
+		if !present || images.contains_key(reference) {
+			*images.entry(reference.into()).or_default() += 1;
+		}
+		Ok(reference.into())
+	}
+
+	/// Ends a run's use of an image, removing it when no run of this executor needs it.
+	async fn release_image(&self, reference: &str) {
+		let unused = {
+			let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
+			match images.get_mut(reference) {
+				Some(users) if *users > 1 => {
+					*users -= 1;
+					false
+				}
+				Some(_) => {
+					images.remove(reference);
+					true
+				}
+				None => false,
+			}
+		};
+		if unused {
+			let options = RemoveImageOptions { force: false, noprune: false, ..Default::default() };
+			if let Err(e) = docker_call(
+				"image remove",
+				DOCKER_TIMEOUT,
+				self.docker.remove_image(reference, Some(options), None),
+			)
+			.await
+			{
+				tracing::debug!(reference, error = %e, "image kept");
+			}
+		}
 	}
 
 	async fn run(
 		&self,
 		job: &Job,
 		image: &Image,
-		container: &str,
-		out_dir: &Path,
-		cgroup: &RunCgroup,
+		archive_to: &Path,
 		cancel: watch::Receiver<bool>,
 	) -> Result<Execution, ExecutorError> {
-		let storage_bytes = job.limits.storage * MIB;
-		mount_out(out_dir, storage_bytes).await?;
-		let memory = i64::try_from(job.limits.memory * MIB).unwrap_or(i64::MAX);
+		let run_dir = self.work_dir.join(&job.run_id);
+		let storage_bytes = job.limits.storage.saturating_mul(MIB);
+		let (out_dir, tmp_dir) = mount_run_fs(&run_dir, storage_bytes).await?;
+		let cgroup = RunCgroup::create(&self.name(&job.run_id)).map_err(host("cgroup"))?;
+		let container = self.name(&job.run_id);
+		let ulimit = |name: &str, value: i64| ResourcesUlimits {
+			name: Some(name.into()),
+			soft: Some(value),
+			hard: Some(value),
+		};
+		let memory = (job.limits.memory + job.limits.storage).saturating_mul(MIB) as i64;
+		let cpuset: Vec<String> = self.cores[..job.cores].iter().map(|c| c.to_string()).collect();
 		let config = ContainerCreateBody {
 			image: Some(image.reference.clone()),
 			user: Some(JOB_USER.into()),
+			hostname: Some(JOB_HOSTNAME.into()),
+			domainname: Some(String::new()),
 			network_disabled: Some(true),
+			attach_stdout: Some(true),
+			attach_stderr: Some(true),
 			host_config: Some(HostConfig {
 				network_mode: Some("none".into()),
 				readonly_rootfs: Some(true),
 				cap_drop: Some(vec!["ALL".into()]),
 				security_opt: Some(vec!["no-new-privileges".into()]),
 				pids_limit: Some(PIDS_LIMIT),
+				// tmpfs pages are charged to the container: memory covers memory + storage.
 				memory: Some(memory),
 				memory_swap: Some(memory),
 				nano_cpus: Some((job.cpu_rate * 1e9) as i64),
+				cpuset_cpus: Some(cpuset.join(",")),
 				cgroup_parent: Some(cgroup.parent()),
-				binds: Some(vec![format!("{}:/out:rw", out_dir.display())]),
+				ulimits: Some(vec![
+					ulimit("nofile", NOFILE_LIMIT),
+					ulimit("fsize", storage_bytes.max(4096) as i64),
+				]),
+				// Logs are read from the attached streams: nothing of them reaches the host's disk.
+				log_config: Some(HostConfigLogConfig {
+					typ: Some("none".into()),
+					config: Some(HashMap::new()),
+				}),
+				ipc_mode: Some("private".into()),
+				shm_size: Some(MIB as i64),
+				binds: Some(vec![
+					format!("{}:/out:rw", out_dir.display()),
+					format!("{}:/tmp:rw", tmp_dir.display()),
+				]),
 				..Default::default()
 			}),
 			..Default::default()
 		};
-		let create = CreateContainerOptions { name: Some(container.into()), ..Default::default() };
-		if let Err(e) = docker_call(
+		let create = CreateContainerOptions { name: Some(container.clone()), ..Default::default() };
+		docker_call(
 			"container create",
 			DOCKER_TIMEOUT,
 			self.docker.create_container(Some(create), config),
 		)
-		.await
-		{
-			// Docker refuses what the job offer describes (e.g. a memory limit below its least).
-			tracing::info!(run = %job.run_id, error = %e, "container refused");
-			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
-		}
+		.await?;
+		let attach = AttachContainerOptions {
+			stdout: true,
+			stderr: true,
+			stream: true,
+			..Default::default()
+		};
+		let output = docker_call(
+			"attach",
+			DOCKER_TIMEOUT,
+			self.docker.attach_container(&container, Some(attach)),
+		)
+		.await?
+		.output;
 		let started = Instant::now();
 		docker_call(
 			"container start",
 			DOCKER_TIMEOUT,
-			self.docker.start_container(container, None),
+			self.docker.start_container(&container, None),
 		)
 		.await?;
 		tracing::debug!(run = %job.run_id, "container started");
 
-		let ending = self.watch(job, container, cgroup, cancel).await?;
+		let mut logs = Logs::default();
+		let ending = self.watch(job, &container, &cgroup, output, &mut logs, cancel).await?;
 		let wall = started.elapsed();
 		let inspect =
-			docker_call("inspect", DOCKER_TIMEOUT, self.docker.inspect_container(container, None))
+			docker_call("inspect", DOCKER_TIMEOUT, self.docker.inspect_container(&container, None))
 				.await?;
 		let state = inspect.state.unwrap_or_default();
 		let exit_code = state.exit_code;
-		let (stdout, stderr) = self.logs(container).await?;
+		let cpu = cgroup.cpu_ms().map_err(host("cpu time"))?;
+		let peak = cgroup.peak_memory().map_err(host("peak memory"))?;
 
-		let stored = archive::stored_bytes(out_dir).map_err(host("measuring /out"))?;
-		let out_full = stored >= storage_bytes || free_bytes(out_dir)? == 0;
-		let archive =
-			archive::canonical_tar(out_dir, &stdout, &stderr).map_err(host("result archive"))?;
+		// Measuring and archiving read what the job wrote: off the async runtime.
+		let archive_cap =
+			job.limits.bandwidth.saturating_sub(image.layer_kib).saturating_mul(1024);
+		let (out, tmp, dest) = (out_dir.clone(), tmp_dir.clone(), archive_to.to_path_buf());
+		let (stored, archive, archive_fits) = tokio::task::spawn_blocking(move || {
+			let stored = archive::stored_bytes(&[&out, &tmp], storage_bytes)?;
+			let over_storage = !matches!(stored, Ok(bytes) if bytes <= storage_bytes);
+			let full = (!over_storage)
+				.then(|| archive::write_archive(Some(&out), &logs.stdout, &logs.stderr, &dest, archive_cap))
+				.transpose()?
+				.flatten();
+			let fits = full.is_some() || over_storage;
+			// Beyond storage or bandwidth, the archive keeps the logs only.
+			let archive = match full {
+				Some(written) => written,
+				None => archive::write_archive(None, &logs.stdout, &logs.stderr, &dest, u64::MAX)?
+					.ok_or_else(|| std::io::Error::other("an uncapped archive was refused"))?,
+			};
+			Ok::<_, std::io::Error>((stored, archive, fits))
+		})
+		.await
+		.map_err(|e| ExecutorError::Host { what: "archiving", source: std::io::Error::other(e) })?
+		.map_err(host("result archive"))?;
+		let over_storage = !matches!(stored, Ok(bytes) if bytes <= storage_bytes);
 		let usage = Resources {
-			cpu: cgroup.cpu_ms().map_err(host("cpu time"))?,
-			memory: cgroup.peak_memory().map_err(host("peak memory"))?.div_ceil(MIB),
-			storage: stored.div_ceil(MIB),
-			bandwidth: image.layer_kib + (archive.len() as u64).div_ceil(1024),
+			cpu,
+			memory: peak.div_ceil(MIB),
+			storage: match stored {
+				Ok(bytes) => bytes.div_ceil(MIB),
+				Err(archive::TooDeep) => job.limits.storage.saturating_add(1),
+			},
+			bandwidth: image.layer_kib + archive.size.div_ceil(1024),
 		};
 		let status = match ending {
 			Ending::CpuLimit => ResultStatus::CpuExceeded,
+			_ if cpu > job.limits.cpu => ResultStatus::CpuExceeded,
 			_ if state.oom_killed == Some(true) => ResultStatus::MemoryExceeded,
-			_ if usage.cpu > job.limits.cpu => ResultStatus::CpuExceeded,
-			_ if out_full && exit_code != Some(0) => ResultStatus::StorageExceeded,
+			_ if over_storage => ResultStatus::StorageExceeded,
+			_ if !archive_fits => ResultStatus::BandwidthExceeded,
 			Ending::WallLimit => ResultStatus::ExceptionOccurred,
 			Ending::Exited if exit_code != Some(0) => ResultStatus::ExceptionOccurred,
-			Ending::Exited if usage.bandwidth > job.limits.bandwidth => {
-				ResultStatus::BandwidthExceeded
-			}
 			Ending::Exited => ResultStatus::Completed,
 		};
 		tracing::info!(
@@ -399,27 +524,37 @@ impl Executor {
 			storage_mib = usage.storage, bandwidth_kib = usage.bandwidth, wall_ms = wall.as_millis() as u64,
 			"job ended"
 		);
+		let archive =
+			ArchiveFile { path: archive_to.to_path_buf(), size: archive.size, digest: archive.digest };
 		Ok(Execution { status, usage, archive: Some(archive), wall })
 	}
 
-	/// Waits for the container to exit, killing it when its cgroup's CPU time passes the limit
-	/// (`--cpus` only caps a rate), the wall-time bound passes, or the run is cancelled.
+	/// Waits for the container to exit while keeping the first [`LOG_LIMIT`] bytes of its
+	/// output, killing it when its cgroup's CPU time passes the limit (`--cpus` only caps a
+	/// rate), the wall-time bound passes, or the run is cancelled.
 	async fn watch(
 		&self,
 		job: &Job,
 		container: &str,
 		cgroup: &RunCgroup,
+		output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>>,
+		logs: &mut Logs,
 		mut cancel: watch::Receiver<bool>,
 	) -> Result<Ending, ExecutorError> {
 		let wait = self.docker.wait_container(container, None);
-		futures::pin_mut!(wait);
+		futures::pin_mut!(wait, output);
 		let deadline = tokio::time::sleep(job.wall_limit);
 		tokio::pin!(deadline);
 		let mut watchdog = tokio::time::interval(WATCHDOG_PERIOD);
+		let mut output_open = true;
 		let ending = loop {
 			tokio::select! {
 				// A non-zero exit comes as an error item; either way the container is done.
 				_ = wait.next() => break Some(Ending::Exited),
+				item = output.next(), if output_open => match item {
+					Some(Ok(item)) => logs.keep(item),
+					_ => output_open = false,
+				},
 				_ = &mut deadline => break Some(Ending::WallLimit),
 				Ok(_) = cancel.wait_for(|cancelled| *cancelled) => break None,
 				_ = watchdog.tick() => {
@@ -441,50 +576,97 @@ impl Executor {
 			.await;
 			let _ = tokio::time::timeout(DOCKER_TIMEOUT, wait.next()).await;
 		}
-		ending.ok_or(ExecutorError::Cancelled)
+		let ending = ending.ok_or(ExecutorError::Cancelled)?;
+		// What the job wrote before it ended is still on its way.
+		if output_open {
+			docker_call("attach", DOCKER_TIMEOUT, async {
+				while let Some(item) = output.next().await {
+					logs.keep(item?);
+				}
+				Ok(())
+			})
+			.await?;
+		}
+		Ok(ending)
 	}
 
-	/// The job's stdout and stderr, each cut at [`LOG_LIMIT`] bytes.
-	async fn logs(&self, container: &str) -> Result<(Vec<u8>, Vec<u8>), ExecutorError> {
-		let options = LogsOptions { stdout: true, stderr: true, ..Default::default() };
-		let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-		docker_call("logs", DOCKER_TIMEOUT, async {
-			let logs = self.docker.logs(container, Some(options));
-			futures::pin_mut!(logs);
-			while let Some(item) = logs.next().await {
-				let (buffer, message) = match item? {
-					LogOutput::StdOut { message } => (&mut stdout, message),
-					LogOutput::StdErr { message } => (&mut stderr, message),
-					_ => continue,
-				};
-				let room = LOG_LIMIT.saturating_sub(buffer.len());
-				buffer.extend_from_slice(&message[..message.len().min(room)]);
-			}
-			Ok(())
-		})
-		.await?;
-		Ok((stdout, stderr))
-	}
-
-	/// Removes everything of a run, whatever state it is in: its container, its `/out` mount and
-	/// work directory, and its cgroup.
+	/// Removes everything of a run, whatever state it is in: its container, its tmpfs and work
+	/// directory, and its cgroup.
 	async fn discard(&self, run_id: &str) {
 		let name = self.name(run_id);
 		let remove = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-		let container = format!("modicum-{name}");
 		let _ = docker_call(
 			"remove",
 			DOCKER_TIMEOUT,
-			self.docker.remove_container(&container, Some(remove)),
+			self.docker.remove_container(&name, Some(remove)),
 		)
 		.await;
 		let run_dir = self.work_dir.join(run_id);
-		let out_dir = run_dir.join("out");
-		if is_mount_point(&out_dir) {
-			let _ = run_command("umount", &[out_dir.as_os_str()]).await;
+		let fs = run_dir.join("fs");
+		if is_mount_point(&fs) {
+			let _ = run_command("umount", &[fs.as_os_str()]).await;
 		}
 		let _ = std::fs::remove_dir_all(&run_dir);
 		RunCgroup { name }.remove();
+	}
+}
+
+/// Removes a run's container, tmpfs, cgroup and image when the run ends, however it ends: a
+/// cancelled or panicking run drops its guard, which hands the removal to the runtime.
+struct RunGuard {
+	executor: Executor,
+	run_id: String,
+	image: Option<String>,
+	armed: bool,
+}
+
+impl RunGuard {
+	fn new(executor: Executor, run_id: &str) -> Self {
+		Self { executor, run_id: run_id.into(), image: None, armed: true }
+	}
+
+	async fn release(mut self) {
+		self.armed = false;
+		cleanup(self.executor.clone(), self.run_id.clone(), self.image.take()).await;
+	}
+}
+
+async fn cleanup(executor: Executor, run_id: String, image: Option<String>) {
+	executor.discard(&run_id).await;
+	if let Some(reference) = image {
+		executor.release_image(&reference).await;
+	}
+}
+
+impl Drop for RunGuard {
+	fn drop(&mut self) {
+		if !self.armed {
+			return;
+		}
+		let job = cleanup(self.executor.clone(), std::mem::take(&mut self.run_id), self.image.take());
+		// Without a runtime (the node shutting down) the next start removes the leftovers.
+		if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+			runtime.spawn(job);
+		}
+	}
+}
+
+/// The first [`LOG_LIMIT`] bytes of stdout and of stderr, raw.
+#[derive(Default)]
+struct Logs {
+	stdout: Vec<u8>,
+	stderr: Vec<u8>,
+}
+
+impl Logs {
+	fn keep(&mut self, item: LogOutput) {
+		let (buffer, message) = match item {
+			LogOutput::StdOut { message } => (&mut self.stdout, message),
+			LogOutput::StdErr { message } => (&mut self.stderr, message),
+			_ => return,
+		};
+		let room = LOG_LIMIT.saturating_sub(buffer.len());
+		buffer.extend_from_slice(&message[..message.len().min(room)]);
 	}
 }
 
@@ -496,38 +678,42 @@ enum Ending {
 	WallLimit,
 }
 
-/// Mounts a tmpfs of the storage limit at `out_dir`: the job's `/out`, bounded by the kernel.
-async fn mount_out(out_dir: &Path, bytes: u64) -> Result<(), ExecutorError> {
-	std::fs::create_dir_all(out_dir).map_err(host("/out directory"))?;
+/// Mounts the run's tmpfs at `<run_dir>/fs`, the size of the storage limit and with at most
+/// [`MAX_ENTRIES`] inodes, holding the job's `/out` and `/tmp`: the kernel bounds what a job
+/// can store, and both are still there to measure after the container exits.
+async fn mount_run_fs(run_dir: &Path, bytes: u64) -> Result<(PathBuf, PathBuf), ExecutorError> {
+	let fs = run_dir.join("fs");
+	std::fs::create_dir_all(&fs).map_err(host("run directory"))?;
+	// Each entry counts 4 KiB of storage: more inodes than that could never fit.
+	let inodes = (bytes / archive::ENTRY_BYTES).min(MAX_ENTRIES) + 3;
 	// A zero-size tmpfs would be unbounded: one page is the least.
-	let options = format!("size={},mode=0777,nosuid,nodev,noexec", bytes.max(4096));
+	let options =
+		format!("size={},nr_inodes={inodes},mode=0755,nosuid,nodev,noexec", bytes.max(4096));
 	run_command(
 		"mount",
-		&[
-			"-t".as_ref(),
-			"tmpfs".as_ref(),
-			"-o".as_ref(),
-			options.as_ref(),
-			"tmpfs".as_ref(),
-			out_dir.as_os_str(),
-		],
+		&["-t".as_ref(), "tmpfs".as_ref(), "-o".as_ref(), options.as_ref(), "tmpfs".as_ref(), fs.as_os_str()],
 	)
-	.await
+	.await?;
+	let (out, tmp) = (fs.join("out"), fs.join("tmp"));
+	for (dir, mode) in [(&out, 0o777), (&tmp, 0o1777)] {
+		std::fs::create_dir(dir).map_err(host("run directory"))?;
+		std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+			.map_err(host("run directory"))?;
+	}
+	Ok((out, tmp))
 }
 
-async fn run_command(program: &str, args: &[&std::ffi::OsStr]) -> Result<(), ExecutorError> {
+async fn run_command(program: &'static str, args: &[&std::ffi::OsStr]) -> Result<(), ExecutorError> {
 	let output = tokio::time::timeout(
 		DOCKER_TIMEOUT,
 		tokio::process::Command::new(program).args(args).kill_on_drop(true).output(),
 	)
 	.await
-	.map_err(|_| ExecutorError::Host(format!("{program} timed out")))?
+	.map_err(|_| ExecutorError::Host { what: program, source: std::io::ErrorKind::TimedOut.into() })?
 	.map_err(host(program))?;
 	if !output.status.success() {
-		return Err(ExecutorError::Host(format!(
-			"{program}: {}",
-			String::from_utf8_lossy(&output.stderr).trim()
-		)));
+		let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+		return Err(ExecutorError::Host { what: program, source: std::io::Error::other(message) });
 	}
 	Ok(())
 }
@@ -538,9 +724,36 @@ fn is_mount_point(path: &Path) -> bool {
 	mounts.lines().any(|line| line.split(' ').nth(1) == Some(wanted.as_str()))
 }
 
-/// Bytes still free in the file system of `path`.
-fn free_bytes(path: &Path) -> Result<u64, ExecutorError> {
-	let stat =
-		rustix::fs::statvfs(path).map_err(|e| ExecutorError::Host(format!("statvfs: {e}")))?;
-	Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+/// The cores this process may run on (`Cpus_allowed_list` of /proc/self/status).
+fn allowed_cores() -> std::io::Result<Vec<usize>> {
+	let status = std::fs::read_to_string("/proc/self/status")?;
+	let list = status
+		.lines()
+		.find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+		.ok_or_else(|| std::io::Error::other("no Cpus_allowed_list in /proc/self/status"))?;
+	parse_core_list(list.trim())
+		.ok_or_else(|| std::io::Error::other(format!("unreadable Cpus_allowed_list `{list}`")))
+}
+
+/// `0-3,5,7-8` → [0, 1, 2, 3, 5, 7, 8].
+fn parse_core_list(list: &str) -> Option<Vec<usize>> {
+	let mut cores = Vec::new();
+	for part in list.split(',').filter(|p| !p.is_empty()) {
+		let (first, last) = part.split_once('-').unwrap_or((part, part));
+		let (first, last): (usize, usize) = (first.parse().ok()?, last.parse().ok()?);
+		cores.extend(first..=last);
+	}
+	(!cores.is_empty()).then_some(cores)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn core_lists_read_like_the_kernel_writes_them() {
+		assert_eq!(parse_core_list("0-3,5,7-8"), Some(vec![0, 1, 2, 3, 5, 7, 8]));
+		assert_eq!(parse_core_list("1"), Some(vec![1]));
+		assert_eq!(parse_core_list(""), None);
+	}
 }

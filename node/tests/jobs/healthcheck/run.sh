@@ -1,0 +1,1 @@
+echo "a healthcheck would run commands of its own beside the job"

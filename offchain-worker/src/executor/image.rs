@@ -1,0 +1,250 @@
+//! A job image checked at its directory before anything of it reaches Docker (PROTOCOL.md,
+//! "Jobs"): the manifest and config under their size caps, the job's architecture and base
+//! layer, no volumes, healthcheck or devices, and every layer above the base fetched, checked
+//! against its digest and its `diff_id`, and its uncompressed size counted under the cap. What
+//! Docker is later asked to pull is then known to be sound: a pull that still fails is the
+//! host's fault, never the job's.
+
+use super::Job;
+use crate::{
+	config::{digest_string, oci_architecture},
+	registry::{Descriptor, Registry, RegistryError},
+};
+use pallet_market::ResultStatus;
+use sha2::{Digest as _, Sha256};
+use std::io::Write;
+
+/// The largest manifest a job may have.
+pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
+
+/// The largest image config a job may have.
+pub const MAX_CONFIG_BYTES: usize = 64 << 10;
+
+/// The most layers a job image may have (base, job, data and a few more).
+pub const MAX_LAYERS: usize = 16;
+
+/// The most bytes the layers above the base may unpack to: with the storage limit, what a job
+/// can make a provider's disk hold.
+pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
+
+/// Config keys that would make Docker give the job more than the market's profile.
+const REFUSED_CONFIG_KEYS: [&str; 3] = ["Volumes", "Healthcheck", "Devices"];
+
+/// An image that passed the checks.
+#[derive(Clone, Debug)]
+pub struct Image {
+	/// `host:port/repository@sha256:…`, as Docker pulls it.
+	pub reference: String,
+	/// KiB of compressed layers above the base: what a provider fetches, counted in bandwidth.
+	pub layer_kib: u64,
+}
+
+/// An image that is not run: the status to post, and the KiB of layers counted when they
+/// were too many for the bandwidth limit.
+#[derive(Clone, Copy, Debug)]
+pub struct Refused {
+	/// The status.
+	pub status: ResultStatus,
+	/// Bandwidth usage to report.
+	pub layer_kib: u64,
+}
+
+impl From<ResultStatus> for Refused {
+	fn from(status: ResultStatus) -> Self {
+		Self { status, layer_kib: 0 }
+	}
+}
+
+/// Why a registry answer ends a job, as the status to post.
+pub fn refusal(e: &RegistryError) -> ResultStatus {
+	match e {
+		RegistryError::Unavailable { .. } => ResultStatus::DirectoryUnavailable,
+		RegistryError::NotFound(_) => ResultStatus::JobNotFound,
+		RegistryError::Invalid(_) | RegistryError::TooLarge { .. } => {
+			ResultStatus::JobDescriptionError
+		}
+		RegistryError::Endpoint(_) => ResultStatus::Declined,
+	}
+}
+
+/// Checks `job`'s image at its directory; the status that ends the job when it fails.
+pub async fn check(job: &Job) -> Result<Image, Refused> {
+	let registry = Registry::new(&job.endpoint).map_err(|e| Refused::from(refusal(&e)))?;
+	let manifest = registry
+		.manifest(&job.repository, &job.digest, MAX_MANIFEST_BYTES)
+		.await
+		.map_err(|e| Refused::from(refusal(&e)))?;
+	let config = registry
+		.image_config(&job.repository, &manifest, MAX_CONFIG_BYTES)
+		.await
+		.map_err(|e| Refused::from(refusal(&e)))?;
+	let base = digest_string(&job.base_layer);
+	let refused_key = config.config.as_ref().and_then(|c| {
+		REFUSED_CONFIG_KEYS.into_iter().find(|key| c.get(*key).is_some_and(|v| declares(v)))
+	});
+	if let Some(key) = refused_key {
+		tracing::info!(run = %job.run_id, key, "image config declares what jobs may not have");
+		return Err(ResultStatus::JobDescriptionError.into());
+	}
+	if config.architecture != oci_architecture(job.architecture)
+		|| manifest.layers.is_empty()
+		|| manifest.layers.len() > MAX_LAYERS
+		|| config.rootfs.diff_ids.len() != manifest.layers.len()
+		|| config.rootfs.diff_ids.first() != Some(&base)
+	{
+		return Err(ResultStatus::JobDescriptionError.into());
+	}
+	let mut unpacked = 0u64;
+	let mut layer_bytes = 0u64;
+	for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids).skip(1) {
+		if *diff_id == base {
+			continue;
+		}
+		layer_bytes = layer_bytes.saturating_add(layer.size);
+		// Bandwidth is refused before anything is fetched.
+		if layer_bytes.div_ceil(1024) > job.limits.bandwidth {
+			let layer_kib = layer_bytes.div_ceil(1024);
+			return Err(Refused { status: ResultStatus::BandwidthExceeded, layer_kib });
+		}
+		unpacked += unpacked_size(&registry, &job.repository, layer, diff_id, MAX_UNPACKED_BYTES - unpacked)
+			.await
+			.map_err(|e| {
+				tracing::info!(run = %job.run_id, error = %e, "job layer refused");
+				Refused::from(refusal(&e))
+			})?;
+	}
+	Ok(Image {
+		reference: format!("{}/{}@{}", registry.host(), job.repository, digest_string(&job.digest)),
+		layer_kib: layer_bytes.div_ceil(1024),
+	})
+}
+
+/// Whether a config value declares something (an empty map or list, or null, declares nothing;
+/// a healthcheck of `["NONE"]` disables the base image's).
+fn declares(value: &serde_json::Value) -> bool {
+	match value {
+		serde_json::Value::Null => false,
+		serde_json::Value::Object(map) => {
+			let disabled = map.get("Test").and_then(|t| t.as_array()).is_some_and(|test| {
+				test.first().and_then(|t| t.as_str()) == Some("NONE")
+			});
+			!map.is_empty() && !disabled
+		}
+		serde_json::Value::Array(list) => !list.is_empty(),
+		_ => true,
+	}
+}
+
+/// Fetches a layer, checks its digest and `diff_id`, and returns the bytes it unpacks to; a
+/// layer that would unpack to more than `room` is `TooLarge`.
+async fn unpacked_size(
+	registry: &Registry,
+	repository: &str,
+	layer: &Descriptor,
+	diff_id: &str,
+	room: u64,
+) -> Result<u64, RegistryError> {
+	let digest: crate::config::Sha256 = layer.digest.parse().map_err(RegistryError::Invalid)?;
+	let counter = Counter { written: 0, room, hash: Sha256::new() };
+	let mut sink: Box<dyn Sink> = match layer.media_type.as_str() {
+		"application/vnd.docker.image.rootfs.diff.tar.gzip"
+		| "application/vnd.oci.image.layer.v1.tar+gzip" => {
+			Box::new(flate2::write::GzDecoder::new(counter))
+		}
+		"application/vnd.oci.image.layer.v1.tar" => Box::new(counter),
+		other => return Err(RegistryError::Invalid(format!("layer media type `{other}`"))),
+	};
+	let invalid = |e: std::io::Error| match e.get_ref().and_then(|e| e.downcast_ref::<TooMuch>()) {
+		Some(TooMuch(room)) => {
+			RegistryError::TooLarge { what: format!("layer {}", layer.digest), limit: *room }
+		}
+		None => RegistryError::Invalid(format!("layer {}: {e}", layer.digest)),
+	};
+	registry
+		.stream_blob(repository, &digest.0, layer.size, |chunk| sink.write_all(chunk).map_err(invalid))
+		.await?;
+	let counter = sink.finish().map_err(invalid)?;
+	if digest_string(&counter.hash.finalize().into()) != diff_id {
+		return Err(RegistryError::Invalid(format!("layer {} is not its diff_id", layer.digest)));
+	}
+	Ok(counter.written)
+}
+
+/// Where a layer's bytes go: straight, or through a gzip decoder.
+trait Sink: Write + Send {
+	fn finish(self: Box<Self>) -> std::io::Result<Counter>;
+}
+
+impl Sink for Counter {
+	fn finish(self: Box<Self>) -> std::io::Result<Counter> {
+		Ok(*self)
+	}
+}
+
+impl Sink for flate2::write::GzDecoder<Counter> {
+	fn finish(self: Box<Self>) -> std::io::Result<Counter> {
+		(*self).finish()
+	}
+}
+
+/// Counts and hashes unpacked bytes, refusing more than `room`.
+struct Counter {
+	written: u64,
+	room: u64,
+	hash: Sha256,
+}
+
+#[derive(Debug)]
+struct TooMuch(u64);
+
+impl std::fmt::Display for TooMuch {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		write!(f, "unpacks to more than {} bytes", self.0)
+	}
+}
+
+impl std::error::Error for TooMuch {}
+
+impl Write for Counter {
+	fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+		self.written += buf.len() as u64;
+		if self.written > self.room {
+			return Err(std::io::Error::other(TooMuch(self.room)));
+		}
+		self.hash.update(buf);
+		Ok(buf.len())
+	}
+
+	fn flush(&mut self) -> std::io::Result<()> {
+		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use serde_json::json;
+
+	#[test]
+	fn volumes_healthchecks_and_devices_are_declarations_unless_empty_or_disabled() {
+		assert!(declares(&json!({"/data": {}})));
+		assert!(!declares(&json!({})));
+		assert!(!declares(&json!(null)));
+		assert!(declares(&json!({"Test": ["CMD", "true"], "Interval": 1})));
+		assert!(!declares(&json!({"Test": ["NONE"]})));
+		assert!(declares(&json!(["/dev/kvm"])));
+	}
+
+	#[test]
+	fn a_compression_bomb_is_refused_at_the_cap_not_unpacked() {
+		let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+		encoder.write_all(&vec![0u8; 8 << 20]).unwrap();
+		let bomb = encoder.finish().unwrap();
+		assert!(bomb.len() < 64 << 10, "8 MiB of zeros pack small");
+		let counter = Counter { written: 0, room: 1 << 20, hash: Sha256::new() };
+		let mut sink = flate2::write::GzDecoder::new(counter);
+		let refused = sink.write_all(&bomb).and_then(|()| sink.try_finish());
+		let error = refused.unwrap_err();
+		assert!(error.get_ref().is_some_and(|e| e.is::<TooMuch>()), "{error}");
+	}
+}
