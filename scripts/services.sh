@@ -79,5 +79,7 @@ DOCKERFILE
 	rm -rf "$context" "$context.log"
 	digest="$(docker push "$reference" | sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p')"
 	[ -n "$digest" ] || { echo "pushing $reference gave no digest" >&2; return 1; }
+	# The job creator's copy goes: a provider on this host pulls the job like any other.
+	docker image rm "$reference" >/dev/null
 	echo "$digest $(base_layer_of "$4")"
 }

@@ -259,6 +259,8 @@ impl Provider {
 				continue;
 			}
 			busy = true;
+			// The offer this match took is closed: the next may follow as soon as the run ends.
+			self.offered_at = None;
 			if self.running.contains_key(id) || !due(self.posted.get(id).copied(), number) {
 				continue;
 			}

@@ -51,6 +51,11 @@ pub const LOG_LIMIT: usize = 1 << 20;
 /// The most entries a job may create under `/out` and `/tmp` together; the kernel refuses more.
 pub const MAX_ENTRIES: u64 = 65_536;
 
+/// How far the kernel lets a job's files go past its storage limit: reaching the kernel's
+/// bound (tmpfs full, file-size limit, out of inodes) always means exceeding the limit, so the
+/// status is `StorageExceeded` on every host, never a failure the job chose.
+const STORAGE_OVERSHOOT: u64 = 64 << 10;
+
 /// Docker's least memory limit for a container.
 const DOCKER_MIN_MEMORY: u64 = 6 * MIB;
 
@@ -395,7 +400,9 @@ impl Executor {
 			soft: Some(value),
 			hard: Some(value),
 		};
-		let memory = (job.limits.memory + job.limits.storage).saturating_mul(MIB) as i64;
+		let memory = (job.limits.memory + job.limits.storage)
+			.saturating_mul(MIB)
+			.saturating_add(STORAGE_OVERSHOOT) as i64;
 		let cpuset: Vec<String> = self.cores[..job.cores].iter().map(|c| c.to_string()).collect();
 		let config = ContainerCreateBody {
 			image: Some(image.reference.clone()),
@@ -419,7 +426,7 @@ impl Executor {
 				cgroup_parent: Some(cgroup.parent()),
 				ulimits: Some(vec![
 					ulimit("nofile", NOFILE_LIMIT),
-					ulimit("fsize", storage_bytes.max(4096) as i64),
+					ulimit("fsize", (storage_bytes + STORAGE_OVERSHOOT) as i64),
 				]),
 				// Logs are read from the attached streams: nothing of them reaches the host's disk.
 				log_config: Some(HostConfigLogConfig {
@@ -684,11 +691,11 @@ enum Ending {
 async fn mount_run_fs(run_dir: &Path, bytes: u64) -> Result<(PathBuf, PathBuf), ExecutorError> {
 	let fs = run_dir.join("fs");
 	std::fs::create_dir_all(&fs).map_err(host("run directory"))?;
-	// Each entry counts 4 KiB of storage: more inodes than that could never fit.
-	let inodes = (bytes / archive::ENTRY_BYTES).min(MAX_ENTRIES) + 3;
-	// A zero-size tmpfs would be unbounded: one page is the least.
-	let options =
-		format!("size={},nr_inodes={inodes},mode=0755,nosuid,nodev,noexec", bytes.max(4096));
+	// Each entry counts 4 KiB of storage: one inode more than fit (besides the root, out and
+	// tmp) takes the count past the limit.
+	let inodes = (bytes / archive::ENTRY_BYTES).min(MAX_ENTRIES) + 4;
+	let size = bytes + STORAGE_OVERSHOOT;
+	let options = format!("size={size},nr_inodes={inodes},mode=0755,nosuid,nodev,noexec");
 	run_command(
 		"mount",
 		&["-t".as_ref(), "tmpfs".as_ref(), "-o".as_ref(), options.as_ref(), "tmpfs".as_ref(), fs.as_os_str()],
