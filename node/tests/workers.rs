@@ -417,23 +417,29 @@ fn wait_for_container(id: MatchId) -> String {
 	name
 }
 
-/// Peak resident memory (VmHWM) of the devnet's provider node, in MiB.
-fn provider_node_peak_mib() -> u64 {
+/// The `/proc` directory of the devnet's process whose command line passes `wanted`.
+fn devnet_process(what: &str, wanted: impl Fn(&str) -> bool) -> std::path::PathBuf {
 	let devnet = devnet_dir().display().to_string();
 	for entry in std::fs::read_dir("/proc").unwrap().flatten() {
 		let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
 		let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-		if cmdline.contains("modicum-node") && cmdline.contains("--provider") && cmdline.contains(&devnet) {
-			let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
-			let kib: u64 = status
-				.lines()
-				.find_map(|l| l.strip_prefix("VmHWM:"))
-				.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-				.unwrap();
-			return kib / 1024;
+		if cmdline.contains(&devnet) && wanted(&cmdline) {
+			return entry.path();
 		}
 	}
-	panic!("no provider node of the devnet {devnet} is running");
+	panic!("no {what} of the devnet {devnet} is running");
+}
+
+/// Peak resident memory (VmHWM) of the devnet's provider node, in MiB.
+fn provider_node_peak_mib() -> u64 {
+	let node = devnet_process("provider node", |c| c.contains("modicum-node") && c.contains("--provider"));
+	let status = std::fs::read_to_string(node.join("status")).unwrap();
+	let kib: u64 = status
+		.lines()
+		.find_map(|l| l.strip_prefix("VmHWM:"))
+		.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+		.unwrap();
+	kib / 1024
 }
 
 /// Job images of `jobs/` left in the local Docker engine.
@@ -543,10 +549,32 @@ fn hostile_jobs_are_contained_and_reported_while_the_node_keeps_running() {
 	assert!(left.is_empty(), "job images left behind: {left:?}");
 }
 
+/// A job run straight through an executor (no match), at the devnet's registry, with the
+/// bounds a match of `SMALL` limits gives every host.
+fn executor_job(
+	run_id: &str,
+	image: &ImageOf<Runtime>,
+	base: [u8; 32],
+	wall_limit: Duration,
+) -> modicum_offchain_worker::executor::Job {
+	modicum_offchain_worker::executor::Job {
+		run_id: run_id.into(),
+		endpoint: format!("http://127.0.0.1:{}", 5000 + offset()),
+		repository: String::from_utf8(image.repository.to_vec()).unwrap(),
+		digest: image.digest,
+		base_layer: base,
+		architecture: pallet_market::Architecture::Amd64,
+		limits: SMALL,
+		cpu_rate: 1.0,
+		cores: 1,
+		wall_limit,
+	}
+}
+
 #[test]
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn one_job_under_two_host_cpu_counts_ends_alike() {
-	use modicum_offchain_worker::executor::{Executor, Job};
+	use modicum_offchain_worker::executor::Executor;
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let (image, base) = publish("cores");
 	let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -557,19 +585,8 @@ fn one_job_under_two_host_cpu_counts_ends_alike() {
 			let namespace = format!("cores-test-{}", std::process::id());
 			let executor = Executor::connect(work.join("runs"), &namespace).await.unwrap();
 			let executor = executor.with_cores(cores.clone());
-			// The bounds a match with these limits gives every host.
-			let job = Job {
-				run_id: format!("cores-{}", cores.len()),
-				endpoint: format!("http://127.0.0.1:{}", 5000 + offset()),
-				repository: String::from_utf8(image.repository.to_vec()).unwrap(),
-				digest: image.digest,
-				base_layer: base,
-				architecture: pallet_market::Architecture::Amd64,
-				limits: SMALL,
-				cpu_rate: 1.0,
-				cores: 1,
-				wall_limit: Duration::from_secs(60),
-			};
+			let run = format!("cores-{}", cores.len());
+			let job = executor_job(&run, &image, base, Duration::from_secs(60));
 			let (_cancel, cancelled) = tokio::sync::watch::channel(false);
 			executor.execute(&job, &work.join("archive.tar"), cancelled).await.unwrap()
 		});
@@ -750,21 +767,16 @@ fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 	devnet_script(&["restart-node", "eve"]);
 }
 
-#[test]
-#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
-fn a_restarted_provider_recovers_its_matched_job_from_the_chain() {
-	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-	let rpc = &devnet();
+/// Runs the `nap` job, doing `interrupt` while its container runs; checks its one `Completed`
+/// result and accepts it. The match's id.
+fn nap_interrupted(rpc: &Rpc, interrupt: impl FnOnce()) -> MatchId {
 	ensure_job_creator(rpc, JC, MEDIATOR);
 	let (image, base) = publish("nap");
 	let tracked = track(rpc);
 	post_job(rpc, image, base, SMALL, 100);
 	let (at, id) = matched(rpc, tracked.start);
 	wait_for_container(id);
-	// The node goes down mid-job and comes back: the match is read back from the chain, the
-	// orphaned container removed, and the job run again to its end.
-	devnet_script(&["stop-node", "eve"]);
-	devnet_script(&["restart-node", "eve"]);
+	interrupt();
 	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(180));
 	assert_eq!(receipt.status, ResultStatus::Completed, "{receipt:?}");
 	let archive = result_archive(receipt.result_digest.expect("a completed job has a result"));
@@ -779,4 +791,105 @@ fn a_restarted_provider_recovers_its_matched_job_from_the_chain() {
 		})
 		.count();
 	assert_eq!(results, 1, "one result for the match");
+	id
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_restarted_provider_recovers_its_matched_job_from_the_chain() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	// The node goes down mid-job and comes back: the match is read back from the chain, the
+	// orphaned container removed, and the job run again (once) to its end.
+	nap_interrupted(&devnet(), || {
+		devnet_script(&["stop-node", "eve"]);
+		devnet_script(&["restart-node", "eve"]);
+	});
+}
+
+/// The devnet's registry process (`docker-registry serve <devnet>/registry/…`).
+fn registry_pid() -> i32 {
+	let registry = devnet_process("registry", |c| c.starts_with("docker-registry serve"));
+	registry.file_name().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+fn signal(pid: i32, name: &str) {
+	let status = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status();
+	assert!(status.unwrap().success(), "kill -{name} {pid}");
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_result_upload_survives_a_directory_outage_and_the_job_is_not_run_again() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	// The directory hangs (every request stalls, as on a dead link) while the job ends and
+	// the provider tries to upload; it comes back 40 s later.
+	let id = nap_interrupted(&devnet(), || {
+		let registry = registry_pid();
+		signal(registry, "STOP");
+		std::thread::sleep(Duration::from_secs(40));
+		signal(registry, "CONT");
+	});
+	let log = std::fs::read_to_string(devnet_dir().join("logs/eve.log")).unwrap();
+	let runs = log
+		.lines()
+		.filter(|l| l.contains("running job") && l.contains(&format!("match_id={id} ")))
+		.count();
+	assert_eq!(runs, 1, "the measured job was uploaded, not run again");
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_cancelled_or_dropped_run_leaves_no_container_mount_or_cgroup() {
+	use modicum_offchain_worker::executor::{Executor, ExecutorError};
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let (image, base) = publish("sleeper");
+	let runtime = tokio::runtime::Runtime::new().unwrap();
+	let work = std::env::temp_dir().join(format!("modicum-guard-{}", std::process::id()));
+	let namespace = format!("guard-test-{}", std::process::id());
+	let left = |run: &str| {
+		let name = format!("modicum-{namespace}-{run}");
+		let containers = Command::new("docker")
+			.args(["ps", "-aq", "-f", &format!("name={name}$")])
+			.output()
+			.unwrap();
+		let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+		let cgroup = std::path::Path::new("/sys/fs/cgroup/memory/modicum").join(&name);
+		(
+			!containers.stdout.is_empty(),
+			mounts.contains(&work.join("runs").join(run).display().to_string()),
+			cgroup.exists(),
+		)
+	};
+	runtime.block_on(async {
+		let executor = Executor::connect(work.join("runs"), &namespace).await.unwrap();
+		let job = |run: &str| executor_job(run, &image, base, Duration::from_secs(600));
+		// Cancelled: the match moved on while the job ran.
+		let (cancel, cancelled) = tokio::sync::watch::channel(false);
+		let cancelled_run = job("cancelled");
+		let run = executor.execute(&cancelled_run, &work.join("a.tar"), cancelled);
+		let canceller = async {
+			tokio::time::sleep(Duration::from_secs(5)).await;
+			assert_eq!(left("cancelled"), (true, true, true), "the run was going");
+			cancel.send(true).unwrap();
+		};
+		let (outcome, ()) = tokio::join!(run, canceller);
+		assert!(matches!(outcome, Err(ExecutorError::Cancelled)), "{outcome:?}");
+		assert_eq!(left("cancelled"), (false, false, false), "a cancelled run leaves nothing");
+		// Dropped mid-run (a panicking or aborted task drops its future the same way).
+		let (_cancel, never) = tokio::sync::watch::channel(false);
+		let dropped = job("dropped");
+		let _ = tokio::time::timeout(
+			Duration::from_secs(5),
+			executor.execute(&dropped, &work.join("b.tar"), never),
+		)
+		.await;
+		for _ in 0..60 {
+			if left("dropped") == (false, false, false) {
+				break;
+			}
+			tokio::time::sleep(Duration::from_millis(500)).await;
+		}
+		assert_eq!(left("dropped"), (false, false, false), "a dropped run's guard removed it");
+	});
+	let _ = std::fs::remove_dir_all(&work);
 }

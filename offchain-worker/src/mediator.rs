@@ -9,7 +9,6 @@ use crate::{
 	directory_endpoint, due, ensure_bond,
 	executor::{Executor, ExecutorError, Job},
 	metrics::Metrics,
-	executor::image::MAX_MANIFEST_BYTES,
 	registry::{Registry, RegistryError, RESULTS_REPOSITORY},
 	submit,
 	verdict::{needs_runs, verdict, CostBound, DirectoryCheck, RunOutcome},
@@ -186,7 +185,6 @@ impl Mediator {
 			{
 				continue;
 			}
-			let MatchState::InMediation { mediation_deadline, .. } = terms.state else { continue };
 			let Some(endpoint) = directory_endpoint(&actors, &terms.directory) else { continue };
 			let directory_up = state.directory_available(best, &terms.directory)?;
 			let (cancel, cancelled) = watch::channel(false);
@@ -197,7 +195,6 @@ impl Mediator {
 				terms,
 				endpoint,
 				heartbeat_recent: directory_up,
-				last_chance: number.saturating_add(2 * RETRY_AFTER) >= mediation_deadline,
 				architecture: self.config.architecture.into(),
 			};
 			let (executor, metrics) = (self.executor.clone(), self.metrics.clone());
@@ -229,8 +226,6 @@ struct Assignment {
 	endpoint: String,
 	/// The directory's last heartbeat is within the heartbeat period.
 	heartbeat_recent: bool,
-	/// The mediation deadline is near: what cannot be measured now never will be.
-	last_chance: bool,
 	/// The mediator's architecture (the job's, as the match requires).
 	architecture: pallet_market::Architecture,
 }
@@ -244,14 +239,14 @@ async fn mediate(
 	cancelled: watch::Receiver<bool>,
 	metrics: &Metrics,
 ) -> Result<(Party, Option<Digest>), MediationError> {
-	let Assignment { id, terms, endpoint, heartbeat_recent, last_chance, architecture } =
-		assignment;
+	let Assignment { id, terms, endpoint, heartbeat_recent, architecture } = assignment;
 	let terms = &terms;
 	let MatchState::InMediation { receipt, reason, .. } = terms.state else {
 		return Err(MediationError::NotInMediation);
 	};
 	let directory =
-		check_directory(&endpoint, heartbeat_recent, last_chance, terms, &receipt).await?;
+		check_directory(executor, &endpoint, heartbeat_recent, terms, &receipt, architecture)
+			.await?;
 	let mut runs = Vec::new();
 	if needs_runs(&receipt, reason) {
 		for k in 1..=terms.parameters.verification_count {
@@ -282,41 +277,36 @@ async fn mediate(
 	Ok((party, runs.first().and_then(|run| run.digest)))
 }
 
-/// The directory as the dispute needs it. A stale heartbeat is `Down`. A directory that
-/// heartbeats but does not answer this mediator may be the mediator's own network: it tries
-/// again, and concludes `Down` only at its last chance before the mediation deadline.
+/// The directory as the dispute needs it: a stale heartbeat is `Down`; otherwise whether it
+/// serves the image (checked as a provider checks it before pulling) and the result archive.
+/// A directory that heartbeats but does not answer this mediator may be the mediator's own
+/// network: no verdict, it tries again (PROTOCOL.md: its own failure is never a verdict).
 async fn check_directory(
+	executor: &Executor,
 	endpoint: &str,
 	heartbeat_recent: bool,
-	last_chance: bool,
 	terms: &MatchOf<Runtime>,
 	receipt: &Receipt,
+	architecture: pallet_market::Architecture,
 ) -> Result<DirectoryCheck, MediationError> {
 	if !heartbeat_recent {
 		return Ok(DirectoryCheck::Down);
 	}
-	let Ok(registry) = Registry::new(endpoint) else { return Ok(DirectoryCheck::Down) };
-	let unreachable = |e: RegistryError| {
-		if last_chance {
-			Ok(DirectoryCheck::Down)
-		} else {
-			Err(MediationError::DirectoryUnreachable(e))
+	let registry = Registry::new(endpoint).map_err(MediationError::DirectoryUnreachable)?;
+	registry.ping().await.map_err(MediationError::DirectoryUnreachable)?;
+	let job = Job::for_match(String::new(), terms, endpoint.into(), architecture);
+	let has_image = match executor.check_image(&job).await {
+		Err(refused) if refused.status == ResultStatus::DirectoryUnavailable => {
+			return Err(MediationError::NotMeasured(refused.status))
 		}
-	};
-	if let Err(e) = registry.ping().await {
-		return unreachable(e);
-	}
-	let repository = String::from_utf8_lossy(&terms.image.repository).into_owned();
-	let has_image = match registry.manifest(&repository, &terms.image.digest, MAX_MANIFEST_BYTES).await {
+		Err(refused) => refused.status != ResultStatus::JobNotFound,
 		Ok(_) => true,
-		Err(e @ RegistryError::Unavailable { .. }) => return unreachable(e),
-		Err(_) => false,
 	};
 	let has_result = match receipt.result_digest {
-		Some(digest) => match registry.has_blob(RESULTS_REPOSITORY, &digest).await {
-			Ok(has) => has,
-			Err(e) => return unreachable(e),
-		},
+		Some(digest) => registry
+			.has_blob(RESULTS_REPOSITORY, &digest)
+			.await
+			.map_err(MediationError::DirectoryUnreachable)?,
 		None => false,
 	};
 	Ok(DirectoryCheck::Up { has_image, has_result })

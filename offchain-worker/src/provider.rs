@@ -275,6 +275,13 @@ impl Provider {
 				None => {
 					let attempts = self.journal.attempts(*id);
 					let fits = number.saturating_add(terms.run_length) < terms.completion_deadline;
+					if attempts == 0 && !fits {
+						// A run bounded by R blocks cannot end in time: declining costs
+						// nothing, letting the deadline pass costs π̂_c.
+						tracing::warn!(target: "modicum", match_id = id, "provider: the job cannot run in time; declining");
+						self.decline(*id).await;
+						continue;
+					}
 					if attempts >= MAX_RUN_ATTEMPTS || (attempts > 0 && !fits) {
 						if self.posted.insert(*id, number).is_none() {
 							tracing::warn!(target: "modicum", match_id = id, attempts, "provider: the run was cut short and cannot run again before the deadline; posting nothing");
@@ -358,17 +365,24 @@ impl Provider {
 		self.running.insert(id, cancel);
 		let task = self.runs.spawn(async move {
 			let outcome = async {
+				let started = std::time::Instant::now();
+				let mut container_ms = 0;
 				let measured = match journal.load(id) {
 					Some(measured) => measured,
 					None => {
 						tracing::info!(target: "modicum", match_id = id, image = %job.repository, "provider: running job");
 						journal.begin(id, journal.attempts(id) + 1)?;
 						let execution = executor.execute(&job, &journal.archive(id), cancelled).await;
-						journal.end(id);
-						let execution = execution.map_err(|e| match e {
-							ExecutorError::Cancelled => RunFailure::Cancelled,
-							other => RunFailure::Executor(other),
-						})?;
+						let execution = match execution {
+							Ok(execution) => execution,
+							Err(e) => {
+								journal.end(id);
+								return Err(match e {
+									ExecutorError::Cancelled => RunFailure::Cancelled,
+									other => RunFailure::Executor(other),
+								});
+							}
+						};
 						metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
 						let receipt = Receipt {
 							status: execution.status,
@@ -376,8 +390,11 @@ impl Provider {
 							result_digest: execution.archive.as_ref().map(|a| a.digest),
 						};
 						let measured = Measured { receipt, uploaded: execution.archive.is_none() };
+						// Measured before the run counts as ended: a crash in between never
+						// runs a measured job again.
 						journal.save(id, &measured)?;
-						tracing::info!(target: "modicum", match_id = id, status = ?receipt.status, container_ms = execution.wall.as_millis() as u64, "provider: run measured");
+						journal.end(id);
+						container_ms = execution.wall.as_millis() as u64;
 						measured
 					}
 				};
@@ -387,6 +404,14 @@ impl Provider {
 						journal.save(id, &Measured { uploaded: true, ..measured.clone() })?;
 					}
 				}
+				tracing::info!(
+					target: "modicum",
+					match_id = id,
+					status = ?measured.receipt.status,
+					container_ms,
+					total_ms = started.elapsed().as_millis() as u64,
+					"provider: result ready"
+				);
 				Ok(measured.receipt)
 			}
 			.await;
@@ -419,6 +444,11 @@ impl Provider {
 		if *failures < MAX_EXECUTOR_FAILURES {
 			return;
 		}
+		self.decline(id).await;
+	}
+
+	/// Posts `Declined` for a match this machine cannot run, journalled like any result.
+	async fn decline(&mut self, id: MatchId) {
 		let receipt = Receipt {
 			status: pallet_market::ResultStatus::Declined,
 			usage: Default::default(),
@@ -443,16 +473,23 @@ impl Provider {
 		}
 	}
 
-	/// Forgets journal entries of matches whose result is final (or that closed).
+	/// Forgets journal entries of matches whose result is final (or that closed): no longer
+	/// waiting for a result at the finalized block, nor open at the best one.
 	fn settle(&mut self, finalized: sp_core::H256) {
 		let entries = self.journal.entries();
 		if entries.is_empty() {
 			return;
 		}
-		let Ok(open) = self.chain.state().open_matches(finalized) else { return };
-		let waiting: HashSet<MatchId> = open
+		let state = self.chain.state();
+		let (Ok(at_finalized), Ok(at_best)) =
+			(state.open_matches(finalized), state.open_matches(self.chain.heads().best.hash))
+		else {
+			return;
+		};
+		let waiting: HashSet<MatchId> = at_finalized
 			.iter()
 			.filter(|(_, m)| m.state == MatchState::Matched)
+			.chain(at_best.iter().filter(|(_, m)| m.state == MatchState::Matched))
 			.map(|(id, _)| *id)
 			.collect();
 		for id in entries {

@@ -84,9 +84,10 @@ pub struct ImageConfig {
 	pub architecture: String,
 	/// The uncompressed layer digests.
 	pub rootfs: RootFs,
-	/// How a container of the image runs (volumes, healthcheck, …), as written.
-	#[serde(default)]
-	pub config: Option<serde_json::Map<String, serde_json::Value>>,
+	/// Every other key as written: Docker reads keys regardless of case, so they are checked
+	/// that way (`executor::image`).
+	#[serde(flatten)]
+	pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The layers of an image config.

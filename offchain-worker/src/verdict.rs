@@ -102,14 +102,14 @@ pub fn verdict(
 			}
 		}
 		// Only what is priced: cpu within tolerance + floor of the largest measurement, and
-		// bandwidth, deterministic, never above what a run measured.
+		// bandwidth, deterministic, exactly as a run measured it.
 		RejectReason::TooMuchCost => {
-			let most = |pick: fn(&Resources) -> u64| runs.iter().map(|r| pick(&r.usage)).max();
-			let (Some(cpu), Some(bandwidth)) = (most(|u| u.cpu), most(|u| u.bandwidth)) else {
+			let Some(cpu) = runs.iter().map(|r| r.usage.cpu).max() else {
 				return Party::JobCreator;
 			};
 			let claimed = receipt.usage;
-			if claimed.cpu > bound.allowed(cpu) || claimed.bandwidth > bandwidth {
+			let bandwidth_measured = runs.iter().any(|r| r.usage.bandwidth == claimed.bandwidth);
+			if claimed.cpu > bound.allowed(cpu) || !bandwidth_measured {
 				Party::ResourceProvider
 			} else {
 				Party::JobCreator
@@ -192,7 +192,7 @@ mod tests {
 	}
 
 	#[test]
-	fn too_much_cost_adds_the_floor_ignores_unpriced_memory_and_bounds_bandwidth() {
+	fn too_much_cost_adds_the_floor_ignores_unpriced_memory_and_wants_bandwidth_exact() {
 		let runs = [run(1, 100), run(1, 90)];
 		let bound = CostBound { floor: 20, ..BOUND };
 		let cost = |usage: Resources| {
@@ -204,8 +204,7 @@ mod tests {
 		assert_eq!(cost(Resources { cpu: 126, ..measured }), Party::ResourceProvider);
 		assert_eq!(cost(Resources { memory: 40, storage: 9, ..measured }), Party::JobCreator);
 		assert_eq!(cost(Resources { bandwidth: 6, ..measured }), Party::ResourceProvider);
-		// Claiming less than was used costs the job creator nothing.
-		assert_eq!(cost(Resources { bandwidth: 4, ..measured }), Party::JobCreator);
+		assert_eq!(cost(Resources { bandwidth: 4, ..measured }), Party::ResourceProvider);
 	}
 
 	#[test]

@@ -39,6 +39,8 @@ enum Entry<'a> {
 	Dir,
 	File { dir: &'a OwnedFd, name: &'a OsStr, size: u64, mode: u32, id: (u64, u64), links: u64 },
 	Symlink { target: OsString },
+	/// A pipe or socket: an entry, with nothing to keep.
+	Other,
 }
 
 /// Walks `root` depth first, each directory's names sorted by their bytes, calling `visit` with
@@ -92,7 +94,7 @@ fn walk(
 				visit(&relative, Entry::Symlink { target: OsString::from_vec(target.into_bytes()) })?
 			}
 			// Pipes and sockets have no content to keep; a job cannot make devices.
-			_ => true,
+			_ => visit(&relative, Entry::Other)?,
 		};
 		if !go_on {
 			return Ok(Ok(()));
@@ -212,6 +214,7 @@ fn append_tree<W: Write>(builder: &mut tar::Builder<W>, out: &Path) -> io::Resul
 				let mut header = header(EntryType::Symlink, 0o777, 0);
 				builder.append_link(&mut header, &name, Path::new(&target))?;
 			}
+			Entry::Other => {}
 		}
 		Ok(true)
 	})?;

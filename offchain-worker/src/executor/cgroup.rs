@@ -77,10 +77,12 @@ impl RunCgroup {
 		self.read("memory", "memory.max_usage_in_bytes")
 	}
 
-	/// Removes the cgroup and the container cgroups left below it.
+	/// Removes the cgroup and the container cgroups left below it, in every controller (Docker
+	/// makes the run's parent in all of them).
 	pub fn remove(&self) {
-		for controller in CONTROLLERS {
-			let path = self.path(controller);
+		let Ok(controllers) = std::fs::read_dir(ROOT) else { return };
+		for controller in controllers.flatten() {
+			let path = controller.path().join("modicum").join(&self.name);
 			if let Ok(children) = std::fs::read_dir(&path) {
 				for child in children.flatten() {
 					if child.path().is_dir() {

@@ -27,8 +27,52 @@ pub const MAX_LAYERS: usize = 16;
 /// can make a provider's disk hold.
 pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
 
-/// Config keys that would make Docker give the job more than the market's profile.
-const REFUSED_CONFIG_KEYS: [&str; 3] = ["Volumes", "Healthcheck", "Devices"];
+/// The most bytes a base layer may unpack to, checked once per host and base.
+pub const MAX_BASE_UNPACKED_BYTES: u64 = 4 << 30;
+
+/// Config keys (folded) that would make Docker give the job more than the market's profile.
+const REFUSED_CONFIG_KEYS: [&str; 3] = ["volumes", "healthcheck", "devices"];
+
+/// A key as Go's `encoding/json` matches it against a field name (`bytes.EqualFold`): ASCII
+/// case folded, and the two non-ASCII letters that fold onto ASCII ones (ſ → s, K → k).
+fn fold(key: &str) -> String {
+	key.chars()
+		.map(|c| match c {
+			'\u{17F}' => 's',
+			'\u{212A}' => 'k',
+			c => c.to_ascii_lowercase(),
+		})
+		.collect()
+}
+
+/// Values of `map` under every key that folds to `name`.
+fn folded<'a>(
+	map: &'a serde_json::Map<String, serde_json::Value>,
+	name: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
+	map.iter().filter(move |(key, _)| fold(key) == name).map(|(_, value)| value)
+}
+
+/// Why an image's config is refused, if it is: something beyond the profile, another OS, or
+/// nothing to run.
+fn refused_config(rest: &serde_json::Map<String, serde_json::Value>) -> Option<&'static str> {
+	if folded(rest, "os").any(|os| os.as_str() != Some("linux")) {
+		return Some("os");
+	}
+	let mut runs_something = false;
+	for config in folded(rest, "config") {
+		let Some(config) = config.as_object() else { return Some("config") };
+		if let Some(key) =
+			REFUSED_CONFIG_KEYS.into_iter().find(|key| folded(config, key).any(declares))
+		{
+			return Some(key);
+		}
+		runs_something |= ["cmd", "entrypoint"]
+			.iter()
+			.any(|key| folded(config, key).any(|v| v.as_array().is_some_and(|a| !a.is_empty())));
+	}
+	(!runs_something).then_some("cmd")
+}
 
 /// An image that passed the checks.
 #[derive(Clone, Debug)]
@@ -68,7 +112,11 @@ pub fn refusal(e: &RegistryError) -> ResultStatus {
 }
 
 /// Checks `job`'s image at its directory; the status that ends the job when it fails.
-pub async fn check(job: &Job) -> Result<Image, Refused> {
+/// `verified_bases` holds the base layer blobs this host already checked.
+pub async fn check(
+	job: &Job,
+	verified_bases: &std::sync::Mutex<std::collections::HashSet<String>>,
+) -> Result<Image, Refused> {
 	let registry = Registry::new(&job.endpoint).map_err(|e| Refused::from(refusal(&e)))?;
 	let manifest = registry
 		.manifest(&job.repository, &job.digest, MAX_MANIFEST_BYTES)
@@ -79,11 +127,8 @@ pub async fn check(job: &Job) -> Result<Image, Refused> {
 		.await
 		.map_err(|e| Refused::from(refusal(&e)))?;
 	let base = digest_string(&job.base_layer);
-	let refused_key = config.config.as_ref().and_then(|c| {
-		REFUSED_CONFIG_KEYS.into_iter().find(|key| c.get(*key).is_some_and(|v| declares(v)))
-	});
-	if let Some(key) = refused_key {
-		tracing::info!(run = %job.run_id, key, "image config declares what jobs may not have");
+	if let Some(key) = refused_config(&config.rest) {
+		tracing::info!(run = %job.run_id, key, "image config refused");
 		return Err(ResultStatus::JobDescriptionError.into());
 	}
 	if config.architecture != oci_architecture(job.architecture)
@@ -91,15 +136,26 @@ pub async fn check(job: &Job) -> Result<Image, Refused> {
 		|| manifest.layers.len() > MAX_LAYERS
 		|| config.rootfs.diff_ids.len() != manifest.layers.len()
 		|| config.rootfs.diff_ids.first() != Some(&base)
+		|| config.rootfs.diff_ids[1..].contains(&base)
 	{
 		return Err(ResultStatus::JobDescriptionError.into());
+	}
+	// Docker fetches a base layer whose blob it does not know, even holding its diff_id:
+	// each base blob is checked once per host like any layer.
+	let base_blob = &manifest.layers[0];
+	let known = verified_bases.lock().unwrap_or_else(|e| e.into_inner()).contains(&base_blob.digest);
+	if !known {
+		unpacked_size(&registry, &job.repository, base_blob, &base, MAX_BASE_UNPACKED_BYTES)
+			.await
+			.map_err(|e| {
+				tracing::info!(run = %job.run_id, error = %e, "base layer refused");
+				Refused::from(refusal(&e))
+			})?;
+		verified_bases.lock().unwrap_or_else(|e| e.into_inner()).insert(base_blob.digest.clone());
 	}
 	let mut unpacked = 0u64;
 	let mut layer_bytes = 0u64;
 	for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids).skip(1) {
-		if *diff_id == base {
-			continue;
-		}
 		layer_bytes = layer_bytes.saturating_add(layer.size);
 		// Bandwidth is refused before anything is fetched.
 		if layer_bytes.div_ceil(1024) > job.limits.bandwidth {
@@ -160,8 +216,11 @@ async fn unpacked_size(
 		}
 		None => RegistryError::Invalid(format!("layer {}: {e}", layer.digest)),
 	};
+	// Inflating and hashing are CPU work: the runtime's other tasks go on meanwhile.
 	registry
-		.stream_blob(repository, &digest.0, layer.size, |chunk| sink.write_all(chunk).map_err(invalid))
+		.stream_blob(repository, &digest.0, layer.size, |chunk| {
+			tokio::task::block_in_place(|| sink.write_all(chunk)).map_err(invalid)
+		})
 		.await?;
 	let counter = sink.finish().map_err(invalid)?;
 	if digest_string(&counter.hash.finalize().into()) != diff_id {
@@ -233,6 +292,26 @@ mod tests {
 		assert!(declares(&json!({"Test": ["CMD", "true"], "Interval": 1})));
 		assert!(!declares(&json!({"Test": ["NONE"]})));
 		assert!(declares(&json!(["/dev/kvm"])));
+	}
+
+	#[test]
+	fn config_keys_are_checked_as_docker_reads_them_whatever_their_case() {
+		let refused = |config: serde_json::Value| {
+			refused_config(config.as_object().unwrap())
+		};
+		let runs = json!({"Cmd": ["/bin/sh", "/job/run.sh"]});
+		assert_eq!(refused(json!({"os": "linux", "config": runs})), None);
+		for (config, why) in [
+			(json!({"os": "linux", "config": {"Cmd": ["sh"], "volumes": {"/data": {}}}}), "volumes"),
+			(json!({"os": "linux", "Config": {"Cmd": ["sh"], "VOLUMES": {"/d": {}}}}), "volumes"),
+			(json!({"os": "linux", "config": {"Cmd": ["sh"], "Volumes": null, "volume\u{17F}": {"/d": {}}}}), "volumes"),
+			(json!({"os": "linux", "config": {"Cmd": ["sh"], "healthcheck": {"Test": ["CMD", "x"]}}}), "healthcheck"),
+			(json!({"os": "linux", "config": {"Cmd": ["sh"], "Devices": ["/dev/kvm"]}}), "devices"),
+			(json!({"os": "windows", "config": runs}), "os"),
+			(json!({"os": "linux", "config": {"Cmd": []}}), "cmd"),
+		] {
+			assert_eq!(refused(config.clone()), Some(why), "{config}");
+		}
 	}
 
 	#[test]

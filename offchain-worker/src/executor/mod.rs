@@ -65,6 +65,10 @@ const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an image pull may take.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How often an image check is tried while the directory does not answer, and the first pause.
+const CHECK_ATTEMPTS: u32 = 4;
+const CHECK_RETRY: Duration = Duration::from_secs(5);
+
 /// How often the watchdog reads the cgroup's CPU time.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(50);
 
@@ -121,8 +125,10 @@ impl Job {
 			limits: terms.limits,
 			cpu_rate,
 			cores: cpu_rate.ceil() as usize,
+			// One block of grace for start-up: a job using its whole cpu limit at the quota's
+			// rate ends by its cpu, never racing the wall time.
 			wall_limit: Duration::from_millis(
-				u64::from(terms.run_length.max(1)).saturating_mul(MILLI_SECS_PER_BLOCK),
+				u64::from(terms.run_length.saturating_add(1)).saturating_mul(MILLI_SECS_PER_BLOCK),
 			),
 		}
 	}
@@ -189,6 +195,9 @@ pub enum ExecutorError {
 		/// The cause.
 		source: std::io::Error,
 	},
+	/// The job's memory and storage are beyond what this host can give.
+	#[error("the job's memory and storage limits are beyond this host")]
+	Capacity,
 	/// The host cannot give the job the cores its terms need.
 	#[error("the job needs {needed} cores and this executor may use {available}")]
 	Cores {
@@ -229,6 +238,8 @@ pub struct Executor {
 	cores: Vec<usize>,
 	/// Images pulled for runs, with how many runs use each now.
 	images: Arc<Mutex<HashMap<String, usize>>>,
+	/// Base layer blobs checked on this host.
+	verified_bases: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Executor {
@@ -249,6 +260,7 @@ impl Executor {
 			prefix: format!("modicum-{namespace}"),
 			cores,
 			images: Default::default(),
+			verified_bases: Default::default(),
 		};
 		executor.clean_leftovers().await?;
 		Ok(executor)
@@ -298,17 +310,9 @@ impl Executor {
 		&self,
 		job: &Job,
 		archive_to: &Path,
-		cancel: watch::Receiver<bool>,
+		mut cancel: watch::Receiver<bool>,
 	) -> Result<Execution, ExecutorError> {
-		let image = match image::check(job).await {
-			Ok(image) => image,
-			Err(refused) => {
-				tracing::info!(run = %job.run_id, status = ?refused.status, "job refused before running");
-				let usage = Resources { bandwidth: refused.layer_kib, ..Default::default() };
-				return Ok(Execution::refused(refused.status, usage));
-			}
-		};
-		let memory = (job.limits.memory + job.limits.storage).saturating_mul(MIB);
+		let memory = memory_limit(&job.limits).ok_or(ExecutorError::Capacity)?;
 		if memory < DOCKER_MIN_MEMORY {
 			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
 		}
@@ -316,11 +320,53 @@ impl Executor {
 			return Err(ExecutorError::Cores { needed: job.cores, available: self.cores.len() });
 		}
 		let mut guard = RunGuard::new(self.clone(), &job.run_id);
-		self.discard(&job.run_id).await;
-		guard.image = Some(self.pull(&image.reference).await?);
+		// Checking and pulling wait on the directory: a cancel ends them at once.
+		let prepared = tokio::select! {
+			prepared = self.prepare(job, &mut guard) => prepared?,
+			Ok(_) = cancel.wait_for(|cancelled| *cancelled) => return Err(ExecutorError::Cancelled),
+		};
+		let image = match prepared {
+			Ok(image) => image,
+			Err(refused) => {
+				tracing::info!(run = %job.run_id, status = ?refused.status, "job refused before running");
+				let usage = Resources { bandwidth: refused.layer_kib, ..Default::default() };
+				return Ok(Execution::refused(refused.status, usage));
+			}
+		};
 		let result = self.run(job, &image, archive_to, cancel).await;
 		guard.release().await;
 		result
+	}
+
+	/// Checks the image (trying again while the directory does not answer, so a blip is not
+	/// reported as its outage) and pulls it; `Ok(Err(_))` is the status that ends the job.
+	async fn prepare(
+		&self,
+		job: &Job,
+		guard: &mut RunGuard,
+	) -> Result<Result<Image, image::Refused>, ExecutorError> {
+		let mut pause = CHECK_RETRY;
+		let mut checked = image::check(job, &self.verified_bases).await;
+		for _ in 1..CHECK_ATTEMPTS {
+			match &checked {
+				Err(refused) if refused.status == ResultStatus::DirectoryUnavailable => {
+					tracing::warn!(run = %job.run_id, retry_in_s = pause.as_secs(), "the directory does not answer; checking the image again");
+					tokio::time::sleep(pause).await;
+					pause *= 2;
+					checked = image::check(job, &self.verified_bases).await;
+				}
+				_ => break,
+			}
+		}
+		let Ok(image) = checked else { return Ok(checked) };
+		self.discard(&job.run_id).await;
+		guard.image = Some(self.pull(&image.reference).await?);
+		Ok(Ok(image))
+	}
+
+	/// Checks a job's image at its directory as a run would, without pulling it.
+	pub async fn check_image(&self, job: &Job) -> Result<Image, image::Refused> {
+		image::check(job, &self.verified_bases).await
 	}
 
 	/// Pulls `reference` unless present; records the run's use of it.
@@ -391,7 +437,7 @@ impl Executor {
 		cancel: watch::Receiver<bool>,
 	) -> Result<Execution, ExecutorError> {
 		let run_dir = self.work_dir.join(&job.run_id);
-		let storage_bytes = job.limits.storage.saturating_mul(MIB);
+		let storage_bytes = job.limits.storage.checked_mul(MIB).ok_or(ExecutorError::Capacity)?;
 		let (out_dir, tmp_dir) = mount_run_fs(&run_dir, storage_bytes).await?;
 		let cgroup = RunCgroup::create(&self.name(&job.run_id)).map_err(host("cgroup"))?;
 		let container = self.name(&job.run_id);
@@ -400,9 +446,7 @@ impl Executor {
 			soft: Some(value),
 			hard: Some(value),
 		};
-		let memory = (job.limits.memory + job.limits.storage)
-			.saturating_mul(MIB)
-			.saturating_add(STORAGE_OVERSHOOT) as i64;
+		let memory = memory_limit(&job.limits).ok_or(ExecutorError::Capacity)? as i64;
 		let cpuset: Vec<String> = self.cores[..job.cores].iter().map(|c| c.to_string()).collect();
 		let config = ContainerCreateBody {
 			image: Some(image.reference.clone()),
@@ -412,6 +456,11 @@ impl Executor {
 			network_disabled: Some(true),
 			attach_stdout: Some(true),
 			attach_stderr: Some(true),
+			// Whatever the image says, no command of its own runs beside the job.
+			healthcheck: Some(bollard::models::HealthConfig {
+				test: Some(vec!["NONE".into()]),
+				..Default::default()
+			}),
 			host_config: Some(HostConfig {
 				network_mode: Some("none".into()),
 				readonly_rootfs: Some(true),
@@ -464,12 +513,19 @@ impl Executor {
 		.await?
 		.output;
 		let started = Instant::now();
-		docker_call(
+		if let Err(e) = docker_call(
 			"container start",
 			DOCKER_TIMEOUT,
 			self.docker.start_container(&container, None),
 		)
-		.await?;
+		.await
+		{
+			// An engine that answers refused what the image asks (no such executable, …): the
+			// job's doing, the same on every host. An engine that does not is this host's.
+			docker_call("ping", DOCKER_TIMEOUT, self.docker.ping()).await?;
+			tracing::info!(run = %job.run_id, error = %e, "the image's container could not start");
+			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
+		}
 		tracing::debug!(run = %job.run_id, "container started");
 
 		let mut logs = Logs::default();
@@ -479,6 +535,10 @@ impl Executor {
 			docker_call("inspect", DOCKER_TIMEOUT, self.docker.inspect_container(&container, None))
 				.await?;
 		let state = inspect.state.unwrap_or_default();
+		if state.running == Some(true) {
+			// The wait ended without an exit (the engine's connection broke): not the job's end.
+			return Err(ExecutorError::Docker { call: "wait", message: "ended while the container runs".into() });
+		}
 		let exit_code = state.exit_code;
 		let cpu = cgroup.cpu_ms().map_err(host("cpu time"))?;
 		let peak = cgroup.peak_memory().map_err(host("peak memory"))?;
@@ -683,6 +743,13 @@ enum Ending {
 	Exited,
 	CpuLimit,
 	WallLimit,
+}
+
+/// The container's memory limit in bytes: memory + storage (tmpfs pages are charged to the
+/// container) and the storage overshoot; `None` beyond what any host has.
+fn memory_limit(limits: &Resources) -> Option<u64> {
+	let bytes = limits.memory.checked_add(limits.storage)?.checked_mul(MIB)?;
+	bytes.checked_add(STORAGE_OVERSHOOT).filter(|b| *b <= i64::MAX as u64 / 2)
 }
 
 /// Mounts the run's tmpfs at `<run_dir>/fs`, the size of the storage limit and with at most
