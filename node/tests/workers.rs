@@ -866,7 +866,8 @@ fn a_cancelled_or_dropped_run_leaves_no_container_mount_or_cgroup() {
 		// Cancelled: the match moved on while the job ran.
 		let (cancel, cancelled) = tokio::sync::watch::channel(false);
 		let cancelled_run = job("cancelled");
-		let run = executor.execute(&cancelled_run, &work.join("a.tar"), cancelled);
+		let archive = work.join("a.tar");
+		let run = executor.execute(&cancelled_run, &archive, cancelled);
 		let canceller = async {
 			tokio::time::sleep(Duration::from_secs(5)).await;
 			assert_eq!(left("cancelled"), (true, true, true), "the run was going");
