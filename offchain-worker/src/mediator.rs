@@ -244,9 +244,23 @@ async fn mediate(
 	let MatchState::InMediation { receipt, reason, .. } = terms.state else {
 		return Err(MediationError::NotInMediation);
 	};
-	let directory =
-		check_directory(executor, &endpoint, heartbeat_recent, terms, &receipt, architecture)
-			.await?;
+	// Whether the directory serves the image matters only to a claimed JobNotFound.
+	let needs_image = reason == pallet_market::RejectReason::InvalidResultStatus
+		&& receipt.status == ResultStatus::JobNotFound;
+	let check = check_directory(
+		executor,
+		&endpoint,
+		heartbeat_recent,
+		terms,
+		&receipt,
+		architecture,
+		needs_image,
+	);
+	let mut cancel = cancelled.clone();
+	let directory = tokio::select! {
+		directory = check => directory?,
+		Ok(_) = cancel.wait_for(|cancelled| *cancelled) => return Err(MediationError::NotInMediation),
+	};
 	let mut runs = Vec::new();
 	if needs_runs(&receipt, reason) {
 		for k in 1..=terms.parameters.verification_count {
@@ -288,6 +302,7 @@ async fn check_directory(
 	terms: &MatchOf<Runtime>,
 	receipt: &Receipt,
 	architecture: pallet_market::Architecture,
+	needs_image: bool,
 ) -> Result<DirectoryCheck, MediationError> {
 	if !heartbeat_recent {
 		return Ok(DirectoryCheck::Down);
@@ -295,13 +310,14 @@ async fn check_directory(
 	let registry = Registry::new(endpoint).map_err(MediationError::DirectoryUnreachable)?;
 	registry.ping().await.map_err(MediationError::DirectoryUnreachable)?;
 	let job = Job::for_match(String::new(), terms, endpoint.into(), architecture);
-	let has_image = match executor.check_image(&job).await {
-		Err(refused) if refused.status == ResultStatus::DirectoryUnavailable => {
-			return Err(MediationError::NotMeasured(refused.status))
-		}
-		Err(refused) => refused.status != ResultStatus::JobNotFound,
-		Ok(_) => true,
-	};
+	let has_image = !needs_image
+		|| match executor.check_image(&job).await {
+			Err(refused) if refused.status == ResultStatus::DirectoryUnavailable => {
+				return Err(MediationError::NotMeasured(refused.status))
+			}
+			Err(refused) => refused.status != ResultStatus::JobNotFound,
+			Ok(_) => true,
+		};
 	let has_result = match receipt.result_digest {
 		Some(digest) => registry
 			.has_blob(RESULTS_REPOSITORY, &digest)

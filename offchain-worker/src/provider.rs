@@ -275,13 +275,6 @@ impl Provider {
 				None => {
 					let attempts = self.journal.attempts(*id);
 					let fits = number.saturating_add(terms.run_length) < terms.completion_deadline;
-					if attempts == 0 && !fits {
-						// A run bounded by R blocks cannot end in time: declining costs
-						// nothing, letting the deadline pass costs π̂_c.
-						tracing::warn!(target: "modicum", match_id = id, "provider: the job cannot run in time; declining");
-						self.decline(*id).await;
-						continue;
-					}
 					if attempts >= MAX_RUN_ATTEMPTS || (attempts > 0 && !fits) {
 						if self.posted.insert(*id, number).is_none() {
 							tracing::warn!(target: "modicum", match_id = id, attempts, "provider: the run was cut short and cannot run again before the deadline; posting nothing");
@@ -392,8 +385,9 @@ impl Provider {
 						let measured = Measured { receipt, uploaded: execution.archive.is_none() };
 						// Measured before the run counts as ended: a crash in between never
 						// runs a measured job again.
-						journal.save(id, &measured)?;
+						let saved = journal.save(id, &measured);
 						journal.end(id);
+						saved?;
 						container_ms = execution.wall.as_millis() as u64;
 						measured
 					}

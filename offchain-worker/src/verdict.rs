@@ -108,8 +108,11 @@ pub fn verdict(
 				return Party::JobCreator;
 			};
 			let claimed = receipt.usage;
-			let bandwidth_measured = runs.iter().any(|r| r.usage.bandwidth == claimed.bandwidth);
-			if claimed.cpu > bound.allowed(cpu) || !bandwidth_measured {
+			// Runs that measured different bandwidths ran a non-deterministic job: its creator
+			// answers for that; otherwise the claim must be exactly theirs.
+			let bandwidth_agrees = runs.windows(2).all(|p| p[0].usage.bandwidth == p[1].usage.bandwidth);
+			let bandwidth_wrong = bandwidth_agrees && runs[0].usage.bandwidth != claimed.bandwidth;
+			if claimed.cpu > bound.allowed(cpu) || bandwidth_wrong {
 				Party::ResourceProvider
 			} else {
 				Party::JobCreator
@@ -175,6 +178,13 @@ mod tests {
 			verdict(&receipt(2, 500), RejectReason::TooMuchCost, &runs, UP, BOUND),
 			Party::ResourceProvider
 		);
+		// Runs whose archives differ in size measured different bandwidths: no exact figure
+		// exists, and the provider is not faulted for it.
+		let mut sized = [run(1, 100), run(3, 100)];
+		sized[1].usage.bandwidth = 6;
+		let mut odd = receipt(2, 100);
+		odd.usage.bandwidth = 7;
+		assert_eq!(verdict(&odd, RejectReason::TooMuchCost, &sized, UP, BOUND), Party::JobCreator);
 		let mut wrong_status = receipt(2, 100);
 		wrong_status.status = ResultStatus::MemoryExceeded;
 		assert_eq!(

@@ -40,6 +40,7 @@ fn fold(key: &str) -> String {
 		.map(|c| match c {
 			'\u{17F}' => 's',
 			'\u{212A}' => 'k',
+			'\u{130}' | '\u{131}' => 'i',
 			c => c.to_ascii_lowercase(),
 		})
 		.collect()
@@ -51,6 +52,23 @@ fn folded<'a>(
 	name: &'a str,
 ) -> impl Iterator<Item = &'a serde_json::Value> + 'a {
 	map.iter().filter(move |(key, _)| fold(key) == name).map(|(_, value)| value)
+}
+
+/// Why an image is refused as Docker itself reads its config after the pull, if it is.
+pub fn refused_by_docker(image: &bollard::models::ImageInspect) -> Option<&'static str> {
+	if image.os.as_deref() != Some("linux") {
+		return Some("os");
+	}
+	let config = image.config.as_ref()?;
+	if config.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
+		return Some("volumes");
+	}
+	let health = config.healthcheck.as_ref().and_then(|h| h.test.as_ref());
+	if health.is_some_and(|test| !test.is_empty() && test[0] != "NONE") {
+		return Some("healthcheck");
+	}
+	let runs = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| !l.is_empty());
+	(!runs(&config.cmd) && !runs(&config.entrypoint)).then_some("cmd")
 }
 
 /// Why an image's config is refused, if it is: something beyond the profile, another OS, or
@@ -144,7 +162,16 @@ pub async fn check(
 	// each base blob is checked once per host like any layer.
 	let base_blob = &manifest.layers[0];
 	let known = verified_bases.lock().unwrap_or_else(|e| e.into_inner()).contains(&base_blob.digest);
-	if !known {
+	if known {
+		// Checked before, but this repository must still serve it, as on a fresh host.
+		let digest: crate::config::Sha256 =
+			base_blob.digest.parse().map_err(|e| Refused::from(refusal(&RegistryError::Invalid(e))))?;
+		match registry.has_blob(&job.repository, &digest.0).await {
+			Ok(true) => {}
+			Ok(false) => return Err(ResultStatus::JobNotFound.into()),
+			Err(e) => return Err(refusal(&e).into()),
+		}
+	} else {
 		unpacked_size(&registry, &job.repository, base_blob, &base, MAX_BASE_UNPACKED_BYTES)
 			.await
 			.map_err(|e| {
@@ -312,6 +339,28 @@ mod tests {
 		] {
 			assert_eq!(refused(config.clone()), Some(why), "{config}");
 		}
+	}
+
+	#[test]
+	fn docker_s_own_reading_of_the_config_refuses_volumes_and_healthchecks() {
+		let image = |config: bollard::models::ImageConfig| bollard::models::ImageInspect {
+			os: Some("linux".into()),
+			config: Some(config),
+			..Default::default()
+		};
+		let cmd = Some(vec!["/bin/sh".to_string()]);
+		let plain = bollard::models::ImageConfig { cmd: cmd.clone(), ..Default::default() };
+		assert_eq!(refused_by_docker(&image(plain.clone())), None);
+		let volume =
+			bollard::models::ImageConfig { volumes: Some(vec!["/data".into()]), ..plain.clone() };
+		assert_eq!(refused_by_docker(&image(volume)), Some("volumes"));
+		let health = bollard::models::HealthConfig {
+			test: Some(vec!["CMD".into(), "true".into()]),
+			..Default::default()
+		};
+		let checked = bollard::models::ImageConfig { healthcheck: Some(health), ..plain };
+		assert_eq!(refused_by_docker(&image(checked)), Some("healthcheck"));
+		assert_eq!(refused_by_docker(&image(Default::default())), Some("cmd"));
 	}
 
 	#[test]

@@ -111,7 +111,13 @@ impl Job {
 		architecture: Architecture,
 	) -> Self {
 		let reference = u64::from(terms.parameters.reference_speed.max(1));
-		let cpu_blocks = terms.limits.cpu.div_ceil(reference).max(1);
+		// R was fixed from the same limits; a reference speed changed since cannot make the
+		// quota slower than R allows.
+		let cpu_blocks = terms
+			.limits
+			.cpu
+			.div_ceil(reference)
+			.clamp(1, u64::from(terms.run_length.max(1)));
 		let cpu_rate = (terms.limits.cpu as f64
 			/ (cpu_blocks.saturating_mul(MILLI_SECS_PER_BLOCK)) as f64)
 			.max(0.01);
@@ -361,6 +367,15 @@ impl Executor {
 		let Ok(image) = checked else { return Ok(checked) };
 		self.discard(&job.run_id).await;
 		guard.image = Some(self.pull(&image.reference).await?);
+		// Docker's own reading of the config decides: a config written to read one way to
+		// the check and another to Docker (duplicate keys, …) is refused here.
+		let inspect =
+			docker_call("image inspect", DOCKER_TIMEOUT, self.docker.inspect_image(&image.reference))
+				.await?;
+		if let Some(why) = image::refused_by_docker(&inspect) {
+			tracing::info!(run = %job.run_id, why, "image refused as Docker reads it");
+			return Ok(Err(ResultStatus::JobDescriptionError.into()));
+		}
 		Ok(Ok(image))
 	}
 
@@ -513,18 +528,19 @@ impl Executor {
 		.await?
 		.output;
 		let started = Instant::now();
-		if let Err(e) = docker_call(
-			"container start",
-			DOCKER_TIMEOUT,
-			self.docker.start_container(&container, None),
-		)
-		.await
-		{
-			// An engine that answers refused what the image asks (no such executable, …): the
-			// job's doing, the same on every host. An engine that does not is this host's.
-			docker_call("ping", DOCKER_TIMEOUT, self.docker.ping()).await?;
-			tracing::info!(run = %job.run_id, error = %e, "the image's container could not start");
-			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
+		let start = self.docker.start_container(&container, None);
+		match tokio::time::timeout(DOCKER_TIMEOUT, start).await {
+			Ok(Ok(())) => {}
+			// Docker answers 400 for what the image asks and cannot be (no such executable,
+			// not executable, …): the job's doing, the same on every host.
+			Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 400, message })) => {
+				tracing::info!(run = %job.run_id, message, "the image's container cannot start");
+				return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
+			}
+			Ok(Err(e)) => {
+				return Err(ExecutorError::Docker { call: "container start", message: e.to_string() })
+			}
+			Err(_) => return Err(ExecutorError::Timeout("container start")),
 		}
 		tracing::debug!(run = %job.run_id, "container started");
 
