@@ -651,7 +651,8 @@ fn honest_results_disputed_for_cost_or_output_never_convict_the_provider_but_inf
 	let (image, base) = publish("honest");
 	let start = track(rpc).start;
 	let disputes = honest_disputes();
-	let deadline = 40 * disputes as BlockNumber + 100;
+	// Long enough for every job in turn, within the devnet provider's 600-block offer window.
+	let deadline = (12 * 2 * disputes as BlockNumber + 100).min(550);
 	for _ in 0..2 * disputes {
 		post_job(rpc, image.clone(), base, SMALL, deadline);
 	}
