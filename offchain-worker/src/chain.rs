@@ -25,7 +25,7 @@ use tokio::sync::watch;
 pub const KEY_TYPE: KeyTypeId = KeyTypeId(*b"mdcm");
 
 /// Blocks a worker's transaction stays valid for.
-const MORTALITY: u64 = 64;
+pub const MORTALITY: u64 = 64;
 
 /// How far behind the best block a transaction's era is born when finality lags: deeper than
 /// any fork Aura leaves, and young enough that a stalled finality never outlives the era.
@@ -319,7 +319,7 @@ impl Nonces {
 /// The block a transaction's era is born at: the finalized block, or when finality lags, a
 /// block [`BIRTH_DEPTH`] behind the best, so a transaction stays valid however long finality
 /// stalls.
-fn birth_number(best: BlockNumber, finalized: BlockNumber) -> BlockNumber {
+pub fn birth_number(best: BlockNumber, finalized: BlockNumber) -> BlockNumber {
 	finalized.max(best.saturating_sub(BIRTH_DEPTH))
 }
 
@@ -449,40 +449,74 @@ impl Chain {
 	) -> Result<UncheckedExtrinsic, ChainError> {
 		let (spec_version, transaction_version) = self.versions(best.hash)?;
 		let era = Era::mortal(MORTALITY, birth.number.into());
-		let extension: TxExtension = (
-			frame_system::CheckNonZeroSender::<Runtime>::new(),
-			frame_system::CheckSpecVersion::<Runtime>::new(),
-			frame_system::CheckTxVersion::<Runtime>::new(),
-			frame_system::CheckGenesis::<Runtime>::new(),
-			frame_system::CheckEra::<Runtime>::from(era),
-			frame_system::CheckNonce::<Runtime>::from(nonce),
-			frame_system::CheckWeight::<Runtime>::new(),
-			pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(0),
-			frame_system::WeightReclaim::<Runtime>::new(),
-		);
-		let implicit = (
-			(),
+		let context = SigningContext {
 			spec_version,
 			transaction_version,
-			self.state.genesis(),
-			birth.hash,
-			(),
-			(),
-			(),
-			(),
-		);
-		let payload = SignedPayload::from_raw(call.clone(), extension.clone(), implicit);
-		let signature = payload
-			.using_encoded(|bytes| self.keystore.sr25519_sign(KEY_TYPE, &self.signer, bytes))
-			.map_err(|e| ChainError::Signing(e.to_string()))?
-			.ok_or_else(|| ChainError::MissingKey(self.account.to_string()))?;
-		Ok(UncheckedExtrinsic::new_signed(
-			call,
-			MultiAddress::Id(self.account.clone()),
-			MultiSignature::Sr25519(signature),
-			extension,
-		))
+			genesis: self.state.genesis(),
+			era: (era, birth.hash),
+		};
+		signed_extrinsic(call, self.account.clone(), nonce, context, |payload| {
+			self.keystore
+				.sr25519_sign(KEY_TYPE, &self.signer, payload)
+				.map_err(|e| ChainError::Signing(e.to_string()))?
+				.ok_or_else(|| ChainError::MissingKey(self.account.to_string()))
+		})
 	}
+}
+
+/// What a signature commits to besides the call and the nonce.
+#[derive(Clone, Copy, Debug)]
+pub struct SigningContext {
+	/// The runtime's spec version.
+	pub spec_version: u32,
+	/// The runtime's transaction version.
+	pub transaction_version: u32,
+	/// The chain's genesis hash.
+	pub genesis: Hash,
+	/// The era and the hash of the block it is born at (genesis for an immortal one).
+	pub era: (Era, Hash),
+}
+
+/// `call` signed by `account` with the runtime's own transaction extensions; `sign` signs the
+/// payload (a keystore key in the node, a seed in the CLI).
+pub fn signed_extrinsic(
+	call: RuntimeCall,
+	account: AccountId,
+	nonce: Nonce,
+	context: SigningContext,
+	sign: impl FnOnce(&[u8]) -> Result<sr25519::Signature, ChainError>,
+) -> Result<UncheckedExtrinsic, ChainError> {
+	let (era, birth) = context.era;
+	let extension: TxExtension = (
+		frame_system::CheckNonZeroSender::<Runtime>::new(),
+		frame_system::CheckSpecVersion::<Runtime>::new(),
+		frame_system::CheckTxVersion::<Runtime>::new(),
+		frame_system::CheckGenesis::<Runtime>::new(),
+		frame_system::CheckEra::<Runtime>::from(era),
+		frame_system::CheckNonce::<Runtime>::from(nonce),
+		frame_system::CheckWeight::<Runtime>::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(0),
+		frame_system::WeightReclaim::<Runtime>::new(),
+	);
+	let implicit = (
+		(),
+		context.spec_version,
+		context.transaction_version,
+		context.genesis,
+		birth,
+		(),
+		(),
+		(),
+		(),
+	);
+	let payload = SignedPayload::from_raw(call.clone(), extension.clone(), implicit);
+	let signature = payload.using_encoded(sign)?;
+	Ok(UncheckedExtrinsic::new_signed(
+		call,
+		MultiAddress::Id(account),
+		MultiSignature::Sr25519(signature),
+		extension,
+	))
 }
 
 #[cfg(test)]

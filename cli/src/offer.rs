@@ -1,0 +1,392 @@
+//! Pricing a job offer before anything is held: the directory, the mediators, the bids, the
+//! completion deadline, the fees and the deposit, each from the chain's own state and the
+//! pallet's own rules.
+
+use crate::chain::{Chain, ChainError};
+use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, MDC};
+use pallet_market::{
+	ActorsOf, Architecture, Digest, ImageOf, JobOfferOf, MarketParametersOf, MaxFees,
+	MinReputation, OfferId, OfferState, Resources, ResourceOfferOf,
+};
+use serde::Serialize;
+use sp_core::crypto::Ss58Codec;
+
+/// What the job creator asks for; `None` takes the default.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+	/// The job's limits; bandwidth `0` means: the image plus the largest archive.
+	pub limits: Resources,
+	/// The machine architecture.
+	pub architecture: Option<Architecture>,
+	/// The directory holding the image.
+	pub directory: Option<AccountId>,
+	/// Price per cpu unit (ms) offered.
+	pub cpu_bid: Option<Balance>,
+	/// Price per KiB offered.
+	pub bandwidth_bid: Option<Balance>,
+	/// Blocks from now until the result is due.
+	pub deadline_in: Option<BlockNumber>,
+	/// The most a mediator may charge.
+	pub max_mediator_fee: Option<Balance>,
+	/// The most a directory may charge.
+	pub max_directory_fee: Option<Balance>,
+	/// The provider reputation required.
+	pub min_reputation: Option<MinReputation>,
+	/// The deposit to hold (at least the minimum).
+	pub deposit: Option<Balance>,
+}
+
+/// Why a job offer cannot be priced.
+#[derive(Debug, thiserror::Error)]
+pub enum OfferError {
+	/// Reading the chain failed.
+	#[error(transparent)]
+	Chain(#[from] ChainError),
+	/// No directory can take the image.
+	#[error("no suitable directory: {0}")]
+	NoDirectory(String),
+	/// No mediator can serve the job creator and the directory.
+	#[error("no suitable mediator: {0}")]
+	NoMediator(String),
+	/// No price can be derived from the market.
+	#[error("no open resource offer can take this job now ({0}); give --cpu-bid and --bandwidth-bid to post it anyway, and `modicum why-no-match ID` explains what each offer lacks")]
+	NoProvider(String),
+	/// The image alone exceeds the bandwidth limit.
+	#[error("the image's layers above its base are {image_kib} KiB, more than --bandwidth {bandwidth} KiB; raise --bandwidth to cover the image and the result archive")]
+	ImageOverBandwidth {
+		/// KiB of the image above its base.
+		image_kib: u64,
+		/// The limit given.
+		bandwidth: u64,
+	},
+	/// A value is out of the market's bounds.
+	#[error("{0}")]
+	Invalid(String),
+	/// The account cannot pay the deposit.
+	#[error("insufficient balance: the deposit is {needed} and the account can spend {spendable}; fund {account} (e.g. a transfer in Polkadot.js Apps) or lower the limits or bids")]
+	InsufficientBalance {
+		/// The deposit.
+		needed: String,
+		/// What the account can spend.
+		spendable: String,
+		/// The account.
+		account: String,
+	},
+}
+
+/// An amount in MDC, for people.
+pub fn mdc(amount: Balance) -> String {
+	let whole = amount / MDC;
+	let fraction = amount % MDC;
+	if fraction == 0 {
+		return format!("{whole} MDC");
+	}
+	let digits = format!("{fraction:012}");
+	format!("{whole}.{} MDC", digits.trim_end_matches('0'))
+}
+
+/// A priced job offer, shown before it is posted.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+	/// The offer as it will be posted.
+	#[serde(skip)]
+	pub offer: JobOfferOf<Runtime>,
+	/// The job creator.
+	pub creator: String,
+	/// Mediators it will trust when it registers now (empty when already registered).
+	pub register_trusting: Vec<String>,
+	/// The directory and its endpoint.
+	pub directory: String,
+	/// Its registry.
+	pub endpoint: String,
+	/// The limits.
+	pub limits: Resources,
+	/// KiB of the image above its base.
+	pub image_kib: u64,
+	/// R in blocks.
+	pub run_length: BlockNumber,
+	/// The block the result is due by.
+	pub completion_deadline: BlockNumber,
+	/// Bids.
+	pub cpu_bid: Balance,
+	/// Bids.
+	pub bandwidth_bid: Balance,
+	/// π̂_c.
+	pub estimated_price: Balance,
+	/// The most the job can cost in fees.
+	pub max_fees: MaxFees<Balance>,
+	/// The deposit to hold.
+	pub deposit: Balance,
+	/// Open resource offers that can take the job now.
+	pub fitting_offers: Vec<OfferId>,
+}
+
+impl Plan {
+	/// The plan in words, for the confirmation prompt.
+	pub fn describe(&self) -> String {
+		let mut text = String::new();
+		if !self.register_trusting.is_empty() {
+			text += &format!(
+				"register {} as a job creator trusting mediator(s) {}\n",
+				self.creator,
+				self.register_trusting.join(", ")
+			);
+		}
+		let l = &self.limits;
+		text += &format!(
+			"job offer by {}\n  image      {} (layers above the base: {} KiB)\n  directory  {} at {}\n  limits     cpu {} ms, memory {} MiB, storage {} MiB, bandwidth {} KiB (R = {} blocks)\n  deadline   result due by block #{}\n  bids       {} per cpu ms, {} per KiB → estimated price π̂_c {}\n  fees       at most {} (mediator) + {} (directory)\n  deposit    {} held until the match closes (π̂_c·(θ+n) + incentive + fees + storage)\n  providers  {} open resource offer(s) can take it now\n",
+			self.creator,
+			image_name(&self.offer.image),
+			self.image_kib,
+			self.directory,
+			self.endpoint,
+			l.cpu,
+			l.memory,
+			l.storage,
+			l.bandwidth,
+			self.run_length,
+			self.completion_deadline,
+			mdc(self.cpu_bid),
+			mdc(self.bandwidth_bid),
+			mdc(self.estimated_price),
+			mdc(self.max_fees.mediator),
+			mdc(self.max_fees.directory),
+			mdc(self.deposit),
+			self.fitting_offers.len(),
+		);
+		text
+	}
+}
+
+/// `repository@sha256:…`.
+pub fn image_name(image: &ImageOf<Runtime>) -> String {
+	format!("{}@sha256:{}", String::from_utf8_lossy(&image.repository), hex::encode(image.digest))
+}
+
+/// Whether `offer` could take a job with these terms (capacity, architecture, base layer,
+/// directory trust, window): the chain checks the rest at match time.
+pub fn fits(
+	offer: &ResourceOfferOf<Runtime>,
+	actors: &ActorsOf<Runtime>,
+	job: &JobOfferOf<Runtime>,
+) -> bool {
+	let c = &offer.capacity;
+	let l = &job.limits;
+	let provider = actors.resource_providers.iter().find(|(who, _)| *who == offer.provider);
+	c.cpu >= l.cpu
+		&& c.memory >= l.memory
+		&& c.storage >= l.storage
+		&& c.bandwidth >= l.bandwidth
+		&& offer.architecture == job.architecture
+		&& offer.valid_to >= job.completion_deadline
+		&& provider.is_some_and(|(_, info)| {
+			info.base_layers.contains(&job.base_layer)
+				&& info.trusted_directories.contains(&job.directory)
+		})
+}
+
+/// The bases any registered provider keeps.
+pub fn supported_bases(actors: &ActorsOf<Runtime>) -> Vec<Digest> {
+	let mut bases: Vec<Digest> =
+		actors.resource_providers.iter().flat_map(|(_, info)| info.base_layers.iter().copied()).collect();
+	bases.sort();
+	bases.dedup();
+	bases
+}
+
+/// The directory to use: the one asked for, or the available one most providers trust.
+pub async fn choose_directory(
+	chain: &Chain,
+	actors: &ActorsOf<Runtime>,
+	asked: Option<&AccountId>,
+	at: modicum_runtime::Hash,
+) -> Result<(AccountId, String, Balance), OfferError> {
+	let mut candidates = Vec::new();
+	for (who, info) in &actors.directories {
+		if asked.is_some_and(|a| a != who) {
+			continue;
+		}
+		if !chain.directory_available(who, at).await? {
+			continue;
+		}
+		let trusted_by =
+			actors.resource_providers.iter().filter(|(_, p)| p.trusted_directories.contains(who)).count();
+		candidates.push((trusted_by, info.fee, who.clone(), String::from_utf8_lossy(&info.endpoint).into_owned()));
+	}
+	// Most trusted first, then the cheapest.
+	candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+	match (candidates.into_iter().next(), asked) {
+		(Some((_, fee, who, endpoint)), _) => Ok((who, endpoint, fee)),
+		(None, Some(asked)) => Err(OfferError::NoDirectory(format!(
+			"{} is not a registered directory with a recent heartbeat",
+			asked.to_ss58check()
+		))),
+		(None, None) => Err(OfferError::NoDirectory(
+			"no registered directory has a recent heartbeat; is the devnet's market node running?".into(),
+		)),
+	}
+}
+
+/// Prices a job offer of `image` (on `base_layer`, `image_kib` above it) in `directory`.
+#[allow(clippy::too_many_arguments)]
+pub async fn plan(
+	chain: &Chain,
+	request: &Request,
+	image: ImageOf<Runtime>,
+	base_layer: Digest,
+	image_kib: u64,
+	directory: (AccountId, String, Balance),
+) -> Result<Plan, OfferError> {
+	let creator = chain.account()?;
+	let best = chain.best().await?;
+	let parameters = chain.parameters(best.hash).await?;
+	let actors = chain.actors(best.hash).await?;
+	let (directory, endpoint, directory_fee) = directory;
+
+	// Mediators: the job creator's own, or every one that trusts the directory when it
+	// registers now; either way one must trust the directory and keep the base.
+	let registered = actors.job_creators.iter().find(|(who, _)| *who == creator);
+	let serves = |who: &AccountId| {
+		actors.mediators.iter().find(|(m, _)| m == who).filter(|(_, info)| {
+			info.trusted_directories.contains(&directory) && info.base_layers.contains(&base_layer)
+		})
+	};
+	let mediators: Vec<(AccountId, Balance)> = match registered {
+		Some((_, info)) => info.trusted_mediators.iter().filter_map(serves).map(|(m, i)| (m.clone(), i.fee)).collect(),
+		None => actors.mediators.iter().filter(|(m, _)| serves(m).is_some()).map(|(m, i)| (m.clone(), i.fee)).collect(),
+	};
+	if mediators.is_empty() {
+		return Err(OfferError::NoMediator(format!(
+			"no mediator {}trusts directory {} and keeps this base layer",
+			if registered.is_some() { "of the job creator's trust list " } else { "" },
+			directory.to_ss58check()
+		)));
+	}
+	let register_trusting = match registered {
+		Some(_) => Vec::new(),
+		None => mediators.iter().map(|(m, _)| m.to_ss58check()).collect(),
+	};
+
+	let mut limits = request.limits;
+	let archive_kib = limits.storage.saturating_mul(1024).saturating_add(2 * 1024 + 64);
+	if limits.bandwidth == 0 {
+		limits.bandwidth = image_kib.saturating_add(archive_kib);
+	} else if limits.bandwidth <= image_kib {
+		return Err(OfferError::ImageOverBandwidth { image_kib, bandwidth: limits.bandwidth });
+	}
+	let run_length = parameters
+		.run_length(&limits)
+		.filter(|r| *r <= parameters.max_job_duration)
+		.ok_or_else(|| {
+			OfferError::Invalid(format!(
+				"these limits need more than the market's longest job ({} blocks): lower --cpu or --bandwidth",
+				parameters.max_job_duration
+			))
+		})?;
+	// Time to be matched, to pull, to run twice over and to upload; never beyond the market's
+	// horizon.
+	let deadline_in = request
+		.deadline_in
+		.unwrap_or_else(|| run_length.saturating_mul(2).saturating_add(30))
+		.min(parameters.max_job_duration);
+	if deadline_in <= run_length {
+		return Err(OfferError::Invalid(format!(
+			"a deadline {deadline_in} blocks ahead leaves no time for a run of R = {run_length} blocks"
+		)));
+	}
+	let mut offer = JobOfferOf::<Runtime> {
+		creator: creator.clone(),
+		limits,
+		architecture: request.architecture.unwrap_or(Architecture::Amd64),
+		image,
+		base_layer,
+		directory: directory.clone(),
+		cpu_bid: 0,
+		bandwidth_bid: 0,
+		completion_deadline: best.number + deadline_in,
+		max_fees: MaxFees {
+			mediator: request
+				.max_mediator_fee
+				.unwrap_or_else(|| mediators.iter().map(|(_, fee)| *fee).max().unwrap_or_default()),
+			directory: request.max_directory_fee.unwrap_or(directory_fee),
+		},
+		min_reputation: request.min_reputation,
+		run_length,
+		deposit: 0,
+		state: OfferState::Open,
+	};
+
+	let open = chain.open_resource_offers(best.hash).await?;
+	let fitting: Vec<&(OfferId, ResourceOfferOf<Runtime>)> =
+		open.iter().filter(|(_, o)| fits(o, &actors, &offer)).collect();
+	// Bid what the dearest fitting provider asks: every one of them can take it, and the
+	// match is priced at the provider's ask, never the bid.
+	offer.cpu_bid = match request.cpu_bid {
+		Some(bid) => bid,
+		None => fitting.iter().map(|(_, o)| o.cpu_price).max().ok_or_else(|| no_provider(&open, &offer))?,
+	};
+	offer.bandwidth_bid = match request.bandwidth_bid {
+		Some(bid) => bid,
+		None => fitting.iter().map(|(_, o)| o.bandwidth_price).max().ok_or_else(|| no_provider(&open, &offer))?,
+	};
+	let estimated_price = pallet_market::Pallet::<Runtime>::estimated_price(&offer)
+		.map_err(|e| OfferError::Invalid(format!("the estimated price overflows: {e:?}")))?;
+	let minimum = pallet_market::Pallet::<Runtime>::minimum_job_deposit(&offer, &parameters)
+		.map_err(|e| OfferError::Invalid(format!("the deposit overflows: {e:?}")))?;
+	offer.deposit = match request.deposit {
+		Some(deposit) if deposit < minimum => {
+			return Err(OfferError::Invalid(format!(
+				"--deposit {} is below this job's minimum {}",
+				mdc(deposit),
+				mdc(minimum)
+			)))
+		}
+		Some(deposit) => deposit,
+		None => minimum,
+	};
+	let spendable = chain.spendable(&creator, best.hash).await?;
+	if spendable < offer.deposit {
+		return Err(OfferError::InsufficientBalance {
+			needed: mdc(offer.deposit),
+			spendable: mdc(spendable),
+			account: creator.to_ss58check(),
+		});
+	}
+	Ok(Plan {
+		creator: creator.to_ss58check(),
+		register_trusting,
+		directory: directory.to_ss58check(),
+		endpoint,
+		limits,
+		image_kib,
+		run_length,
+		completion_deadline: offer.completion_deadline,
+		cpu_bid: offer.cpu_bid,
+		bandwidth_bid: offer.bandwidth_bid,
+		estimated_price,
+		max_fees: offer.max_fees,
+		deposit: offer.deposit,
+		fitting_offers: fitting.iter().map(|(id, _)| *id).collect(),
+		offer,
+	})
+}
+
+fn no_provider(open: &[(OfferId, ResourceOfferOf<Runtime>)], job: &JobOfferOf<Runtime>) -> OfferError {
+	OfferError::NoProvider(if open.is_empty() {
+		"there are no open resource offers".into()
+	} else {
+		format!(
+			"{} open resource offer(s), none with capacity for cpu {} ms, memory {} MiB, storage {} MiB, bandwidth {} KiB on this base and directory until block #{}",
+			open.len(),
+			job.limits.cpu,
+			job.limits.memory,
+			job.limits.storage,
+			job.limits.bandwidth,
+			job.completion_deadline
+		)
+	})
+}
+
+/// The market's parameters for the CLI's own checks.
+pub type Parameters = MarketParametersOf<Runtime>;

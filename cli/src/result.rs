@@ -1,0 +1,200 @@
+//! A match's result archive: fetched from the job's directory by its digest (the bytes are
+//! checked against it while they stream, and never more than the job's bandwidth limit),
+//! kept once per digest, unpacked without letting a hostile archive write outside its folder.
+
+use modicum_offchain_worker::registry::{Registry, RegistryError, RESULTS_REPOSITORY};
+use pallet_market::Digest;
+use std::{
+	io::{Read, Write},
+	path::{Component, Path, PathBuf},
+};
+
+/// The most of each log the archive holds (the executor keeps the first MiB).
+const LOG_CAP: u64 = 1 << 20;
+
+/// Why a result could not be fetched or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+	/// The directory did not serve it.
+	#[error("the directory did not serve the result: {0}")]
+	Registry(#[from] RegistryError),
+	/// The match's provider posted no archive (the container never started).
+	#[error("this result has no archive: the job's container never started ({0})")]
+	NoArchive(String),
+	/// Local files.
+	#[error("{path}: {source}")]
+	Io {
+		/// The file.
+		path: PathBuf,
+		/// The cause.
+		source: std::io::Error,
+	},
+	/// The archive is not a tar of stdout, stderr and out/.
+	#[error("the archive is malformed: {0}")]
+	Malformed(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ResultError + '_ {
+	move |source| ResultError::Io { path: path.into(), source }
+}
+
+/// Fetches the archive `digest` from the directory at `endpoint` into `cache` (once), at most
+/// `max_bytes`; its path.
+pub async fn fetch(endpoint: &str, digest: &Digest, max_bytes: u64, cache: &Path) -> Result<PathBuf, ResultError> {
+	let path = cache.join(format!("{}.tar", hex::encode(digest)));
+	if path.exists() {
+		return Ok(path);
+	}
+	std::fs::create_dir_all(cache).map_err(io(cache))?;
+	let registry = Registry::new(endpoint)?;
+	let partial = path.with_extension("part");
+	let mut file = std::fs::File::create(&partial).map_err(io(&partial))?;
+	let streamed = registry
+		.stream_blob(RESULTS_REPOSITORY, digest, max_bytes, |chunk| {
+			file.write_all(chunk).map_err(|e| RegistryError::Invalid(format!("writing {}: {e}", partial.display())))
+		})
+		.await;
+	if let Err(e) = streamed {
+		let _ = std::fs::remove_file(&partial);
+		return Err(e.into());
+	}
+	file.sync_all().map_err(io(&partial))?;
+	std::fs::rename(&partial, &path).map_err(io(&path))?;
+	Ok(path)
+}
+
+/// stdout and stderr of the run, as stored (raw bytes).
+pub fn logs(archive: &Path) -> Result<(Vec<u8>, Vec<u8>), ResultError> {
+	let file = std::fs::File::open(archive).map_err(io(archive))?;
+	let mut tar = tar::Archive::new(file);
+	let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+	for entry in tar.entries().map_err(|e| ResultError::Malformed(e.to_string()))? {
+		let entry = entry.map_err(|e| ResultError::Malformed(e.to_string()))?;
+		let name = entry.path_bytes().into_owned();
+		let target = match name.as_slice() {
+			b"stdout" => &mut stdout,
+			b"stderr" => &mut stderr,
+			_ => continue,
+		};
+		entry.take(LOG_CAP).read_to_end(target).map_err(|e| ResultError::Malformed(e.to_string()))?;
+	}
+	Ok((stdout, stderr))
+}
+
+/// Unpacks the archive into `dir`: `stdout`, `stderr` and `out/`. Entries with absolute
+/// paths or `..`, device files, and links leading out are refused, whatever the provider put
+/// there.
+pub fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, ResultError> {
+	std::fs::create_dir_all(dir).map_err(io(dir))?;
+	let file = std::fs::File::open(archive).map_err(io(archive))?;
+	let mut tar = tar::Archive::new(file);
+	tar.set_preserve_permissions(false);
+	tar.set_unpack_xattrs(false);
+	let mut written = Vec::new();
+	for entry in tar.entries().map_err(|e| ResultError::Malformed(e.to_string()))? {
+		let mut entry = entry.map_err(|e| ResultError::Malformed(e.to_string()))?;
+		let path = entry.path().map_err(|e| ResultError::Malformed(e.to_string()))?.into_owned();
+		let safe = path.components().all(|c| matches!(c, Component::Normal(_)));
+		let kind = entry.header().entry_type();
+		let allowed = kind.is_file() || kind.is_dir() || kind.is_symlink() || kind.is_hard_link();
+		if !safe || !allowed {
+			return Err(ResultError::Malformed(format!("refused entry {}", path.display())));
+		}
+		if kind.is_hard_link() || kind.is_symlink() {
+			let target = entry.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
+			// A hard link names a path in the archive; a symlink may point anywhere, but is
+			// written as a link and never followed while unpacking.
+			if kind.is_hard_link() && !target.components().all(|c| matches!(c, Component::Normal(_))) {
+				return Err(ResultError::Malformed(format!("refused link {}", path.display())));
+			}
+		}
+		// `unpack_in` also refuses to write through a symlink that leads out of `dir`.
+		let unpacked = entry.unpack_in(dir).map_err(io(dir))?;
+		if !unpacked {
+			return Err(ResultError::Malformed(format!("refused entry {}", path.display())));
+		}
+		written.push(dir.join(path));
+	}
+	Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn archive(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> tempfile_path::Temp {
+		let temp = tempfile_path::Temp::new();
+		let mut builder = tar::Builder::new(std::fs::File::create(temp.path.join("a.tar")).unwrap());
+		for (name, kind, data, link) in entries {
+			let mut header = tar::Header::new_gnu();
+			header.set_entry_type(*kind);
+			header.set_size(data.len() as u64);
+			header.set_mode(0o644);
+			// Raw names: the builder's own path checks would refuse the hostile ones.
+			header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+			if let Some(link) = link {
+				header.set_link_name(link).unwrap();
+			}
+			header.set_cksum();
+			builder.append(&header, *data).unwrap();
+		}
+		builder.finish().unwrap();
+		temp
+	}
+
+	mod tempfile_path {
+		pub struct Temp {
+			pub path: std::path::PathBuf,
+		}
+		impl Temp {
+			pub fn new() -> Self {
+				let path = std::env::temp_dir().join(format!(
+					"modicum-cli-test-{}-{}",
+					std::process::id(),
+					std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+				));
+				std::fs::create_dir_all(&path).unwrap();
+				Self { path }
+			}
+		}
+		impl Drop for Temp {
+			fn drop(&mut self) {
+				let _ = std::fs::remove_dir_all(&self.path);
+			}
+		}
+	}
+
+	#[test]
+	fn an_honest_archive_unpacks_with_its_logs() {
+		let temp = archive(&[
+			("stdout", tar::EntryType::Regular, b"hello\n", None),
+			("stderr", tar::EntryType::Regular, b"", None),
+			("out/", tar::EntryType::Directory, b"", None),
+			("out/result.txt", tar::EntryType::Regular, b"42", None),
+		]);
+		let tar = temp.path.join("a.tar");
+		assert_eq!(logs(&tar).unwrap(), (b"hello\n".to_vec(), Vec::new()));
+		let dir = temp.path.join("x");
+		unpack(&tar, &dir).unwrap();
+		assert_eq!(std::fs::read(dir.join("out/result.txt")).unwrap(), b"42");
+	}
+
+	#[test]
+	fn a_hostile_archive_cannot_write_outside_its_folder() {
+		for entries in [
+			vec![("../escape", tar::EntryType::Regular, &b"x"[..], None)],
+			vec![("/tmp/escape", tar::EntryType::Regular, &b"x"[..], None)],
+			vec![("out/dev", tar::EntryType::Char, &b""[..], None)],
+			// A symlink out, then a file written through it.
+			vec![
+				("out/up", tar::EntryType::Symlink, &b""[..], Some("/tmp")),
+				("out/up/escape", tar::EntryType::Regular, &b"x"[..], None),
+			],
+		] {
+			let temp = archive(&entries);
+			let dir = temp.path.join("x");
+			assert!(unpack(&temp.path.join("a.tar"), &dir).is_err(), "{:?}", entries[entries.len() - 1].0);
+			assert!(!temp.path.join("escape").exists() && !Path::new("/tmp/escape").exists());
+		}
+	}
+}
