@@ -10,8 +10,11 @@
 #   scripts/devnet.sh status               best and finalized block of each node
 #   scripts/devnet.sh stop-node NAME       stop one node (e.g. bob, or eve the provider)
 #   scripts/devnet.sh restart-node NAME    start a stopped node again with its data
-#   scripts/devnet.sh publish-job DIR REPO build the job in DIR (a run.sh) on the base image and
-#                                          push it to the directory as REPO; prints
+#   scripts/devnet.sh publish-job DIR REPO [BASE]
+#                                          build the job in DIR — its own Dockerfile (FROM
+#                                          modicum/base:busybox or :python), else its run.sh on
+#                                          BASE (busybox, the default, or python) — and push it
+#                                          to the directory as REPO; prints
 #                                          `<manifest digest> <base layer diff_id>`
 #   scripts/devnet.sh stop                 stop exactly the processes the devnet started
 #
@@ -29,7 +32,8 @@ NODE="$CARGO_TARGET_DIR/release/modicum-node"
 VALIDATORS=(alice bob charlie dave)
 OFFSET="${MODICUM_DEVNET_PORT_OFFSET:-0}"
 REGISTRY_PORT=$((5000 + OFFSET))
-BASE_IMAGE=modicum/base:busybox
+# The job base images (scripts/base-images/): the provider and mediator support both.
+BASE_KINDS=(busybox python)
 
 # shellcheck source=scripts/services.sh
 . "$ROOT/scripts/services.sh"
@@ -132,18 +136,20 @@ account_of() {
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["ss58Address"])'
 }
 
-# Role configuration files (docs/workers.md) for the devnet's accounts and base image.
-write_role_configs() { # base_layer
-	local mediator directory
+# Role configuration files (docs/workers.md) for the devnet's accounts and base images.
+write_role_configs() { # base_layer...
+	local mediator directory layers
 	mediator="$(account_of //Ferdie)"
 	directory="$(account_of //Dave)"
+	layers="$(printf '"%s", ' "$@")"
+	layers="[${layers%, }]"
 	cat >"$DEVNET/config/provider.toml" <<TOML
 account = "$(account_of //Eve)"
 architecture = "amd64"
 speed = 1000
 trusted_mediators = ["$mediator"]
 trusted_directories = ["$directory"]
-base_layers = ["$1"]
+base_layers = $layers
 
 [offer]
 cpu = 120000
@@ -161,7 +167,7 @@ architecture = "amd64"
 fee = "10 mMDC"
 bond = "100 MDC"
 trusted_directories = ["$directory"]
-base_layers = ["$1"]
+base_layers = $layers
 TOML
 	cat >"$DEVNET/config/directory.toml" <<TOML
 account = "$directory"
@@ -250,9 +256,13 @@ start() {
 
 	if [ "$roles" = 1 ]; then
 		ensure_dockerd
-		build_base_image "$BASE_IMAGE"
+		local kind layers=()
+		for kind in "${BASE_KINDS[@]}"; do
+			build_base_image "modicum/base:$kind" "$kind"
+			layers+=("$(base_layer_of "modicum/base:$kind")")
+		done
 		start_registry "$DEVNET/registry" "$REGISTRY_PORT" >>"$PIDS"
-		write_role_configs "$(base_layer_of "$BASE_IMAGE")"
+		write_role_configs "${layers[@]}"
 		insert_key eve //Eve
 		insert_key market //Ferdie
 		insert_key market //Charlie
@@ -282,7 +292,8 @@ Modicum devnet is up: $validators validator(s) finalizing$market.
   JSON-RPC:        ws://127.0.0.1:$(rpc_port 0) (${names[0]}), and each node listed above
   Polkadot.js:     https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F127.0.0.1%3A$(rpc_port 0)#/explorer
   Registry:        http://127.0.0.1:$REGISTRY_PORT (directory: Dave)
-  Publish a job:   scripts/devnet.sh publish-job DIR REPOSITORY
+  Base images:     modicum/base:busybox, modicum/base:python (scripts/base-images/README.md)
+  Publish a job:   scripts/devnet.sh publish-job DIR REPOSITORY [busybox|python]
   Logs:            $DEVNET/logs/
   Stop:            scripts/devnet.sh stop
 EOF
@@ -293,7 +304,7 @@ EOF
 	fi
 }
 
-usage() { sed -n '2,20p' "$0"; exit 2; }
+usage() { sed -n '2,23p' "$0"; exit 2; }
 
 case "${1:-start}" in
 start | --*)
@@ -315,6 +326,12 @@ stop) stop_all ;;
 status) status ;;
 stop-node) stop_node "${2:?which node?}" ;;
 restart-node) restart_node "${2:?which node?}" && log "restarted $2" ;;
-publish-job) publish_job "${2:?job directory}" "${3:?repository}" "127.0.0.1:$REGISTRY_PORT" "$BASE_IMAGE" ;;
+publish-job)
+	base="${4:-busybox}"
+	case "$base" in busybox | python) ;; *) echo "publish-job: BASE is busybox or python" >&2; exit 2 ;; esac
+	# Both bases, as a Dockerfile of DIR may name either (a no-op when they are up to date).
+	for kind in "${BASE_KINDS[@]}"; do build_base_image "modicum/base:$kind" "$kind" >&2; done
+	publish_job "${2:?job directory}" "${3:?repository}" "127.0.0.1:$REGISTRY_PORT" "modicum/base:$base"
+	;;
 *) usage ;;
 esac

@@ -1,5 +1,5 @@
 # Services the market's workers need, shared by devnet.sh and test.sh (sourced, not run):
-# the Docker engine, the job base image, and a directory's OCI registry.
+# the Docker engine, the job base images, and a directory's OCI registry.
 
 # Starts dockerd (no iptables, no bridge: jobs run with --network none) unless one answers.
 ensure_dockerd() {
@@ -14,20 +14,40 @@ ensure_dockerd() {
 	done
 }
 
-# The job base image: busybox-static in an otherwise empty root, built locally (no registry
-# pull). Its one layer is the base layer every job image builds on.
-build_base_image() { # name
-	docker image inspect "$1" >/dev/null 2>&1 && return 0
-	local rootfs
-	rootfs="$(mktemp -d)"
-	mkdir -p "$rootfs/bin" "$rootfs/out" "$rootfs/tmp"
-	cp /bin/busybox "$rootfs/bin/busybox"
-	for applet in $("$rootfs/bin/busybox" --list); do
-		[ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
-	done
-	tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/sh"]' - "$1" >/dev/null
-	rm -rf "$rootfs"
-	printf '[services] built base image %s\n' "$1"
+# Job base images: one layer each, reproducible on any host and day (the same diff_id, which the
+# chain knows as the base layer), built locally from pinned Debian 12 packages with no registry
+# pull. KIND busybox: busybox-static alone (/bin/busybox and its applets); KIND python: Python 3.11
+# from Debian with its standard library, and busybox for sh. scripts/base-images/README.md.
+MODICUM_BASE_IMAGES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/base-images"
+
+# The diff_id KIND's pins record: what every host building that base gets.
+base_layer_pinned() { # kind
+	awk '$1 == "diff_id" { print $2 }' "$MODICUM_BASE_IMAGES/$1.pins"
+}
+
+# Tags the base image of KIND as NAME (KIND defaults to NAME's tag: modicum/base:python is
+# python, anything else busybox). Nothing is done when NAME already has the pinned layer; else the
+# layer is built (cached under ${MODICUM_CACHE:-~/.cache/modicum}/images/) and imported, and NAME
+# is moved onto it. Fails unless Docker keeps the layer byte for byte (diff_id = tar's sha256).
+build_base_image() { # name [kind]
+	local name="$1" kind="${2:-}" expected layer imported
+	[ -n "$kind" ] || case "$name" in *:python) kind=python ;; *) kind=busybox ;; esac
+	[ -f "$MODICUM_BASE_IMAGES/$kind.pins" ] || { echo "no base image kind $kind (busybox, python)" >&2; return 1; }
+	expected="$(base_layer_pinned "$kind")"
+	if [ -n "$expected" ] && [ "$(docker image inspect -f '{{len .RootFS.Layers}} {{index .RootFS.Layers 0}}' "$name" 2>/dev/null)" = "1 $expected" ]; then
+		return 0
+	fi
+	layer="$(python3 "$MODICUM_BASE_IMAGES/build.py" layer "$kind")" || return 1
+	local changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["/bin/sh"]')
+	# Python: UTF-8, no .pyc writes (the root is read-only), str hashes and so set order fixed.
+	[ "$kind" = python ] && changes+=(--change 'ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONHASHSEED=0')
+	docker import "${changes[@]}" "$layer" "$name" >/dev/null || return 1
+	imported="$(base_layer_of "$name")"
+	if [ "$imported" != "sha256:$(sha256sum "$layer" | cut -d' ' -f1)" ]; then
+		echo "docker import of $layer gave the layer $imported, not the tar's sha256" >&2
+		return 1
+	fi
+	printf '[services] built base image %s (%s), layer %s\n' "$name" "$kind" "$imported"
 }
 
 # The uncompressed diff_id of an image's first layer, `sha256:<hex>`.
@@ -57,19 +77,22 @@ YAML
 	echo "docker-registry $pid"
 }
 
-# Builds the job in DIR (its run.sh becomes the image's command) on the base image, pushes it to
-# the registry as REPO and prints "<manifest digest> <base layer diff_id>".
+# Builds the job in DIR — with DIR's own Dockerfile (FROM a base image) if it has one, else on
+# BASE_IMAGE with its run.sh as the image's command — pushes it to the registry as REPO and prints
+# "<manifest digest> <base layer diff_id>".
 publish_job() { # dir repository registry base_image
-	local context reference digest
+	local context reference digest base
 	context="$(mktemp -d)"
 	cp -r "$1/." "$context/"
-	cat >"$context/Dockerfile" <<DOCKERFILE
+	if [ ! -f "$1/Dockerfile" ]; then
+		cat >"$context/Dockerfile" <<DOCKERFILE
 FROM $4
 COPY . /job
 CMD ["/bin/sh", "/job/run.sh"]
 DOCKERFILE
-	# A job may add instructions of its own (the hostile images of the tests declare volumes…).
-	if [ -f "$1/Dockerfile.extra" ]; then cat "$1/Dockerfile.extra" >>"$context/Dockerfile"; fi
+		# A job may add instructions of its own (the hostile images of the tests declare volumes…).
+		if [ -f "$1/Dockerfile.extra" ]; then cat "$1/Dockerfile.extra" >>"$context/Dockerfile"; fi
+	fi
 	reference="$3/$2:latest"
 	if ! DOCKER_BUILDKIT=0 docker build -q -t "$reference" "$context" >"$context.log" 2>&1; then
 		cat "$context.log" >&2
@@ -79,7 +102,8 @@ DOCKERFILE
 	rm -rf "$context" "$context.log"
 	digest="$(docker push "$reference" | sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p')"
 	[ -n "$digest" ] || { echo "pushing $reference gave no digest" >&2; return 1; }
+	base="$(base_layer_of "$reference")"
 	# The job creator's copy goes: a provider on this host pulls the job like any other.
 	docker image rm "$reference" >/dev/null
-	echo "$digest $(base_layer_of "$4")"
+	echo "$digest $base"
 }

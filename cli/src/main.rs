@@ -477,7 +477,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		job_offer: id,
 		match_id: None,
 		scanned_to: included.block.number,
-		steps: vec![(included.block.number, Step::Posted { deposit: o.deposit, completion_deadline: o.completion_deadline })],
+		steps: vec![(included.block.number, Step::Posted { deposit: status::Planck(o.deposit), completion_deadline: o.completion_deadline })],
 	};
 	let _ = journal.save(chain);
 	if args.id_only {

@@ -5,7 +5,7 @@
 
 use crate::chain::{Block, Chain, ChainError};
 use crate::offer::mdc;
-use modicum_runtime::{BlockNumber, Runtime, RuntimeEvent};
+use modicum_runtime::{Balance, BlockNumber, Runtime, RuntimeEvent};
 use pallet_market::{
 	Event as MarketEvent, JobOfferOf, MatchId, MatchOf, MatchState, OfferId, OfferState, Receipt,
 };
@@ -16,12 +16,30 @@ use std::path::PathBuf;
 /// How far back a job never seen by this CLI is looked for, unless `--since` says.
 pub const LOOKBACK: BlockNumber = 1_200;
 
+/// An amount in planck, written as a decimal string: JSON numbers lose precision above 2⁵³
+/// and the journal's tagged steps cannot hold 128-bit numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planck(pub Balance);
+
+impl Serialize for Planck {
+	fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+		serializer.serialize_str(&self.0.to_string())
+	}
+}
+
+impl<'de> Deserialize<'de> for Planck {
+	fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+		let text = String::deserialize(deserializer)?;
+		text.parse().map(Planck).map_err(serde::de::Error::custom)
+	}
+}
+
 /// One step of a job's story, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "camelCase")]
+#[serde(tag = "step", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Step {
 	/// The job offer was posted.
-	Posted { deposit: u128, completion_deadline: BlockNumber },
+	Posted { deposit: Planck, completion_deadline: BlockNumber },
 	/// Its owner withdrew it.
 	Cancelled,
 	/// Its deadline passed unmatched.
@@ -31,20 +49,20 @@ pub enum Step {
 	/// The provider posted its result.
 	ResultPosted { status: String, cpu: u64, memory: u64, storage: u64, bandwidth: u64, digest: Option<String>, reaction_deadline: BlockNumber },
 	/// The result was accepted.
-	Accepted { job_price: u128 },
+	Accepted { job_price: Planck },
 	/// The job creator disputed it.
 	Rejected { reason: String, mediation_deadline: BlockNumber },
 	/// The mediator's verdict.
 	Verdict { faulty_party: String, digest: Option<String> },
 	/// The match closed with every payment made.
-	Closed { ending: String, creator_refund: u128, provider_refund: u128, penalty: u128 },
+	Closed { ending: String, creator_refund: Planck, provider_refund: Planck, penalty: Planck },
 }
 
 impl Step {
 	/// The step in words.
 	pub fn describe(&self) -> String {
 		match self {
-			Self::Posted { deposit, completion_deadline } => format!("job offer posted, {} held, result due by #{completion_deadline}", mdc(*deposit)),
+			Self::Posted { deposit, completion_deadline } => format!("job offer posted, {} held, result due by #{completion_deadline}", mdc(deposit.0)),
 			Self::Cancelled => "job offer cancelled, deposit released".into(),
 			Self::Expired => "job offer expired unmatched, deposit released".into(),
 			Self::Matched { match_id, provider, mediator, solver, .. } => format!("matched as match {match_id}: provider {provider}, mediator {mediator}, solver {solver}"),
@@ -52,12 +70,12 @@ impl Step {
 				"result posted: {status}, cpu {cpu} ms, bandwidth {bandwidth} KiB, archive {}; accept or reject by #{reaction_deadline}",
 				digest.as_deref().unwrap_or("none")
 			),
-			Self::Accepted { job_price } => format!("result accepted: {} paid to the provider", mdc(*job_price)),
+			Self::Accepted { job_price } => format!("result accepted: {} paid to the provider", mdc(job_price.0)),
 			Self::Rejected { reason, mediation_deadline } => format!("result rejected ({reason}); mediator's verdict due by #{mediation_deadline}"),
 			Self::Verdict { faulty_party, .. } => format!("mediator's verdict: {faulty_party} at fault"),
 			Self::Closed { ending, creator_refund, provider_refund, penalty } => format!(
 				"match closed ({ending}): job creator got back {}, provider got back {}, {} to the penalty pool",
-				mdc(*creator_refund), mdc(*provider_refund), mdc(*penalty)
+				mdc(creator_refund.0), mdc(provider_refund.0), mdc(penalty.0)
 			),
 		}
 	}
@@ -129,7 +147,7 @@ impl Journal {
 		let hex = |d: &Option<pallet_market::Digest>| d.map(|d| format!("sha256:{}", hex::encode(d)));
 		let step = match event {
 			MarketEvent::JobOfferPosted { offer, deposit, completion_deadline, .. } if offer == id => {
-				Step::Posted { deposit, completion_deadline }
+				Step::Posted { deposit: Planck(deposit), completion_deadline }
 			}
 			MarketEvent::OfferCancelled { offer, .. } if offer == id => Step::Cancelled,
 			MarketEvent::OfferExpired { offer, .. } if offer == id => Step::Expired,
@@ -152,7 +170,7 @@ impl Journal {
 				digest: hex(&receipt.result_digest),
 				reaction_deadline,
 			},
-			MarketEvent::ResultAccepted { match_id, job_price } if mine(&match_id) => Step::Accepted { job_price },
+			MarketEvent::ResultAccepted { match_id, job_price } if mine(&match_id) => Step::Accepted { job_price: Planck(job_price) },
 			MarketEvent::JobAssignedForMediation { match_id, reason, mediation_deadline, .. } if mine(&match_id) => {
 				Step::Rejected { reason: format!("{reason:?}"), mediation_deadline }
 			}
@@ -160,7 +178,12 @@ impl Journal {
 				Step::Verdict { faulty_party: format!("{faulty_party:?}"), digest: hex(&result_digest) }
 			}
 			MarketEvent::MatchClosed { match_id, ending, creator_refund, provider_refund, penalty } if mine(&match_id) => {
-				Step::Closed { ending: format!("{ending:?}"), creator_refund, provider_refund, penalty }
+				Step::Closed {
+					ending: format!("{ending:?}"),
+					creator_refund: Planck(creator_refund),
+					provider_refund: Planck(provider_refund),
+					penalty: Planck(penalty),
+				}
 			}
 			_ => return,
 		};
@@ -350,4 +373,26 @@ fn state_and_next(
 		}
 	}
 	("unknown", "not on chain and not seen in the scanned blocks: give --since BLOCK to look further back".into())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn a_journal_keeps_amounts_beyond_64_bits_across_a_save() {
+		let journal = Journal {
+			job_offer: 7,
+			match_id: Some(3),
+			scanned_to: 40,
+			steps: vec![
+				(10, Step::Posted { deposit: Planck(u128::MAX), completion_deadline: 90 }),
+				(40, Step::Closed { ending: "Accepted".into(), creator_refund: Planck(1 << 100), provider_refund: Planck(0), penalty: Planck(5) }),
+			],
+		};
+		let text = serde_json::to_vec(&journal).unwrap();
+		let back: Journal = serde_json::from_slice(&text).unwrap();
+		assert_eq!(back.steps, journal.steps);
+		assert!(back.finished());
+	}
 }

@@ -28,7 +28,8 @@ pub async fn start(
 		})?;
 	tracing::info!(target: "modicum", account = %chain.account(), endpoint = %config.endpoint, "directory ready");
 	let call = MarketCall::register_directory { endpoint, fee: config.fee.0, bond: config.bond.0 };
-	let mut registration = Registration::new(Role::Directory, "register_directory", call.into());
+	let mut registration =
+		Registration::new(Role::Directory, "register_directory", call.into()).bonded(config.bond.0);
 	Ok(Box::pin(async move {
 		let mut heads_chain = chain.clone();
 		let mut heartbeat_sent: Option<BlockNumber> = None;

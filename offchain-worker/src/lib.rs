@@ -266,17 +266,44 @@ fn ensure_bond(
 }
 
 /// A role's registration call, sent (and sent again while it does not show) until the account is
-/// registered.
+/// registered; for a bonded role, the bond topped up again to what the operator configured
+/// whenever fees or faults took it lower (below `MinBond` the role is never matched).
 pub(crate) struct Registration {
 	role: Role,
 	name: &'static str,
 	call: RuntimeCall,
 	sent: Option<BlockNumber>,
+	bond: Option<Balance>,
+	topped_up: Option<BlockNumber>,
 }
 
 impl Registration {
 	fn new(role: Role, name: &'static str, call: RuntimeCall) -> Self {
-		Self { role, name, call, sent: None }
+		Self { role, name, call, sent: None, bond: None, topped_up: None }
+	}
+
+	/// The same, keeping the bond at `bond`.
+	fn bonded(mut self, bond: Balance) -> Self {
+		self.bond = Some(bond);
+		self
+	}
+
+	/// Tops the held bond up to the configured one when it fell below it.
+	async fn top_up(&mut self, chain: &Chain, metrics: &metrics::Metrics, actors: &ActorsOf<Runtime>, now: BlockNumber) {
+		let Some(target) = self.bond else { return };
+		let me = chain.account();
+		let held = match self.role {
+			Role::Mediator => actors.mediators.iter().find(|(a, _)| a == me).map(|(_, i)| i.bond),
+			Role::Directory => actors.directories.iter().find(|(a, _)| a == me).map(|(_, i)| i.bond),
+			_ => None,
+		};
+		let Some(held) = held.filter(|held| *held < target) else { return };
+		if due(self.topped_up, now) {
+			self.topped_up = Some(now);
+			tracing::info!(target: "modicum", role = self.name, held, target, "topping the bond up");
+			let call = pallet_market::Call::<Runtime>::top_up_bond { role: self.role, amount: target - held };
+			submit(chain, metrics, "top_up_bond", call.into()).await;
+		}
 	}
 
 	/// Whether the account is registered among `actors`; if not, sends the call when due.
@@ -288,6 +315,7 @@ impl Registration {
 		now: BlockNumber,
 	) -> bool {
 		if is_registered(actors, chain.account(), self.role) {
+			self.top_up(chain, metrics, actors, now).await;
 			return true;
 		}
 		if due(self.sent, now) {

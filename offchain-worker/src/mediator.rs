@@ -87,7 +87,8 @@ pub async fn start(
 		bond: config.bond.0,
 	}
 	.into();
-	let registration = Registration::new(Role::Mediator, "register_mediator", registration);
+	let registration =
+		Registration::new(Role::Mediator, "register_mediator", registration).bonded(config.bond.0);
 	let executor = Executor::connect(work_dir.join("runs"), &crate::namespace(&chain, ROLE))
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
