@@ -187,7 +187,7 @@ start_node() { # index name [flags...]
 	printf '%q ' "$NODE" --chain "$DEVNET/config/spec.json" "$@" \
 		--base-path "$DEVNET/data/$name" --node-key-file "$DEVNET/data/$name.node-key" \
 		--port $((30333 + OFFSET + i)) --rpc-port "$(rpc_port "$i")" --prometheus-port $((9615 + OFFSET + i)) \
-		--rpc-cors all --no-mdns --no-telemetry --bootnodes "$BOOTNODE" --name "$name" \
+		--rpc-cors all --state-pruning archive-canonical --no-mdns --no-telemetry --bootnodes "$BOOTNODE" --name "$name" \
 		>"$DEVNET/data/$name.command"
 	restart_node "$name"
 }

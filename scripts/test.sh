@@ -45,13 +45,13 @@ trap - EXIT
 rm -rf "$tmp"
 elapsed "$t"
 
-step "market workers end to end: devnet with provider, solver, mediator, directory; real Docker"
+step "market workers and the modicum CLI end to end: devnet with provider, solver, mediator, directory; real Docker"
 t=$SECONDS
 # Its own directory and ports (shifted by 100), so a devnet of the user's is left alone.
 export MODICUM_DEVNET_DIR="$(mktemp -d)" MODICUM_DEVNET_PORT_OFFSET="${MODICUM_DEVNET_PORT_OFFSET:-100}"
 trap 'scripts/devnet.sh stop; rm -rf "$MODICUM_DEVNET_DIR"' EXIT
 scripts/devnet.sh start --detach --validators 2
-cargo test --release --locked --workspace --test workers -- --ignored ||
+cargo test --release --locked --workspace --test workers --test cli -- --ignored ||
 	{ tail -n 40 "$MODICUM_DEVNET_DIR"/logs/eve.log "$MODICUM_DEVNET_DIR"/logs/market.log; exit 1; }
 scripts/devnet.sh stop
 elapsed "$t"

@@ -8,7 +8,7 @@ use modicum_cli::{
 	offer::{self, image_name, mdc, OfferError, Request},
 	result::{self, ResultError},
 	status::{self, home, Journal, JobStatus, Step},
-	verifier::{self, Decision},
+	verifier::{self, Decision, Verifier, VerifierError},
 };
 use modicum_offchain_worker::{
 	config::Amount,
@@ -28,7 +28,6 @@ use std::{
 	path::PathBuf,
 	process::ExitCode,
 };
-use tokio::sync::watch;
 
 /// The job creator's command line of the Modicum market.
 #[derive(Debug, Parser)]
@@ -148,7 +147,7 @@ struct RunArgs {
 	/// A folder added to the image as a layer at /input.
 	#[arg(long, value_name = "DIR")]
 	input: Option<PathBuf>,
-	/// The directory (SS58) to push to [default: the available one most providers trust].
+	/// The directory (SS58) to push to [default: the available one trusted by the providers with the longest record].
 	#[arg(long)]
 	directory: Option<String>,
 	/// CPU time limit, ms.
@@ -163,16 +162,16 @@ struct RunArgs {
 	/// Bandwidth limit, KiB [default: the image plus the largest archive].
 	#[arg(long)]
 	bandwidth: Option<u64>,
-	/// Bid per cpu ms, e.g. "1 uMDC" [default: the highest ask of the fitting offers].
+	/// Bid per cpu ms, e.g. "1 uMDC" [default: the lowest ask of the fitting offers].
 	#[arg(long)]
 	cpu_bid: Option<Amount>,
-	/// Bid per KiB [default: the highest ask of the fitting offers].
+	/// Bid per KiB [default: the lowest ask of the fitting offers].
 	#[arg(long)]
 	bandwidth_bid: Option<Amount>,
 	/// Blocks from now the result is due by [default: 2R + 30].
 	#[arg(long, value_name = "BLOCKS")]
 	deadline: Option<BlockNumber>,
-	/// The most a mediator may charge [default: the dearest of the trusted mediators].
+	/// The most a mediator may charge [default: the dearest mediator the job creator trusts; a new job creator trusts the serving mediator with the longest record].
 	#[arg(long)]
 	max_mediator_fee: Option<Amount>,
 	/// The most a directory may charge [default: the directory's fee].
@@ -216,6 +215,8 @@ enum CliError {
 	Account(#[from] modicum_cli::account::AccountError),
 	#[error("directory: {0}")]
 	Registry(#[from] RegistryError),
+	#[error(transparent)]
+	Verifier(#[from] VerifierError),
 	#[error("{0}")]
 	Usage(String),
 }
@@ -288,7 +289,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 		}
 		Command::Job(JobCommand::Verify { id }) => {
 			let (match_id, terms) = open_match(&chain, id).await?;
-			let decision = verify(&chain, match_id, &terms, Some(1.0)).await?;
+			let verifier = Verifier::start(&chain).await?;
+			let decision = verify(&verifier, &chain, match_id, &terms, Some(1.0)).await?;
 			emit(output, &decision, || decision_text(&decision));
 			Ok(())
 		}
@@ -336,6 +338,7 @@ async fn open_match(chain: &Chain, id: OfferId) -> Result<(MatchId, MatchOf<Runt
 }
 
 async fn verify(
+	verifier: &Verifier,
 	chain: &Chain,
 	match_id: MatchId,
 	terms: &MatchOf<Runtime>,
@@ -346,8 +349,7 @@ async fn verify(
 	}
 	let rate = verifier::rate_for(chain, terms, requested).await?;
 	progress(format!("match {match_id}: result posted; verifying with p_v = {rate:.3}"));
-	let (_cancel, cancelled) = watch::channel(false);
-	Ok(verifier::decide_and_act(chain, match_id, terms, rate, cancelled).await?)
+	Ok(verifier.decide_and_act(match_id, terms, rate).await?)
 }
 
 fn decision_text(decision: &Decision) -> String {
@@ -477,6 +479,8 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		job_offer: id,
 		match_id: None,
 		scanned_to: included.block.number,
+		horizon: None,
+		bandwidth: Some(o.limits.bandwidth),
 		steps: vec![(included.block.number, Step::Posted { deposit: status::Planck(o.deposit), completion_deadline: o.completion_deadline })],
 	};
 	let _ = journal.save(chain);
@@ -512,9 +516,17 @@ async fn follow(chain: &Chain, id: OfferId, verify_rate: Option<f64>) -> Result<
 			"closed" | "cancelled" | "expired" => return Ok(status),
 			"result" if !decided => {
 				if let (Some(match_id), Some(terms)) = (status.match_id, &status.terms) {
-					let decision = verify(chain, match_id, terms, verify_rate).await?;
-					progress(decision_text(&decision).trim_end());
+					// Once either way: a decision that did not land (the chain accepted by the
+					// deadline meanwhile) shows in the match's ending.
 					decided = true;
+					let verified = match Verifier::start(chain).await {
+						Ok(verifier) => verify(&verifier, chain, match_id, terms, verify_rate).await,
+						Err(e) => Err(e.into()),
+					};
+					match verified {
+						Ok(decision) => progress(decision_text(&decision).trim_end()),
+						Err(e) => progress(format!("match {match_id}: no decision posted here: {e}")),
+					}
 				}
 			}
 			_ => {}
@@ -593,8 +605,11 @@ async fn archive_of(chain: &Chain, id: OfferId) -> Result<PathBuf, CliError> {
 		.find(|(who, _)| *who == directory)
 		.map(|(_, info)| String::from_utf8_lossy(&info.endpoint).into_owned())
 		.ok_or_else(|| CliError::Usage(format!("job {id}: directory {} is no longer registered", directory.to_ss58check())))?;
-	// No honest archive is larger than the job's bandwidth limit.
-	let limit = status.terms.as_ref().map(|t| t.limits.bandwidth).unwrap_or(1 << 20).saturating_mul(1024);
+	// No honest archive is larger than the job's bandwidth limit (or its logs alone).
+	let bandwidth = status.bandwidth.ok_or_else(|| {
+		CliError::Usage(format!("job {id}: its limits are unknown to this CLI (it did not post or follow the job while it was open)"))
+	})?;
+	let limit = verifier::archive_cap(bandwidth);
 	progress(format!("fetching the result archive sha256:{} from {endpoint}", hex::encode(digest)));
 	Ok(result::fetch(&endpoint, &digest, limit, &home(chain).join("results")).await?)
 }
@@ -787,32 +802,54 @@ async fn balance(chain: &Chain, output: Output) -> Result<(), CliError> {
 
 async fn run_verifier(chain: &Chain, output: Output, requested: Option<f64>) -> Result<(), CliError> {
 	let me = chain.account()?;
+	let verifier = Verifier::start(chain).await?;
 	progress(format!("verifier for {}: deciding every result of its jobs", me.to_ss58check()));
 	let mut decided = std::collections::BTreeSet::new();
+	// One task per result, so a long re-run never pushes another match past its deadline.
+	let mut running = tokio::task::JoinSet::new();
 	let mut block = 0;
 	loop {
-		let best = chain.next_block(block).await?;
-		block = best.number;
-		let waiting: Vec<(MatchId, MatchOf<Runtime>)> = chain
-			.open_matches(best.hash)
-			.await?
-			.into_iter()
-			.filter(|(id, m)| m.creator == me && !decided.contains(id) && matches!(m.state, MatchState::ResultPosted { .. }))
-			.collect();
-		for (id, terms) in waiting {
-			match verify(chain, id, &terms, requested).await {
-				Ok(decision) => {
-					decided.insert(id);
-					match output {
-						Output::Json => println!("{}", serde_json::to_string(&decision).expect("serialises")),
-						Output::Human => print!("{}", decision_text(&decision)),
-					}
-				}
-				// The match may have moved on meanwhile (accepted by the deadline): look again
-				// next block.
-				Err(e) => progress(format!("match {id}: {e}")),
+		while let Some(Ok((id, verified))) = running.try_join_next() {
+			report_decision(output, id, verified);
+		}
+		// A node that stops answering is waited for, never the verifier's end.
+		let open = match chain.next_block(block).await {
+			Ok(best) => {
+				block = best.number;
+				chain.open_matches(best.hash).await
 			}
+			Err(e) => Err(e),
+		};
+		let open = match open {
+			Ok(open) => open,
+			Err(e) => {
+				progress(format!("{e}; trying again"));
+				tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+				continue;
+			}
+		};
+		// Only open matches need remembering.
+		decided.retain(|id| open.iter().any(|(open, _)| open == id));
+		for (id, terms) in open {
+			let waiting = terms.creator == me && matches!(terms.state, MatchState::ResultPosted { .. });
+			// Each result is decided once: a decision that did not land leaves the result to
+			// the chain's acceptance at the reaction deadline, never to a second re-run.
+			if !waiting || !decided.insert(id) {
+				continue;
+			}
+			let (verifier, chain) = (verifier.clone(), chain.clone());
+			running.spawn(async move { (id, verify(&verifier, &chain, id, &terms, requested).await) });
 		}
 	}
 }
 
+fn report_decision(output: Output, id: MatchId, verified: Result<Decision, CliError>) {
+	match verified {
+		Ok(decision) => match output {
+			Output::Json => println!("{}", serde_json::to_string(&decision).expect("serialises")),
+			Output::Human => print!("{}", decision_text(&decision)),
+		},
+		Err(e) => progress(format!("match {id}: no decision posted: {e}")),
+	}
+	let _ = std::io::stdout().flush();
+}

@@ -5,7 +5,7 @@
 use crate::chain::{Chain, ChainError};
 use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, MDC};
 use pallet_market::{
-	ActorsOf, Architecture, Digest, ImageOf, JobOfferOf, MarketParametersOf, MaxFees,
+	ActorsOf, Architecture, Digest, ImageOf, JobOfferOf, MaxFees,
 	MinReputation, OfferId, OfferState, Resources, ResourceOfferOf,
 };
 use serde::Serialize;
@@ -118,7 +118,7 @@ pub struct Plan {
 	pub max_fees: MaxFees<Balance>,
 	/// The deposit to hold.
 	pub deposit: Balance,
-	/// Open resource offers that can take the job now.
+	/// Open resource offers that can take the job now, at its bids.
 	pub fitting_offers: Vec<OfferId>,
 }
 
@@ -210,9 +210,21 @@ pub async fn choose_directory(
 		if !chain.directory_available(who, at).await? {
 			continue;
 		}
-		let trusted_by =
-			actors.resource_providers.iter().filter(|(_, p)| p.trusted_directories.contains(who)).count();
-		candidates.push((trusted_by, info.fee, who.clone(), String::from_utf8_lossy(&info.endpoint).into_owned()));
+		// Trust by providers with a record counts first: registering providers costs
+		// nothing, so a crowd of new ones only breaks ties.
+		let trusting: Vec<&AccountId> = actors
+			.resource_providers
+			.iter()
+			.filter(|(_, p)| p.trusted_directories.contains(who))
+			.map(|(p, _)| p)
+			.collect();
+		let record: u64 = trusting
+			.iter()
+			.map(|p| {
+				actors.provider_reputations.iter().find(|(a, _)| a == *p).map_or(0, |(_, r)| u64::from(r.counted()))
+			})
+			.sum();
+		candidates.push(((record, trusting.len()), info.fee, who.clone(), String::from_utf8_lossy(&info.endpoint).into_owned()));
 	}
 	// Most trusted first, then the cheapest.
 	candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -252,9 +264,20 @@ pub async fn plan(
 			info.trusted_directories.contains(&directory) && info.base_layers.contains(&base_layer)
 		})
 	};
+	// A job creator's trust list is its own choice; a new one trusts the one serving mediator
+	// with the longest record of verdicts in time (then the cheapest), never every stranger
+	// who registered one.
 	let mediators: Vec<(AccountId, Balance)> = match registered {
 		Some((_, info)) => info.trusted_mediators.iter().filter_map(serves).map(|(m, i)| (m.clone(), i.fee)).collect(),
-		None => actors.mediators.iter().filter(|(m, _)| serves(m).is_some()).map(|(m, i)| (m.clone(), i.fee)).collect(),
+		None => {
+			let mut serving = Vec::new();
+			for (m, info) in actors.mediators.iter().filter(|(m, _)| serves(m).is_some()) {
+				let record = chain.reputation(m, pallet_market::Role::Mediator, best.hash).await?;
+				serving.push((record.endings.accepted.saturating_add(record.endings.creator_at_fault).saturating_add(record.endings.provider_at_fault), info.fee, m.clone()));
+			}
+			serving.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+			serving.into_iter().take(1).map(|(_, fee, m)| (m, fee)).collect()
+		}
 	};
 	if mediators.is_empty() {
 		return Err(OfferError::NoMediator(format!(
@@ -320,16 +343,20 @@ pub async fn plan(
 	let open = chain.open_resource_offers(best.hash).await?;
 	let fitting: Vec<&(OfferId, ResourceOfferOf<Runtime>)> =
 		open.iter().filter(|(_, o)| fits(o, &actors, &offer)).collect();
-	// Bid what the dearest fitting provider asks: every one of them can take it, and the
-	// match is priced at the provider's ask, never the bid.
+	// Bid the cheapest fitting ask: a stranger's absurd ask must not raise the job creator's
+	// bid (and with it the deposit); a dearer provider is taken only with --cpu-bid.
 	offer.cpu_bid = match request.cpu_bid {
 		Some(bid) => bid,
-		None => fitting.iter().map(|(_, o)| o.cpu_price).max().ok_or_else(|| no_provider(&open, &offer))?,
+		None => fitting.iter().map(|(_, o)| o.cpu_price).min().ok_or_else(|| no_provider(&open, &offer))?,
 	};
 	offer.bandwidth_bid = match request.bandwidth_bid {
 		Some(bid) => bid,
-		None => fitting.iter().map(|(_, o)| o.bandwidth_price).max().ok_or_else(|| no_provider(&open, &offer))?,
+		None => fitting.iter().map(|(_, o)| o.bandwidth_price).min().ok_or_else(|| no_provider(&open, &offer))?,
 	};
+	let fitting: Vec<_> = fitting
+		.into_iter()
+		.filter(|(_, o)| o.cpu_price <= offer.cpu_bid && o.bandwidth_price <= offer.bandwidth_bid)
+		.collect();
 	let estimated_price = pallet_market::Pallet::<Runtime>::estimated_price(&offer)
 		.map_err(|e| OfferError::Invalid(format!("the estimated price overflows: {e:?}")))?;
 	let minimum = pallet_market::Pallet::<Runtime>::minimum_job_deposit(&offer, &parameters)
@@ -388,5 +415,3 @@ fn no_provider(open: &[(OfferId, ResourceOfferOf<Runtime>)], job: &JobOfferOf<Ru
 	})
 }
 
-/// The market's parameters for the CLI's own checks.
-pub type Parameters = MarketParametersOf<Runtime>;

@@ -42,8 +42,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ResultError + '_ {
 /// `max_bytes`; its path.
 pub async fn fetch(endpoint: &str, digest: &Digest, max_bytes: u64, cache: &Path) -> Result<PathBuf, ResultError> {
 	let path = cache.join(format!("{}.tar", hex::encode(digest)));
+	// A cached copy is used only while it still hashes to the digest.
 	if path.exists() {
-		return Ok(path);
+		if sha256_of(&path)? == *digest {
+			return Ok(path);
+		}
+		std::fs::remove_file(&path).map_err(io(&path))?;
 	}
 	std::fs::create_dir_all(cache).map_err(io(cache))?;
 	let registry = Registry::new(endpoint)?;
@@ -61,6 +65,14 @@ pub async fn fetch(endpoint: &str, digest: &Digest, max_bytes: u64, cache: &Path
 	file.sync_all().map_err(io(&partial))?;
 	std::fs::rename(&partial, &path).map_err(io(&path))?;
 	Ok(path)
+}
+
+fn sha256_of(path: &Path) -> Result<Digest, ResultError> {
+	use sha2::Digest as _;
+	let mut file = std::fs::File::open(path).map_err(io(path))?;
+	let mut hash = sha2::Sha256::new();
+	std::io::copy(&mut file, &mut hash).map_err(io(path))?;
+	Ok(hash.finalize().into())
 }
 
 /// stdout and stderr of the run, as stored (raw bytes).
@@ -81,15 +93,39 @@ pub fn logs(archive: &Path) -> Result<(Vec<u8>, Vec<u8>), ResultError> {
 	Ok((stdout, stderr))
 }
 
-/// Unpacks the archive into `dir`: `stdout`, `stderr` and `out/`. Entries with absolute
-/// paths or `..`, device files, and links leading out are refused, whatever the provider put
-/// there.
+/// Whether a symlink at `path` pointing to `target` stays inside the archive's folder.
+fn link_stays_inside(path: &Path, target: &Path) -> bool {
+	let mut depth = path.components().count().saturating_sub(1) as i64;
+	for component in target.components() {
+		match component {
+			Component::Normal(_) => depth += 1,
+			Component::CurDir => {}
+			Component::ParentDir => depth -= 1,
+			Component::RootDir | Component::Prefix(_) => return false,
+		}
+		if depth < 0 {
+			return false;
+		}
+	}
+	true
+}
+
+/// Unpacks the archive into `dir`, a new or empty folder: `stdout`, `stderr` and `out/`.
+/// Entries with absolute paths or `..`, device files, and links leading out are refused,
+/// whatever the provider put there; modes are masked to at most 0755.
 pub fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, ResultError> {
+	if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+		return Err(ResultError::Io {
+			path: dir.into(),
+			source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "not empty: choose another --dir"),
+		});
+	}
 	std::fs::create_dir_all(dir).map_err(io(dir))?;
 	let file = std::fs::File::open(archive).map_err(io(archive))?;
 	let mut tar = tar::Archive::new(file);
 	tar.set_preserve_permissions(false);
 	tar.set_unpack_xattrs(false);
+	tar.set_mask(0o022);
 	let mut written = Vec::new();
 	for entry in tar.entries().map_err(|e| ResultError::Malformed(e.to_string()))? {
 		let mut entry = entry.map_err(|e| ResultError::Malformed(e.to_string()))?;
@@ -102,10 +138,15 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, ResultError> {
 		}
 		if kind.is_hard_link() || kind.is_symlink() {
 			let target = entry.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
-			// A hard link names a path in the archive; a symlink may point anywhere, but is
-			// written as a link and never followed while unpacking.
-			if kind.is_hard_link() && !target.components().all(|c| matches!(c, Component::Normal(_))) {
-				return Err(ResultError::Malformed(format!("refused link {}", path.display())));
+			// A hard link names a path in the archive; a symlink must stay inside it too, so
+			// that no tool following it later reads the user's own files.
+			let inside = if kind.is_hard_link() {
+				target.components().all(|c| matches!(c, Component::Normal(_)))
+			} else {
+				link_stays_inside(&path, &target)
+			};
+			if !inside {
+				return Err(ResultError::Malformed(format!("refused link {} -> {}", path.display(), target.display())));
 			}
 		}
 		// `unpack_in` also refuses to write through a symlink that leads out of `dir`.
@@ -177,6 +218,9 @@ mod tests {
 		let dir = temp.path.join("x");
 		unpack(&tar, &dir).unwrap();
 		assert_eq!(std::fs::read(dir.join("out/result.txt")).unwrap(), b"42");
+		assert!(unpack(&tar, &dir).is_err(), "never into a folder with files in it");
+		assert!(link_stays_inside(Path::new("out/a"), Path::new("b/../c")));
+		assert!(!link_stays_inside(Path::new("out/a"), Path::new("../../c")));
 	}
 
 	#[test]
@@ -190,6 +234,9 @@ mod tests {
 				("out/up", tar::EntryType::Symlink, &b""[..], Some("/tmp")),
 				("out/up/escape", tar::EntryType::Regular, &b"x"[..], None),
 			],
+			// Links that a later `cp -L` would follow to the user's own files.
+			vec![("out/key", tar::EntryType::Symlink, &b""[..], Some("../../../../root/.ssh/id_rsa"))],
+			vec![("out/passwd", tar::EntryType::Symlink, &b""[..], Some("/etc/passwd"))],
 		] {
 			let temp = archive(&entries);
 			let dir = temp.path.join("x");

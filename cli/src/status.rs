@@ -3,11 +3,15 @@
 //! saw of each job in a journal (`$MODICUM_HOME`, default `~/.local/share/modicum`) and scans
 //! blocks only from where it stopped.
 
-use crate::chain::{Block, Chain, ChainError};
+use crate::{
+	chain::{Chain, ChainError},
+	rpc::RpcError,
+};
 use crate::offer::mdc;
 use modicum_runtime::{Balance, BlockNumber, Runtime, RuntimeEvent};
 use pallet_market::{
-	Event as MarketEvent, JobOfferOf, MatchId, MatchOf, MatchState, OfferId, OfferState, Receipt,
+	Event as MarketEvent, JobOfferOf, MarketParametersOf, MatchId, MatchOf, MatchState, OfferId,
+	OfferState, Receipt,
 };
 use serde::{Deserialize, Serialize};
 use sp_core::crypto::Ss58Codec;
@@ -15,6 +19,12 @@ use std::path::PathBuf;
 
 /// How far back a job never seen by this CLI is looked for, unless `--since` says.
 pub const LOOKBACK: BlockNumber = 1_200;
+
+/// The most blocks one command scans (two calls each); the journal goes on from there.
+const MAX_SCAN: BlockNumber = 5_000;
+
+/// Blocks after a job's last deadline in which the sweep may still settle it.
+const HORIZON_SLACK: BlockNumber = 20;
 
 /// An amount in planck, written as a decimal string: JSON numbers lose precision above 2⁵³
 /// and the journal's tagged steps cannot hold 128-bit numbers.
@@ -91,6 +101,12 @@ pub struct Journal {
 	pub match_id: Option<MatchId>,
 	/// The last block scanned.
 	pub scanned_to: BlockNumber,
+	/// The last block the job can have events in, once known.
+	#[serde(default)]
+	pub horizon: Option<BlockNumber>,
+	/// The job's bandwidth limit in KiB, once known: no archive of it is larger.
+	#[serde(default)]
+	pub bandwidth: Option<u64>,
 	/// The steps seen, with their blocks.
 	pub steps: Vec<(BlockNumber, Step)>,
 }
@@ -207,6 +223,8 @@ pub struct JobStatus {
 	pub next: String,
 	/// Its match.
 	pub match_id: Option<MatchId>,
+	/// Its bandwidth limit in KiB, once known.
+	pub bandwidth: Option<u64>,
 	/// The offer while it is on chain.
 	#[serde(skip)]
 	pub offer: Option<JobOfferOf<Runtime>>,
@@ -266,8 +284,15 @@ impl JobStatus {
 pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Result<JobStatus, ChainError> {
 	let best = chain.best().await?;
 	let offer = chain.job_offer(id, best.hash).await?;
-	let mut journal = Journal::load(chain, id).unwrap_or(Journal { job_offer: id, ..Default::default() });
+	let known = Journal::load(chain, id);
+	let mine = known.is_some() || offer.as_ref().is_some_and(|o| chain.account().is_ok_and(|me| me == o.creator));
+	let mut journal = known.unwrap_or(Journal { job_offer: id, ..Default::default() });
 	let mut incomplete = false;
+	if let Some(offer) = &offer {
+		let parameters = chain.parameters(best.hash).await?;
+		journal.bandwidth = Some(offer.limits.bandwidth);
+		journal.horizon = Some(horizon(offer, &parameters));
+	}
 	if !journal.finished() {
 		let start = match (since, journal.scanned_to, &offer) {
 			(Some(since), _, _) => since,
@@ -279,18 +304,32 @@ pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Re
 			}
 			(None, _, None) => best.number.saturating_sub(LOOKBACK),
 		};
-		incomplete = scan(chain, &mut journal, start, best).await?;
-		journal.scanned_to = best.number;
-		if journal.match_id.is_none() {
-			journal.match_id = find_match(chain, id, best).await?;
+		// Never past the job's last possible event, never more than MAX_SCAN blocks at once.
+		let end = journal.horizon.map_or(best.number, |h| h.min(best.number)).min(start.saturating_add(MAX_SCAN));
+		if start <= end {
+			incomplete = scan(chain, &mut journal, start, end).await?;
+			journal.scanned_to = end;
 		}
+		incomplete |= end < best.number && journal.horizon.is_none_or(|h| end < h);
+	}
+	// A match id read from a block that was reorganised away may name another job's match.
+	let mut terms = match journal.match_id {
+		Some(m) => chain.match_info(m, best.hash).await?.filter(|t| t.job_offer == id),
+		None => None,
+	};
+	if terms.is_none() && !journal.finished() {
+		if let Some((m, t)) = chain.open_matches(best.hash).await?.into_iter().find(|(_, m)| m.job_offer == id) {
+			journal.match_id = Some(m);
+			terms = Some(t);
+		}
+	}
+	if let Some(terms) = &terms {
+		journal.bandwidth = Some(terms.limits.bandwidth);
+	}
+	if mine || terms.as_ref().is_some_and(|t| chain.account().is_ok_and(|me| me == t.creator)) {
 		// Best effort: a read-only home only loses the shortcut next time.
 		let _ = journal.save(chain);
 	}
-	let terms = match journal.match_id {
-		Some(m) => chain.match_info(m, best.hash).await?,
-		None => None,
-	};
 	let receipt = terms.as_ref().and_then(|t| match t.state {
 		MatchState::ResultPosted { receipt, .. } | MatchState::InMediation { receipt, .. } => Some(receipt),
 		MatchState::Matched => None,
@@ -302,6 +341,7 @@ pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Re
 		best: best.number,
 		next,
 		match_id: journal.match_id,
+		bandwidth: journal.bandwidth,
 		offer,
 		terms,
 		receipt,
@@ -310,10 +350,22 @@ pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Re
 	})
 }
 
-/// Records the job's events of blocks `from..=best`; whether pruned blocks were skipped.
-async fn scan(chain: &Chain, journal: &mut Journal, from: BlockNumber, best: Block) -> Result<bool, ChainError> {
+/// The last block a job offer can have events in: its deadline, a reaction window with R,
+/// and a mediation window with n·R, with a little slack for the sweep.
+fn horizon(offer: &JobOfferOf<Runtime>, parameters: &MarketParametersOf<Runtime>) -> BlockNumber {
+	let n = parameters.verification_count.max(1);
+	offer
+		.completion_deadline
+		.saturating_add(parameters.reaction_window)
+		.saturating_add(parameters.mediation_window)
+		.saturating_add(offer.run_length.saturating_mul(n.saturating_add(1)))
+		.saturating_add(HORIZON_SLACK)
+}
+
+/// Records the job's events of blocks `from..=to`; whether pruned blocks were skipped.
+async fn scan(chain: &Chain, journal: &mut Journal, from: BlockNumber, to: BlockNumber) -> Result<bool, ChainError> {
 	let mut incomplete = false;
-	for number in from.max(1)..=best.number {
+	for number in from.max(1)..=to {
 		let Some(hash) = chain.block_hash(number).await? else { break };
 		match chain.events(hash).await {
 			Ok(events) => {
@@ -323,17 +375,13 @@ async fn scan(chain: &Chain, journal: &mut Journal, from: BlockNumber, best: Blo
 					}
 				}
 			}
-			// State of old blocks is pruned on most nodes.
-			Err(ChainError::Rpc(_)) => incomplete = true,
+			// The node answered, but no longer keeps that block's state (pruned); a node that
+			// does not answer is an error, and nothing is marked as scanned.
+			Err(ChainError::Rpc(RpcError::Node { .. })) => incomplete = true,
 			Err(e) => return Err(e),
 		}
 	}
 	Ok(incomplete)
-}
-
-/// The open match of job offer `id`, if any.
-async fn find_match(chain: &Chain, id: OfferId, best: Block) -> Result<Option<MatchId>, ChainError> {
-	Ok(chain.open_matches(best.hash).await?.into_iter().find(|(_, m)| m.job_offer == id).map(|(m, _)| m))
 }
 
 fn state_and_next(
@@ -385,6 +433,8 @@ mod tests {
 			job_offer: 7,
 			match_id: Some(3),
 			scanned_to: 40,
+			horizon: Some(200),
+			bandwidth: Some(64),
 			steps: vec![
 				(10, Step::Posted { deposit: Planck(u128::MAX), completion_deadline: 90 }),
 				(40, Step::Closed { ending: "Accepted".into(), creator_refund: Planck(1 << 100), provider_refund: Planck(0), penalty: Planck(5) }),

@@ -10,14 +10,17 @@ use crate::{
 	status::home,
 };
 use modicum_offchain_worker::{
+	config::oci_architecture,
 	executor::{Executor, Job},
-	registry::{Registry, RESULTS_REPOSITORY},
 	verdict::{judge, CostBound, RunOutcome},
 };
-use modicum_runtime::{Runtime, RuntimeCall};
-use pallet_market::{MatchId, MatchOf, MatchState, Receipt, RejectReason, Reputation, Role};
+use modicum_runtime::{BlockNumber, Runtime, RuntimeCall};
+use pallet_market::{
+	Architecture, MatchId, MatchOf, MatchState, Receipt, RejectReason, Reputation, Resources,
+	ResultStatus, Role,
+};
 use serde::Serialize;
-use std::io::Read;
+use std::{io::Read, path::PathBuf, sync::Arc};
 use tokio::sync::watch;
 
 /// A provider with fewer counted matches than this is verified at least half the time
@@ -76,97 +79,239 @@ pub struct Decision {
 	pub why: String,
 }
 
-/// Decides on the result of match `id` (its terms `terms`) at rate `rate` and acts: accept or
-/// reject on chain. `cancel` stops a re-run.
-pub async fn decide_and_act(
-	chain: &Chain,
-	id: MatchId,
-	terms: &MatchOf<Runtime>,
-	rate: f64,
-	cancel: watch::Receiver<bool>,
-) -> Result<Decision, ChainError> {
-	let decision = decide(chain, id, terms, rate, cancel).await;
-	let call = match decision.reason {
-		None => pallet_market::Call::<Runtime>::accept_result { match_id: id },
-		Some(reason) => pallet_market::Call::<Runtime>::reject_result { match_id: id, reason },
-	};
-	chain.submit(RuntimeCall::Market(call)).await?;
-	Ok(decision)
+/// Why this host cannot verify for the account.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+	/// Another `modicum` process verifies for the account on this host.
+	#[error("another modicum verifier of this account runs on this host ({0}); it decides")]
+	Busy(String),
+	/// Its lock file cannot be made.
+	#[error("{path}: {source}")]
+	Io {
+		/// The file.
+		path: PathBuf,
+		/// The cause.
+		source: std::io::Error,
+	},
 }
 
-async fn decide(
-	chain: &Chain,
-	id: MatchId,
-	terms: &MatchOf<Runtime>,
-	rate: f64,
-	cancel: watch::Receiver<bool>,
-) -> Decision {
-	let accept = |verified: bool, runs: Vec<Option<String>>, why: String| Decision {
-		match_id: id,
-		rate,
-		verified,
-		runs,
-		action: "accept",
-		reason: None,
-		why,
-	};
-	let MatchState::ResultPosted { receipt, .. } = terms.state else {
-		return accept(false, Vec::new(), "no result to verify".into());
-	};
-	let endpoint = match directory_endpoint(chain, terms).await {
-		Ok(endpoint) => endpoint,
-		Err(e) => return accept(false, Vec::new(), format!("cannot read the directory ({e}): a local failure accepts")),
-	};
-	// Every result is fetched; one the directory answers it does not have was never
-	// uploaded, which the mediator finds against the provider.
-	if let Some(digest) = receipt.result_digest {
-		match Registry::new(&endpoint) {
-			Ok(registry) => match registry.has_blob(RESULTS_REPOSITORY, &digest).await {
-				Ok(false) => {
-					return Decision {
-						match_id: id,
-						rate,
-						verified: false,
-						runs: Vec::new(),
-						action: "reject",
-						reason: Some(RejectReason::ResultNotFound),
-						why: "the directory answers that it does not have the result archive".into(),
-					}
-				}
-				Ok(true) => {
-					let max = terms.limits.bandwidth.saturating_mul(1024);
-					if let Err(e) = result::fetch(&endpoint, &digest, max, &home(chain).join("results")).await {
-						return accept(false, Vec::new(), format!("fetching the result failed here ({e}): a local failure accepts"));
-					}
-				}
-				Err(e) => return accept(false, Vec::new(), format!("the directory did not answer ({e}): a local failure accepts")),
-			},
-			Err(e) => return accept(false, Vec::new(), format!("{e}: a local failure accepts")),
+/// This host's verifier for one account: one lock and one executor per process, so that two
+/// processes never clean up each other's runs.
+#[derive(Clone)]
+pub struct Verifier {
+	chain: Chain,
+	/// The executor, or why this host cannot run jobs (each decision then accepts).
+	executor: Result<Executor, String>,
+	work_dir: PathBuf,
+	_lock: Arc<std::fs::File>,
+}
+
+impl Verifier {
+	/// Takes the account's verifier lock on this host and connects to Docker.
+	pub async fn start(chain: &Chain) -> Result<Self, VerifierError> {
+		let account = chain.account().map(|a| hex::encode(&<[u8; 32]>::from(a)[..4])).unwrap_or_default();
+		let work_dir = home(chain).join(format!("verifier-{account}"));
+		let io = |path: &PathBuf| {
+			let path = path.clone();
+			move |source| VerifierError::Io { path, source }
+		};
+		std::fs::create_dir_all(&work_dir).map_err(io(&work_dir))?;
+		let lock_path = work_dir.join("lock");
+		let lock = std::fs::OpenOptions::new()
+			.create(true)
+			.truncate(false)
+			.write(true)
+			.open(&lock_path)
+			.map_err(io(&lock_path))?;
+		if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+			return Err(VerifierError::Busy(lock_path.display().to_string()));
 		}
+		let namespace = format!("{}-{account}-verifier", hex::encode(&chain.genesis()[..4]));
+		let executor = Executor::connect(work_dir.join("runs"), &namespace).await.map_err(|e| e.to_string());
+		Ok(Self { chain: chain.clone(), executor, work_dir, _lock: Arc::new(lock) })
 	}
-	if !draw(rate) {
-		return accept(false, Vec::new(), format!("not drawn for verification (p_v = {rate:.3})"));
+
+	/// Decides on the result of match `id` (its terms `terms`) at rate `rate` and acts: accept
+	/// or reject on chain.
+	pub async fn decide_and_act(&self, id: MatchId, terms: &MatchOf<Runtime>, rate: f64) -> Result<Decision, ChainError> {
+		let decision = self.decide(id, terms, rate).await;
+		let call = match decision.reason {
+			None => pallet_market::Call::<Runtime>::accept_result { match_id: id },
+			Some(reason) => pallet_market::Call::<Runtime>::reject_result { match_id: id, reason },
+		};
+		self.chain.submit(RuntimeCall::Market(call)).await?;
+		Ok(decision)
 	}
-	let runs = match rerun(chain, id, terms, &endpoint, cancel).await {
-		Ok(runs) => runs,
-		Err(e) => return accept(true, Vec::new(), format!("re-running failed here ({e}): a local failure accepts")),
-	};
-	let digests: Vec<Option<String>> = runs.iter().map(|r| r.digest.map(|d| format!("sha256:{}", hex::encode(d)))).collect();
-	let bound = CostBound {
-		tolerance: terms.parameters.too_much_cost_tolerance,
-		floor: terms.parameters.too_much_cost_floor,
-	};
-	match judge(&receipt, &runs, bound) {
-		None => accept(true, digests, explain_accept(&receipt, &runs)),
-		Some(reason) => Decision {
+
+	async fn decide(&self, id: MatchId, terms: &MatchOf<Runtime>, rate: f64) -> Decision {
+		let chain = &self.chain;
+		let decision = |rate: f64, verified: bool, runs: &[RunOutcome], reason: Option<RejectReason>, why: String| Decision {
 			match_id: id,
 			rate,
-			verified: true,
-			runs: digests,
-			action: "reject",
-			reason: Some(reason),
-			why: format!("own runs agree and the mediator's rule for {reason:?} finds against the provider"),
-		},
+			verified,
+			runs: runs.iter().map(|r| r.digest.map(|d| format!("sha256:{}", hex::encode(d)))).collect(),
+			action: if reason.is_some() { "reject" } else { "accept" },
+			reason,
+			why,
+		};
+		let accept = |rate: f64, verified: bool, why: String| decision(rate, verified, &[], None, why);
+		let MatchState::ResultPosted { receipt, reaction_deadline } = terms.state else {
+			return accept(rate, false, "no result to verify".into());
+		};
+		let endpoint = match directory_endpoint(chain, terms).await {
+			Ok(endpoint) => endpoint,
+			Err(e) => return accept(rate, false, format!("cannot read the directory ({e}): a local failure accepts")),
+		};
+		// Every result is fetched, but what the directory answers is no evidence: a blob can
+		// be uploaded after a reject, and only the job creator's own runs are its own. A result
+		// that cannot be had as posted is verified for sure.
+		let mut rate = rate;
+		if let Some(digest) = receipt.result_digest {
+			let max = archive_cap(terms.limits.bandwidth);
+			if let Err(e) = result::fetch(&endpoint, &digest, max, &home(chain).join("results")).await {
+				tracing::info!(match_id = id, error = %e, "the result could not be fetched as posted: verifying");
+				rate = 1.0;
+			}
+		}
+		if !draw(rate) {
+			return accept(rate, false, format!("not drawn for verification (p_v = {rate:.3})"));
+		}
+		let architecture = match chain.best().await {
+			Ok(best) => match chain.job_offer(terms.job_offer, best.hash).await {
+				Ok(Some(offer)) => offer.architecture,
+				_ => return accept(rate, false, "the job offer could not be read: a local failure accepts".into()),
+			},
+			Err(e) => return accept(rate, false, format!("{e}: a local failure accepts")),
+		};
+		if Some(architecture) != host_architecture() {
+			return accept(rate, false, format!("a {} job cannot be re-run on this host", oci_architecture(architecture)));
+		}
+		let executor = match &self.executor {
+			Ok(executor) => executor,
+			Err(e) => return accept(rate, false, format!("cannot run jobs here ({e}): a local failure accepts")),
+		};
+		// A run takes at most R + 1 blocks: one that cannot end before the reaction deadline
+		// (a reject after it is refused) is not started, and one still running is cancelled.
+		let run_blocks = terms.run_length.saturating_add(2);
+		let time_left = || async {
+			chain.best().await.is_ok_and(|b| b.number.saturating_add(run_blocks) < reaction_deadline)
+		};
+		if !time_left().await {
+			return accept(rate, false, "no time left to re-run before the reaction deadline".into());
+		}
+		let (cancel, cancelled) = watch::channel(false);
+		let watchdog = cancel_at(chain.clone(), reaction_deadline.saturating_sub(2), cancel);
+		let job = Job::for_match(format!("match-{id}"), terms, endpoint, architecture);
+		let runner = Runner { executor, work_dir: &self.work_dir, job, cancel: cancelled };
+		let decided = self.judge_runs(&runner, &receipt, terms, time_left).await;
+		watchdog.abort();
+		match decided {
+			Ok((runs, Some(reason), why)) => decision(rate, true, &runs, Some(reason), why),
+			Ok((runs, None, why)) => decision(rate, true, &runs, None, why),
+			Err(e) => accept(rate, true, format!("re-running failed here ({e}): a local failure accepts")),
+		}
+	}
+
+	/// The own runs and what the mediator's rule makes of them: the reason to reject, if any.
+	async fn judge_runs<F: std::future::Future<Output = bool>>(
+		&self,
+		runner: &Runner<'_>,
+		receipt: &Receipt,
+		terms: &MatchOf<Runtime>,
+		time_left: impl Fn() -> F,
+	) -> Result<(Vec<RunOutcome>, Option<RejectReason>, String), RerunError> {
+		let first = runner.run(1).await?;
+		// A provider that blames the directory for a job this host just fetched from it: the
+		// mediator finds a directory that is up against the provider.
+		if matches!(receipt.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound) {
+			let up = self.chain.best().await.ok();
+			let up = match up {
+				Some(best) => self.chain.directory_available(&terms.directory, best.hash).await.unwrap_or(false),
+				None => false,
+			};
+			let runs = vec![first];
+			return Ok(if up {
+				(runs, Some(RejectReason::InvalidResultStatus), format!("the provider claims {:?}, but the directory is up and served the job here", receipt.status))
+			} else {
+				(runs, None, "the directory's heartbeat is stale: its fault, not the provider's".into())
+			});
+		}
+		let bound = CostBound {
+			tolerance: terms.parameters.too_much_cost_tolerance,
+			floor: terms.parameters.too_much_cost_floor,
+		};
+		// One run that the mediator's rule does not hold against the provider settles it: more
+		// runs only raise the largest measurement and can only disagree more.
+		if judge(receipt, std::slice::from_ref(&first), bound).is_none() {
+			let why = explain_accept(receipt, std::slice::from_ref(&first));
+			return Ok((vec![first], None, why));
+		}
+		if let Some(why) = near_a_limit(receipt, &first, &terms.limits, bound) {
+			return Ok((vec![first], None, why));
+		}
+		// Before disputing, as many runs as the mediator makes (at least two, to catch a
+		// non-deterministic job of its own), side by side to fit the reaction window.
+		if !time_left().await {
+			return Ok((vec![first], None, "no time left to confirm the difference before the reaction deadline".into()));
+		}
+		let count = terms.parameters.verification_count.max(2);
+		let mut runs = vec![first];
+		for other in futures::future::join_all((2..=count).map(|k| runner.run(k))).await {
+			runs.push(other?);
+		}
+		Ok(match judge(receipt, &runs, bound) {
+			None => {
+				let why = explain_accept(receipt, &runs);
+				(runs, None, why)
+			}
+			Some(reason) => (runs, Some(reason), format!("own runs agree and the mediator's rule for {reason:?} finds against the provider")),
+		})
+	}
+}
+
+/// The most bytes a result archive of a job with this bandwidth limit may have: an archive
+/// of logs alone (up to 1 MiB each) is posted even beyond the limit.
+pub fn archive_cap(bandwidth_kib: u64) -> u64 {
+	bandwidth_kib.saturating_mul(1024).max(2 * (1 << 20) + (64 << 10))
+}
+
+/// Cancels through `cancel` once the chain reaches block `at`.
+fn cancel_at(chain: Chain, at: BlockNumber, cancel: watch::Sender<bool>) -> tokio::task::JoinHandle<()> {
+	tokio::spawn(async move {
+		let mut seen = 0;
+		while let Ok(best) = chain.next_block(seen).await {
+			seen = best.number;
+			if best.number >= at {
+				let _ = cancel.send(true);
+				return;
+			}
+		}
+	})
+}
+
+/// The architecture of this host, as the market names it.
+fn host_architecture() -> Option<Architecture> {
+	match std::env::consts::ARCH {
+		"x86_64" => Some(Architecture::Amd64),
+		"aarch64" => Some(Architecture::Arm64),
+		"riscv64" => Some(Architecture::Riscv64),
+		_ => None,
+	}
+}
+
+/// Why a differing status is no evidence: the provider ended by a limit that this run came
+/// within metering noise of, or that a faster machine stays under.
+fn near_a_limit(receipt: &Receipt, run: &RunOutcome, limits: &Resources, bound: CostBound) -> Option<String> {
+	let near = near_limit(receipt, run, limits, bound);
+	near.then(|| format!("the provider's {:?} is within metering noise of this run: the mediator may find it too", receipt.status))
+}
+
+fn near_limit(receipt: &Receipt, run: &RunOutcome, limits: &Resources, bound: CostBound) -> bool {
+	match receipt.status {
+		ResultStatus::CpuExceeded => bound.allowed(run.usage.cpu) >= limits.cpu,
+		ResultStatus::MemoryExceeded => run.usage.memory.saturating_mul(10) >= limits.memory.saturating_mul(9),
+		ResultStatus::StorageExceeded => run.usage.storage.saturating_mul(10) >= limits.storage.saturating_mul(9),
+		_ => false,
 	}
 }
 
@@ -199,50 +344,42 @@ pub enum RerunError {
 	Executor(#[from] modicum_offchain_worker::executor::ExecutorError),
 	/// The run could not fetch the job: nothing was measured.
 	#[error("the run could not fetch the job ({0:?})")]
-	NotMeasured(pallet_market::ResultStatus),
+	NotMeasured(ResultStatus),
+	/// The run hit its wall time short of its cpu limit: this host was too busy to measure.
+	#[error("the run hit its wall time with cpu to spare: this host is too busy")]
+	Starved,
 }
 
-/// Runs the job of a match n times under the match's bounds, as the mediator would.
-pub async fn rerun(
-	chain: &Chain,
-	id: MatchId,
-	terms: &MatchOf<Runtime>,
-	endpoint: &str,
+/// Runs of one match's job under the match's bounds, exactly as a provider's or mediator's.
+struct Runner<'a> {
+	executor: &'a Executor,
+	work_dir: &'a PathBuf,
+	job: Job,
 	cancel: watch::Receiver<bool>,
-) -> Result<Vec<RunOutcome>, RerunError> {
-	let account = chain.account().map(|a| hex::encode(&<[u8; 32]>::from(a)[..4])).unwrap_or_default();
-	let namespace = format!("{}-{account}-verifier", hex::encode(&chain.genesis()[..4]));
-	let work_dir = home(chain).join("verifier");
-	let executor = Executor::connect(work_dir.clone(), &namespace).await?;
-	let mut runs = Vec::new();
-	for k in 1..=terms.parameters.verification_count.max(2) {
-		let run_id = format!("match-{id}-v{k}");
-		let job = Job::for_match(run_id.clone(), terms, endpoint.into(), terms_architecture(chain, terms).await);
-		let archive = work_dir.join(format!("{run_id}.tar"));
-		let execution = executor.execute(&job, &archive, cancel.clone()).await;
+}
+
+impl Runner<'_> {
+	/// Run `k`; a run that could not fetch the job, or was starved, measured nothing.
+	async fn run(&self, k: u32) -> Result<RunOutcome, RerunError> {
+		let job = Job { run_id: format!("{}-v{k}", self.job.run_id), ..self.job.clone() };
+		let archive = self.work_dir.join(format!("{}.tar", job.run_id));
+		let execution = self.executor.execute(&job, &archive, self.cancel.clone()).await;
 		let _ = std::fs::remove_file(&archive);
 		let execution = execution?;
-		if matches!(
-			execution.status,
-			pallet_market::ResultStatus::DirectoryUnavailable | pallet_market::ResultStatus::JobNotFound
-		) {
+		if matches!(execution.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound) {
 			return Err(RerunError::NotMeasured(execution.status));
 		}
-		runs.push(RunOutcome {
+		if execution.status == ResultStatus::ExceptionOccurred
+			&& execution.wall >= job.wall_limit
+			&& execution.usage.cpu < job.limits.cpu
+		{
+			return Err(RerunError::Starved);
+		}
+		Ok(RunOutcome {
 			status: execution.status,
 			usage: execution.usage,
 			digest: execution.archive.map(|a| a.digest),
-		});
-	}
-	Ok(runs)
-}
-
-/// The job's architecture (the job offer's, which the match required of everyone).
-async fn terms_architecture(chain: &Chain, terms: &MatchOf<Runtime>) -> pallet_market::Architecture {
-	let Ok(best) = chain.best().await else { return pallet_market::Architecture::Amd64 };
-	match chain.job_offer(terms.job_offer, best.hash).await {
-		Ok(Some(offer)) => offer.architecture,
-		_ => pallet_market::Architecture::Amd64,
+		})
 	}
 }
 
@@ -258,6 +395,7 @@ pub async fn rate_for(chain: &Chain, terms: &MatchOf<Runtime>, requested: Option
 mod tests {
 	use super::*;
 	use pallet_market::EndingCounts;
+	use sp_runtime::Perbill;
 
 	fn reputation(accepted: u32, failures: u64) -> Reputation {
 		Reputation {
@@ -282,6 +420,31 @@ mod tests {
 		let bound = rate_bound(50, 2);
 		assert!(verification_rate(bound, &Reputation::default(), None) >= 0.5);
 		assert_eq!(verification_rate(bound, &reputation(10, 30), None), 1.0);
+	}
+
+	#[test]
+	fn a_logs_only_archive_of_a_job_with_a_tiny_bandwidth_can_still_be_fetched() {
+		assert_eq!(archive_cap(1), 2 * (1 << 20) + (64 << 10));
+		assert_eq!(archive_cap(10_000), 10_000 * 1024);
+	}
+
+	#[test]
+	fn a_provider_ending_at_a_limit_this_run_came_near_is_not_rejected() {
+		let bound = CostBound { tolerance: Perbill::from_percent(30), floor: 100 };
+		let terms_limits = Resources { cpu: 10_000, memory: 100, storage: 10, bandwidth: 100 };
+		let run = |cpu, memory| RunOutcome {
+			status: ResultStatus::Completed,
+			usage: Resources { cpu, memory, storage: 1, bandwidth: 5 },
+			digest: Some([1; 32]),
+		};
+		let receipt = |status| Receipt { status, usage: terms_limits, result_digest: Some([2; 32]) };
+		let near = |receipt: &Receipt, run: &RunOutcome| near_limit(receipt, run, &terms_limits, bound);
+		// 8 000 ms here is 10 500 ms within the bound: the provider's CpuExceeded may be honest.
+		assert!(near(&receipt(ResultStatus::CpuExceeded), &run(8_000, 10)));
+		assert!(!near(&receipt(ResultStatus::CpuExceeded), &run(1_000, 10)));
+		assert!(near(&receipt(ResultStatus::MemoryExceeded), &run(1_000, 95)));
+		assert!(!near(&receipt(ResultStatus::MemoryExceeded), &run(1_000, 20)));
+		assert!(!near(&receipt(ResultStatus::ExceptionOccurred), &run(9_999, 99)));
 	}
 
 	#[test]

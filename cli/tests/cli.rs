@@ -101,8 +101,19 @@ fn account(seed: &str) -> AccountId {
 	sr25519::Pair::from_string(seed, None).unwrap().public().into()
 }
 
-/// Waits until no match of these accounts is open (a failed test may leave one).
+/// Waits until no match of these accounts is open (a failed test may leave one), and
+/// withdraws any offer the cheater left, so only the devnet's provider offers.
 fn wait_quiet(chain: &Chain) {
+	let cheater = self::chain(CHEATER);
+	let left: Vec<u64> = block_on(async {
+		let best = cheater.best().await?;
+		let open = cheater.open_resource_offers(best.hash).await?;
+		Ok::<_, ChainError>(open.into_iter().filter(|(_, o)| o.provider == account(CHEATER)).map(|(id, _)| id).collect())
+	})
+	.unwrap();
+	for offer in left {
+		block_on(cheater.submit(RuntimeCall::Market(MarketCall::cancel_resource_offer { offer }))).unwrap();
+	}
 	let parties = [account(JC), account(CHEATER)];
 	let deadline = Instant::now() + Duration::from_secs(300);
 	loop {
@@ -217,11 +228,19 @@ fn forged_archive(path: &Path) -> [u8; 32] {
 	sha256(&std::fs::read(path).unwrap())
 }
 
-#[test]
-#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
-fn the_verifier_catches_a_provider_posting_wrong_results_and_the_provider_is_fined() {
-	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-	let home = Scratch::new("cheater");
+/// What a cheating provider posts instead of running the job.
+enum Cheat {
+	/// A forged archive, uploaded, posted as Completed.
+	WrongResults,
+	/// No run at all: the directory blamed, the whole cpu limit claimed.
+	BlameTheDirectory,
+}
+
+/// The cheater takes a job of the job creator, whose `modicum verifier` runs throughout; the
+/// verifier's decision on it and the job's final status, after checking the cheater lost its
+/// deposit.
+fn cheated(name: &str, cheat: Cheat) -> (Value, Value) {
+	let home = Scratch::new(name);
 	let (jc, cheater) = (chain(JC), chain(CHEATER));
 	wait_quiet(&jc);
 	let bases = block_on(async {
@@ -252,8 +271,6 @@ fn the_verifier_catches_a_provider_posting_wrong_results_and_the_provider_is_fin
 		String::from_utf8_lossy(&output.stdout).trim().parse().unwrap()
 	};
 
-	// The cheater is matched, forges an archive without running anything, uploads it and
-	// posts it as Completed.
 	let deadline = Instant::now() + Duration::from_secs(120);
 	let (match_id, terms) = loop {
 		let found = block_on(async {
@@ -268,26 +285,34 @@ fn the_verifier_catches_a_provider_posting_wrong_results_and_the_provider_is_fin
 		std::thread::sleep(Duration::from_secs(1));
 	};
 	assert_eq!(terms.provider, account(CHEATER), "the solver picked the cheaper provider");
-	let forged = home.0.join("forged.tar");
-	let digest = forged_archive(&forged);
-	block_on(async {
-		let best = cheater.best().await?;
-		let actors = cheater.actors(best.hash).await?;
-		let endpoint = String::from_utf8_lossy(&actors.directories[0].1.endpoint).into_owned();
-		let registry = Registry::new(&endpoint).unwrap();
-		registry.push_blob_file(RESULTS_REPOSITORY, &forged, &digest).await.unwrap();
-		cheater
-			.submit(RuntimeCall::Market(MarketCall::post_result {
+	let result = match cheat {
+		Cheat::WrongResults => {
+			let forged = home.0.join("forged.tar");
+			let digest = forged_archive(&forged);
+			block_on(async {
+				let best = cheater.best().await?;
+				let actors = cheater.actors(best.hash).await?;
+				let endpoint = String::from_utf8_lossy(&actors.directories[0].1.endpoint).into_owned();
+				Registry::new(&endpoint).unwrap().push_blob_file(RESULTS_REPOSITORY, &forged, &digest).await.unwrap();
+				Ok::<_, ChainError>(())
+			})
+			.unwrap();
+			MarketCall::post_result {
 				match_id,
 				status: ResultStatus::Completed,
 				usage: Resources { cpu: 1_500, memory: 8, storage: 1, bandwidth: terms.limits.bandwidth / 2 },
 				result_digest: Some(digest),
-			}))
-			.await
-	})
-	.unwrap();
+			}
+		}
+		Cheat::BlameTheDirectory => MarketCall::post_result {
+			match_id,
+			status: ResultStatus::DirectoryUnavailable,
+			usage: Resources { cpu: terms.limits.cpu, memory: 0, storage: 0, bandwidth: 0 },
+			result_digest: None,
+		},
+	};
+	block_on(cheater.submit(RuntimeCall::Market(result))).unwrap();
 
-	// The verifier re-runs the job, finds other results and rejects; the mediator agrees.
 	let deadline = Instant::now() + Duration::from_secs(300);
 	let status = loop {
 		let status = ok(modicum(&home.0, JC, &["job", "describe", &id.to_string()]));
@@ -304,11 +329,6 @@ fn the_verifier_catches_a_provider_posting_wrong_results_and_the_provider_is_fin
 		.filter_map(|l| serde_json::from_str::<Value>(l).ok())
 		.find(|d| d["matchId"] == match_id)
 		.unwrap_or_else(|| panic!("the verifier decided on match {match_id}: {decisions}"));
-	assert_eq!(decision["action"], "reject", "{decision:#}");
-	assert_eq!(decision["reason"], "wrongResults", "{decision:#}");
-	assert_eq!(decision["verified"], true);
-	let rejected = history_has(&status, "rejected").expect("a rejection");
-	assert_eq!(rejected["reason"], "WrongResults");
 	let closed = history_has(&status, "closed").unwrap();
 	assert_eq!(closed["ending"], format!("{:?}", Ending::Mediated(Party::ResourceProvider)), "{status:#}");
 	let after = block_on(async {
@@ -323,6 +343,29 @@ fn the_verifier_catches_a_provider_posting_wrong_results_and_the_provider_is_fin
 		mdc(before.free + before.reserved),
 		mdc(after.free + after.reserved)
 	);
+	(decision, status)
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn the_verifier_catches_a_provider_posting_wrong_results_and_the_provider_is_fined() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let (decision, status) = cheated("wrong-results", Cheat::WrongResults);
+	assert_eq!(decision["action"], "reject", "{decision:#}");
+	assert_eq!(decision["reason"], "wrongResults", "{decision:#}");
+	assert_eq!(decision["verified"], true);
+	assert_eq!(decision["runs"].as_array().unwrap().len(), 2, "confirmed by as many runs as the mediator's");
+	assert_eq!(history_has(&status, "rejected").unwrap()["reason"], "WrongResults");
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_provider_blaming_a_working_directory_for_the_full_price_is_rejected_and_fined() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let (decision, status) = cheated("blames-directory", Cheat::BlameTheDirectory);
+	assert_eq!(decision["action"], "reject", "{decision:#}");
+	assert_eq!(decision["reason"], "invalidResultStatus", "{decision:#}");
+	assert_eq!(history_has(&status, "rejected").unwrap()["reason"], "InvalidResultStatus");
 }
 
 #[test]

@@ -35,6 +35,9 @@ use tokio::sync::watch;
 /// Blocks a worker waits for its transaction to show before sending it again.
 pub const RESUBMIT_AFTER: BlockNumber = 10;
 
+/// What a bond top-up leaves spendable for the role's own transaction fees.
+const TOP_UP_FEE_RESERVE: Balance = modicum_runtime::MILLI_MDC * 100;
+
 /// The role configuration files a node was started with.
 #[derive(Clone, Debug, Default)]
 pub struct Roles {
@@ -298,12 +301,22 @@ impl Registration {
 			_ => None,
 		};
 		let Some(held) = held.filter(|held| *held < target) else { return };
-		if due(self.topped_up, now) {
-			self.topped_up = Some(now);
-			tracing::info!(target: "modicum", role = self.name, held, target, "topping the bond up");
-			let call = pallet_market::Call::<Runtime>::top_up_bond { role: self.role, amount: target - held };
-			submit(chain, metrics, "top_up_bond", call.into()).await;
+		// Once per era: a top-up still in the pool is never sent twice (the bond would
+		// overshoot), and an account that cannot pay is not charged fees every few blocks.
+		if self.topped_up.is_some_and(|sent| now < sent.saturating_add(chain::MORTALITY as BlockNumber)) {
+			return;
 		}
+		self.topped_up = Some(now);
+		let best = chain.heads().best.hash;
+		let spendable = chain.state().spendable_balance(best, me).unwrap_or_default();
+		let amount = (target - held).min(spendable.saturating_sub(TOP_UP_FEE_RESERVE));
+		if amount == 0 {
+			tracing::warn!(target: "modicum", role = self.name, held, target, spendable, "the bond is below its configured amount and the account cannot top it up: fund it");
+			return;
+		}
+		tracing::info!(target: "modicum", role = self.name, held, target, amount, "topping the bond up");
+		let call = pallet_market::Call::<Runtime>::top_up_bond { role: self.role, amount };
+		submit(chain, metrics, "top_up_bond", call.into()).await;
 	}
 
 	/// Whether the account is registered among `actors`; if not, sends the call when due.
