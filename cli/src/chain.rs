@@ -74,10 +74,16 @@ pub enum ChainError {
 	/// Signing failed.
 	#[error("signing failed: {0}")]
 	Signing(String),
+	/// The node's best block did not move.
+	#[error("the node's best block stayed at #{0} for {STALL_TIMEOUT:?}: is it syncing or cut off from its peers?")]
+	Stalled(BlockNumber),
 	/// There is no signing account.
 	#[error("no account: give --seed, --seed-file or --keystore, or set MODICUM_SEED")]
 	NoAccount,
 }
+
+/// How long the best block may stand still before a wait for the next one fails.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,12 +297,17 @@ impl Chain {
 			.collect())
 	}
 
-	/// Waits for the next best block after `after`, polling.
+	/// Waits for the next best block after `after`, polling; a chain that makes none for
+	/// [`STALL_TIMEOUT`] is an error, not a wait without end.
 	pub async fn next_block(&self, after: BlockNumber) -> Result<Block, ChainError> {
+		let started = std::time::Instant::now();
 		loop {
 			let best = self.best().await?;
 			if best.number > after {
 				return Ok(best);
+			}
+			if started.elapsed() > STALL_TIMEOUT {
+				return Err(ChainError::Stalled(after));
 			}
 			tokio::time::sleep(Duration::from_millis(500)).await;
 		}

@@ -633,6 +633,10 @@ async fn job_logs(chain: &Chain, output: Output, id: OfferId) -> Result<(), CliE
 
 async fn job_get(chain: &Chain, output: Output, id: OfferId, dir: Option<PathBuf>) -> Result<(), CliError> {
 	let archive = archive_of(chain, id).await?;
+	let status = status::track(chain, id, None).await?;
+	if status.history.iter().any(|(_, s)| matches!(s, Step::Verdict { faulty_party, .. } if faulty_party == "ResourceProvider")) {
+		progress("warning: the mediator found this result wrong; it is the provider's archive, not a correct result");
+	}
 	let dir = dir.unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
 	let files = result::unpack(&archive, &dir)?;
 	emit(output, &json!({ "job": id, "dir": dir, "files": files }), || {

@@ -162,10 +162,11 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, ResultError> {
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use modicum_offchain_worker::scratch::Scratch;
 
-	fn archive(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> tempfile_path::Temp {
-		let temp = tempfile_path::Temp::new();
-		let mut builder = tar::Builder::new(std::fs::File::create(temp.path.join("a.tar")).unwrap());
+	fn archive(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Scratch {
+		let temp = Scratch::new("cli-archive");
+		let mut builder = tar::Builder::new(std::fs::File::create(temp.0.join("a.tar")).unwrap());
 		for (name, kind, data, link) in entries {
 			let mut header = tar::Header::new_gnu();
 			header.set_entry_type(*kind);
@@ -183,28 +184,6 @@ mod tests {
 		temp
 	}
 
-	mod tempfile_path {
-		pub struct Temp {
-			pub path: std::path::PathBuf,
-		}
-		impl Temp {
-			pub fn new() -> Self {
-				let path = std::env::temp_dir().join(format!(
-					"modicum-cli-test-{}-{}",
-					std::process::id(),
-					std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-				));
-				std::fs::create_dir_all(&path).unwrap();
-				Self { path }
-			}
-		}
-		impl Drop for Temp {
-			fn drop(&mut self) {
-				let _ = std::fs::remove_dir_all(&self.path);
-			}
-		}
-	}
-
 	#[test]
 	fn an_honest_archive_unpacks_with_its_logs() {
 		let temp = archive(&[
@@ -213,9 +192,9 @@ mod tests {
 			("out/", tar::EntryType::Directory, b"", None),
 			("out/result.txt", tar::EntryType::Regular, b"42", None),
 		]);
-		let tar = temp.path.join("a.tar");
+		let tar = temp.0.join("a.tar");
 		assert_eq!(logs(&tar).unwrap(), (b"hello\n".to_vec(), Vec::new()));
-		let dir = temp.path.join("x");
+		let dir = temp.0.join("x");
 		unpack(&tar, &dir).unwrap();
 		assert_eq!(std::fs::read(dir.join("out/result.txt")).unwrap(), b"42");
 		assert!(unpack(&tar, &dir).is_err(), "never into a folder with files in it");
@@ -239,9 +218,9 @@ mod tests {
 			vec![("out/passwd", tar::EntryType::Symlink, &b""[..], Some("/etc/passwd"))],
 		] {
 			let temp = archive(&entries);
-			let dir = temp.path.join("x");
-			assert!(unpack(&temp.path.join("a.tar"), &dir).is_err(), "{:?}", entries[entries.len() - 1].0);
-			assert!(!temp.path.join("escape").exists() && !Path::new("/tmp/escape").exists());
+			let dir = temp.0.join("x");
+			assert!(unpack(&temp.0.join("a.tar"), &dir).is_err(), "{:?}", entries[entries.len() - 1].0);
+			assert!(!temp.0.join("escape").exists() && !Path::new("/tmp/escape").exists());
 		}
 	}
 }

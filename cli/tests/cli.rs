@@ -11,7 +11,10 @@ use modicum_cli::{
 	chain::{Chain, ChainError},
 	offer::mdc,
 };
-use modicum_offchain_worker::registry::{sha256, Registry, RESULTS_REPOSITORY};
+use modicum_offchain_worker::{
+	registry::{sha256, Registry, RESULTS_REPOSITORY},
+	scratch::Scratch,
+};
 use modicum_runtime::{AccountId, BlockNumber, RuntimeCall, MDC};
 use pallet_market::{
 	Architecture, Call as MarketCall, Ending, MaxFees, Party, Resources, ResultStatus,
@@ -39,24 +42,6 @@ fn url() -> String {
 
 fn examples() -> PathBuf {
 	Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-/// A scratch folder removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-	fn new(name: &str) -> Self {
-		let path = std::env::temp_dir().join(format!("modicum-cli-{name}-{}", std::process::id()));
-		let _ = std::fs::remove_dir_all(&path);
-		std::fs::create_dir_all(&path).unwrap();
-		Self(path)
-	}
-}
-
-impl Drop for Scratch {
-	fn drop(&mut self) {
-		let _ = std::fs::remove_dir_all(&self.0);
-	}
 }
 
 /// Runs `modicum --url … --seed <seed> --output json <args>` with its own home.
@@ -130,6 +115,28 @@ fn wait_quiet(chain: &Chain) {
 	}
 }
 
+/// The start of a story: its turn on the devnet, a home for the CLI, the job creator's
+/// chain, and no match of an earlier story still open.
+fn story(name: &str) -> (std::sync::MutexGuard<'static, ()>, Scratch, Chain) {
+	let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let jc = chain(JC);
+	wait_quiet(&jc);
+	(turn, Scratch::new(name), jc)
+}
+
+/// `job describe ID` once the job is in `state`.
+fn described_as(home: &Path, id: &str, state: &str, timeout: Duration) -> Value {
+	let deadline = Instant::now() + timeout;
+	loop {
+		let status = ok(modicum(home, JC, &["job", "describe", id]));
+		if status["state"] == state {
+			return status;
+		}
+		assert!(Instant::now() < deadline, "job {id} never became {state}: {status:#}");
+		std::thread::sleep(Duration::from_secs(2));
+	}
+}
+
 fn history_has(status: &Value, step: &str) -> Option<Value> {
 	status["history"].as_array()?.iter().find(|entry| entry[1]["step"] == step).map(|entry| entry[1].clone())
 }
@@ -137,10 +144,7 @@ fn history_has(status: &Value, step: &str) -> Option<Value> {
 #[test]
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn a_job_with_a_data_layer_runs_from_its_folder_to_a_verified_accepted_result() {
-	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-	let home = Scratch::new("honest");
-	let jc = chain(JC);
-	wait_quiet(&jc);
+	let (_turn, home, _) = story("cli-honest");
 	let example = examples().join("word-stats");
 	let status = ok(modicum(&home.0, JC, &[
 		"job", "run", example.to_str().unwrap(),
@@ -313,15 +317,7 @@ fn cheated(name: &str, cheat: Cheat) -> (Value, Value) {
 	};
 	block_on(cheater.submit(RuntimeCall::Market(result))).unwrap();
 
-	let deadline = Instant::now() + Duration::from_secs(300);
-	let status = loop {
-		let status = ok(modicum(&home.0, JC, &["job", "describe", &id.to_string()]));
-		if status["state"] == "closed" {
-			break status;
-		}
-		assert!(Instant::now() < deadline, "the match never closed: {status:#}");
-		std::thread::sleep(Duration::from_secs(3));
-	};
+	let status = described_as(&home.0, &id.to_string(), "closed", Duration::from_secs(300));
 	let _ = verifier.kill();
 	let decisions = String::from_utf8_lossy(&verifier.wait_with_output().unwrap().stdout).into_owned();
 	let decision: Value = decisions
@@ -371,35 +367,16 @@ fn a_provider_blaming_a_working_directory_for_the_full_price_is_rejected_and_fin
 #[test]
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn a_non_deterministic_job_rejected_by_hand_is_mediated_and_its_creator_loses() {
-	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-	let home = Scratch::new("coin-flip");
-	let jc = chain(JC);
-	wait_quiet(&jc);
+	let (_turn, home, _) = story("cli-coin-flip");
 	let output = modicum(&home.0, JC, &[
 		"job", "run", examples().join("coin-flip").to_str().unwrap(),
 		"--cpu", "5000", "--memory", "64", "--storage", "1", "--yes", "--id-only",
 	]);
 	assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 	let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
-	let deadline = Instant::now() + Duration::from_secs(180);
-	loop {
-		let status = ok(modicum(&home.0, JC, &["job", "describe", &id]));
-		if status["state"] == "result" {
-			break;
-		}
-		assert!(Instant::now() < deadline, "no result: {status:#}");
-		std::thread::sleep(Duration::from_secs(2));
-	}
+	described_as(&home.0, &id, "result", Duration::from_secs(180));
 	ok(modicum(&home.0, JC, &["job", "reject", &id, "WrongResults"]));
-	let deadline = Instant::now() + Duration::from_secs(300);
-	let status = loop {
-		let status = ok(modicum(&home.0, JC, &["job", "describe", &id]));
-		if status["state"] == "closed" {
-			break status;
-		}
-		assert!(Instant::now() < deadline, "never closed: {status:#}");
-		std::thread::sleep(Duration::from_secs(3));
-	};
+	let status = described_as(&home.0, &id, "closed", Duration::from_secs(300));
 	let verdict = history_has(&status, "verdict").expect("a verdict");
 	assert_eq!(verdict["faultyParty"], "JobCreator", "{status:#}");
 	let closed = history_has(&status, "closed").unwrap();
@@ -411,7 +388,7 @@ fn a_non_deterministic_job_rejected_by_hand_is_mediated_and_its_creator_loses() 
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn a_job_that_cannot_be_posted_says_why_and_holds_nothing() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-	let home = Scratch::new("errors");
+	let home = Scratch::new("cli-errors");
 	let jc = chain(JC);
 	let held_before = block_on(async {
 		let best = jc.best().await?;

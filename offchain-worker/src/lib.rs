@@ -19,6 +19,7 @@ pub mod mediator;
 pub mod metrics;
 pub mod provider;
 pub mod registry;
+pub mod scratch;
 pub mod solver;
 pub mod verdict;
 

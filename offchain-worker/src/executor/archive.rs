@@ -289,25 +289,8 @@ impl<W: Write> Write for Capped<W> {
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use crate::scratch::Scratch;
 	use std::os::unix::fs::{symlink, PermissionsExt};
-
-	struct Scratch(PathBuf);
-
-	impl Scratch {
-		fn new(name: &str) -> Self {
-			let path = std::env::temp_dir()
-				.join(format!("modicum-archive-{name}-{}", std::process::id()));
-			let _ = std::fs::remove_dir_all(&path);
-			std::fs::create_dir_all(&path).unwrap();
-			Self(path)
-		}
-	}
-
-	impl Drop for Scratch {
-		fn drop(&mut self) {
-			let _ = std::fs::remove_dir_all(&self.0);
-		}
-	}
 
 	fn tree(root: &Path, files: &[(&str, &[u8])]) {
 		for (name, data) in files {
