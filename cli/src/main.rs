@@ -250,11 +250,12 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), CliError> {
 	let url = cli.url.or_else(|| std::env::var("MODICUM_URL").ok()).unwrap_or_else(|| "ws://127.0.0.1:9944".into());
-	let key = match (cli.seed.or_else(|| std::env::var("MODICUM_SEED").ok()), cli.seed_file, cli.keystore) {
+	// A flag beats the environment.
+	let key = match (cli.seed, cli.seed_file, cli.keystore) {
 		(Some(seed), _, _) => Some(KeySource::Seed(seed)),
 		(None, Some(file), _) => Some(KeySource::SeedFile(file)),
 		(None, None, Some(dir)) => Some(KeySource::Keystore(dir)),
-		(None, None, None) => None,
+		(None, None, None) => std::env::var("MODICUM_SEED").ok().map(KeySource::Seed),
 	};
 	let signer = key.map(|k| k.load()).transpose()?;
 	let chain = Chain::connect(&url, signer).await?;
@@ -481,6 +482,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		scanned_to: included.block.number,
 		horizon: None,
 		bandwidth: Some(o.limits.bandwidth),
+		creator: Some(o.creator.to_ss58check()),
 		steps: vec![(included.block.number, Step::Posted { deposit: status::Planck(o.deposit), completion_deadline: o.completion_deadline })],
 	};
 	let _ = journal.save(chain);
@@ -555,7 +557,9 @@ async fn job_list(chain: &Chain, output: Output, state: Option<String>) -> Resul
 	let mut listed = Vec::new();
 	for id in ids {
 		let status = status::track(chain, id, None).await?;
-		if state.as_deref().is_some_and(|s| s != status.state) {
+		// A home may be shared by several accounts: only this one's jobs.
+		let creator = status.offer.as_ref().map(|o| o.creator.to_ss58check()).or(status.creator.clone());
+		if state.as_deref().is_some_and(|s| s != status.state) || creator.is_some_and(|c| c != me.to_ss58check()) {
 			continue;
 		}
 		listed.push(Listed { job: id, state: status.state, match_id: status.match_id, next: status.next });

@@ -107,6 +107,9 @@ pub struct Journal {
 	/// The job's bandwidth limit in KiB, once known: no archive of it is larger.
 	#[serde(default)]
 	pub bandwidth: Option<u64>,
+	/// The job creator (SS58), once known.
+	#[serde(default)]
+	pub creator: Option<String>,
 	/// The steps seen, with their blocks.
 	pub steps: Vec<(BlockNumber, Step)>,
 }
@@ -225,6 +228,8 @@ pub struct JobStatus {
 	pub match_id: Option<MatchId>,
 	/// Its bandwidth limit in KiB, once known.
 	pub bandwidth: Option<u64>,
+	/// Its creator (SS58), once known.
+	pub creator: Option<String>,
 	/// The offer while it is on chain.
 	#[serde(skip)]
 	pub offer: Option<JobOfferOf<Runtime>>,
@@ -274,7 +279,7 @@ impl JobStatus {
 			text += &format!("    #{block:<7} {}\n", step.describe());
 		}
 		if self.incomplete {
-			text += "    (earlier blocks are pruned on this node: run it with --state-pruning archive-canonical to keep every job's history)\n";
+			text += "    (not every block was read: the node pruned some (run it with --state-pruning archive-canonical), or more remain than one call scans (describe again, or give --since BLOCK))\n";
 		}
 		text
 	}
@@ -292,6 +297,7 @@ pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Re
 		let parameters = chain.parameters(best.hash).await?;
 		journal.bandwidth = Some(offer.limits.bandwidth);
 		journal.horizon = Some(horizon(offer, &parameters));
+		journal.creator = Some(offer.creator.to_ss58check());
 	}
 	if !journal.finished() {
 		let start = match (since, journal.scanned_to, &offer) {
@@ -342,6 +348,7 @@ pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Re
 		next,
 		match_id: journal.match_id,
 		bandwidth: journal.bandwidth,
+		creator: journal.creator,
 		offer,
 		terms,
 		receipt,
@@ -435,6 +442,7 @@ mod tests {
 			scanned_to: 40,
 			horizon: Some(200),
 			bandwidth: Some(64),
+			creator: None,
 			steps: vec![
 				(10, Step::Posted { deposit: Planck(u128::MAX), completion_deadline: 90 }),
 				(40, Step::Closed { ending: "Accepted".into(), creator_refund: Planck(1 << 100), provider_refund: Planck(0), penalty: Planck(5) }),

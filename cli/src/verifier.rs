@@ -158,6 +158,10 @@ impl Verifier {
 		let MatchState::ResultPosted { receipt, reaction_deadline } = terms.state else {
 			return accept(rate, false, "no result to verify".into());
 		};
+		// A provider that declined ran nothing and charges nothing: no run can fault it.
+		if receipt.status == ResultStatus::Declined {
+			return accept(rate, false, "the provider declined the job; nothing is charged".into());
+		}
 		let endpoint = match directory_endpoint(chain, terms).await {
 			Ok(endpoint) => endpoint,
 			Err(e) => return accept(rate, false, format!("cannot read the directory ({e}): a local failure accepts")),
@@ -220,6 +224,15 @@ impl Verifier {
 		terms: &MatchOf<Runtime>,
 		time_left: impl Fn() -> F,
 	) -> Result<(Vec<RunOutcome>, Option<RejectReason>, String), RerunError> {
+		let count = terms.parameters.verification_count.max(2);
+		// When a second round would not fit the reaction window, every run starts at once.
+		let rounds_fit = self.chain.best().await.is_ok_and(|b| {
+			b.number.saturating_add(terms.run_length.saturating_add(2).saturating_mul(2)) < receipt_deadline(terms)
+		});
+		if !rounds_fit {
+			let runs = futures::future::try_join_all((1..=count).map(|k| runner.run(k))).await?;
+			return Ok(decide_on(receipt, terms, runs));
+		}
 		let first = runner.run(1).await?;
 		// A provider that blames the directory for a job this host just fetched from it: the
 		// mediator finds a directory that is up against the provider.
@@ -236,10 +249,7 @@ impl Verifier {
 				(runs, None, "the directory's heartbeat is stale: its fault, not the provider's".into())
 			});
 		}
-		let bound = CostBound {
-			tolerance: terms.parameters.too_much_cost_tolerance,
-			floor: terms.parameters.too_much_cost_floor,
-		};
+		let bound = cost_bound(terms);
 		// One run that the mediator's rule does not hold against the provider settles it: more
 		// runs only raise the largest measurement and can only disagree more.
 		if judge(receipt, std::slice::from_ref(&first), bound).is_none() {
@@ -254,18 +264,33 @@ impl Verifier {
 		if !time_left().await {
 			return Ok((vec![first], None, "no time left to confirm the difference before the reaction deadline".into()));
 		}
-		let count = terms.parameters.verification_count.max(2);
 		let mut runs = vec![first];
-		for other in futures::future::join_all((2..=count).map(|k| runner.run(k))).await {
-			runs.push(other?);
+		runs.extend(futures::future::try_join_all((2..=count).map(|k| runner.run(k))).await?);
+		Ok(decide_on(receipt, terms, runs))
+	}
+}
+
+/// TooMuchCost's allowance, as the match fixed it.
+fn cost_bound(terms: &MatchOf<Runtime>) -> CostBound {
+	CostBound { tolerance: terms.parameters.too_much_cost_tolerance, floor: terms.parameters.too_much_cost_floor }
+}
+
+/// The reaction deadline of a match with a posted result.
+fn receipt_deadline(terms: &MatchOf<Runtime>) -> BlockNumber {
+	match terms.state {
+		MatchState::ResultPosted { reaction_deadline, .. } => reaction_deadline,
+		_ => 0,
+	}
+}
+
+/// The mediator's rule on all of the own runs: the reason to reject, if any.
+fn decide_on(receipt: &Receipt, terms: &MatchOf<Runtime>, runs: Vec<RunOutcome>) -> (Vec<RunOutcome>, Option<RejectReason>, String) {
+	match judge(receipt, &runs, cost_bound(terms)) {
+		None => {
+			let why = explain_accept(receipt, &runs);
+			(runs, None, why)
 		}
-		Ok(match judge(receipt, &runs, bound) {
-			None => {
-				let why = explain_accept(receipt, &runs);
-				(runs, None, why)
-			}
-			Some(reason) => (runs, Some(reason), format!("own runs agree and the mediator's rule for {reason:?} finds against the provider")),
-		})
+		Some(reason) => (runs, Some(reason), format!("own runs agree and the mediator's rule for {reason:?} finds against the provider")),
 	}
 }
 
@@ -359,11 +384,18 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-	/// Run `k`; a run that could not fetch the job, or was starved, measured nothing.
+	/// Run `k`; a run that could not fetch the job, or was starved, measured nothing. Runs
+	/// side by side get cores of their own while the host has enough.
 	async fn run(&self, k: u32) -> Result<RunOutcome, RerunError> {
 		let job = Job { run_id: format!("{}-v{k}", self.job.run_id), ..self.job.clone() };
 		let archive = self.work_dir.join(format!("{}.tar", job.run_id));
-		let execution = self.executor.execute(&job, &archive, self.cancel.clone()).await;
+		let host = self.executor.cores();
+		let first = (k as usize - 1).saturating_mul(job.cores);
+		let executor = match host.get(first..first + job.cores) {
+			Some(own) if k > 1 => self.executor.clone().with_cores(own.to_vec()),
+			_ => self.executor.clone(),
+		};
+		let execution = executor.execute(&job, &archive, self.cancel.clone()).await;
 		let _ = std::fs::remove_file(&archive);
 		let execution = execution?;
 		if matches!(execution.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound) {

@@ -278,6 +278,11 @@ impl Executor {
 		self
 	}
 
+	/// The host cores this executor pins jobs to.
+	pub fn cores(&self) -> &[usize] {
+		&self.cores
+	}
+
 	/// The container and cgroup name of a run.
 	fn name(&self, run_id: &str) -> String {
 		format!("{}-{run_id}", self.prefix)
