@@ -16,7 +16,7 @@ use pallet_market::{
 use serde_json::{json, Value};
 use sp_core::{bytes, sr25519, Pair};
 use sp_runtime::generic::Era;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 /// A market error with its name and the pallet's own explanation of it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -115,6 +115,9 @@ pub struct Chain {
 	rpc: Rpc,
 	genesis: Hash,
 	signer: Option<sr25519::Pair>,
+	/// The next nonce this process hands out: submissions from tasks side by side take one
+	/// each, never the same.
+	next_nonce: Arc<tokio::sync::Mutex<Option<u32>>>,
 }
 
 fn hex_of(bytes: &[u8]) -> String {
@@ -139,7 +142,7 @@ impl Chain {
 		let rpc = Rpc::new(url)?;
 		let genesis: Value = rpc.call("chain_getBlockHash", json!([0])).await?;
 		let genesis = hash_of(&genesis, "the genesis hash")?;
-		Ok(Self { rpc, genesis, signer })
+		Ok(Self { rpc, genesis, signer, next_nonce: Default::default() })
 	}
 
 	/// The account the CLI signs as.
@@ -318,7 +321,10 @@ impl Chain {
 		let call = call.into();
 		let pair = self.signer.clone().ok_or(ChainError::NoAccount)?;
 		let account: AccountId = pair.public().into();
-		let nonce: u32 = self.rpc.call("system_accountNextIndex", json!([account.to_string()])).await?;
+		// Held from reading the nonce until the pool took the transaction (or refused it).
+		let mut next_nonce = self.next_nonce.lock().await;
+		let pending: u32 = self.rpc.call("system_accountNextIndex", json!([account.to_string()])).await?;
+		let nonce = next_nonce.map_or(pending, |next| next.max(pending));
 		let (best, finalized) = (self.best().await?, self.finalized().await?);
 		let birth = birth_number(best.number, finalized.number);
 		let birth_hash =
@@ -337,6 +343,8 @@ impl Chain {
 			.map_err(|e: SignError| ChainError::Signing(e.to_string()))?;
 		let encoded = hex_of(&extrinsic.encode());
 		let _: Value = self.rpc.call("author_submitExtrinsic", json!([encoded])).await?;
+		*next_nonce = Some(nonce + 1);
+		drop(next_nonce);
 		let mut next = best.number + 1;
 		let last = birth + MORTALITY as BlockNumber;
 		loop {

@@ -147,7 +147,7 @@ struct RunArgs {
 	/// A folder added to the image as a layer at /input.
 	#[arg(long, value_name = "DIR")]
 	input: Option<PathBuf>,
-	/// The directory (SS58) to push to [default: the available one trusted by the providers with the longest record].
+	/// The directory (SS58) to push to [default: the available one trusted by the providers with the most successes].
 	#[arg(long)]
 	directory: Option<String>,
 	/// CPU time limit, ms.
@@ -171,12 +171,16 @@ struct RunArgs {
 	/// Blocks from now the result is due by [default: 2R + 30].
 	#[arg(long, value_name = "BLOCKS")]
 	deadline: Option<BlockNumber>,
-	/// The most a mediator may charge [default: the dearest mediator the job creator trusts; a new job creator trusts the serving mediator with the longest record].
+	/// The most a mediator may charge [default: the dearest mediator the job creator trusts].
 	#[arg(long)]
 	max_mediator_fee: Option<Amount>,
 	/// The most a directory may charge [default: the directory's fee].
 	#[arg(long)]
 	max_directory_fee: Option<Amount>,
+	/// A mediator (SS58) a new job creator trusts; repeat for several [default: the only one
+	/// that can serve the job, if there is exactly one].
+	#[arg(long, value_name = "ACCOUNT")]
+	trust_mediator: Vec<String>,
 	/// The least provider score, percent.
 	#[arg(long, value_name = "PERCENT")]
 	min_reputation: Option<u32>,
@@ -424,6 +428,11 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		deadline_in: args.deadline,
 		max_mediator_fee: args.max_mediator_fee.map(|a| a.0),
 		max_directory_fee: args.max_directory_fee.map(|a| a.0),
+		trust_mediators: args
+			.trust_mediator
+			.iter()
+			.map(|m| AccountId::from_ss58check(m).map_err(|_| CliError::Usage(format!("--trust-mediator {m} is not an SS58 account"))))
+			.collect::<Result<_, _>>()?,
 		min_reputation: args.min_reputation.map(|p| MinReputation { score: Perbill::from_percent(p.min(100)), counted: args.min_counted }),
 		deposit: args.deposit.map(|a| a.0),
 	};
@@ -518,16 +527,23 @@ async fn follow(chain: &Chain, id: OfferId, verify_rate: Option<f64>) -> Result<
 			"closed" | "cancelled" | "expired" => return Ok(status),
 			"result" if !decided => {
 				if let (Some(match_id), Some(terms)) = (status.match_id, &status.terms) {
-					// Once either way: a decision that did not land (the chain accepted by the
-					// deadline meanwhile) shows in the match's ending.
-					decided = true;
-					let verified = match Verifier::start(chain).await {
-						Ok(verifier) => verify(&verifier, chain, match_id, terms, verify_rate).await,
-						Err(e) => Err(e.into()),
-					};
-					match verified {
-						Ok(decision) => progress(decision_text(&decision).trim_end()),
-						Err(e) => progress(format!("match {match_id}: no decision posted here: {e}")),
+					match Verifier::start(chain).await {
+						// Once either way: a decision that did not land (the chain accepted by
+						// the deadline meanwhile) shows in the match's ending.
+						Ok(verifier) => {
+							decided = true;
+							match verify(&verifier, chain, match_id, terms, verify_rate).await {
+								Ok(decision) => progress(decision_text(&decision).trim_end()),
+								Err(e) => progress(format!("match {match_id}: no decision posted here: {e}")),
+							}
+						}
+						// Another process verifies for this account here: try again next block,
+						// while the result waits.
+						Err(VerifierError::Busy(lock)) => progress(format!("match {match_id}: another modicum process holds {lock}; waiting for it")),
+						Err(e) => {
+							decided = true;
+							progress(format!("match {match_id}: no decision posted here: {e}"));
+						}
 					}
 				}
 			}

@@ -30,6 +30,8 @@ pub struct Request {
 	pub max_mediator_fee: Option<Balance>,
 	/// The most a directory may charge.
 	pub max_directory_fee: Option<Balance>,
+	/// Mediators a new job creator trusts (required when several could serve it).
+	pub trust_mediators: Vec<AccountId>,
 	/// The provider reputation required.
 	pub min_reputation: Option<MinReputation>,
 	/// The deposit to hold (at least the minimum).
@@ -210,8 +212,9 @@ pub async fn choose_directory(
 		if !chain.directory_available(who, at).await? {
 			continue;
 		}
-		// Trust by providers with a record counts first: registering providers costs
-		// nothing, so a crowd of new ones only breaks ties.
+		// Trust by providers with successes counts first: registering providers costs nothing
+		// and every counted success paid the reputation fee, so a crowd of new providers only
+		// breaks ties.
 		let trusting: Vec<&AccountId> = actors
 			.resource_providers
 			.iter()
@@ -221,7 +224,7 @@ pub async fn choose_directory(
 		let record: u64 = trusting
 			.iter()
 			.map(|p| {
-				actors.provider_reputations.iter().find(|(a, _)| a == *p).map_or(0, |(_, r)| u64::from(r.counted()))
+				actors.provider_reputations.iter().find(|(a, _)| a == *p).map_or(0, |(_, r)| r.successes)
 			})
 			.sum();
 		candidates.push(((record, trusting.len()), info.fee, who.clone(), String::from_utf8_lossy(&info.endpoint).into_owned()));
@@ -270,13 +273,19 @@ pub async fn plan(
 	let mediators: Vec<(AccountId, Balance)> = match registered {
 		Some((_, info)) => info.trusted_mediators.iter().filter_map(serves).map(|(m, i)| (m.clone(), i.fee)).collect(),
 		None => {
-			let mut serving = Vec::new();
-			for (m, info) in actors.mediators.iter().filter(|(m, _)| serves(m).is_some()) {
-				let record = chain.reputation(m, pallet_market::Role::Mediator, best.hash).await?;
-				serving.push((record.endings.accepted.saturating_add(record.endings.creator_at_fault).saturating_add(record.endings.provider_at_fault), info.fee, m.clone()));
+			let serving: Vec<(AccountId, Balance)> =
+				actors.mediators.iter().filter(|(m, _)| serves(m).is_some()).map(|(m, i)| (m.clone(), i.fee)).collect();
+			match (&request.trust_mediators[..], &serving[..]) {
+				([], [only]) => vec![only.clone()],
+				([], _) => return Err(OfferError::NoMediator(choose_mediator(chain, &serving, best.hash).await?)),
+				(chosen, _) => {
+					let chosen: Vec<_> = serving.iter().filter(|(m, _)| chosen.contains(m)).cloned().collect();
+					if chosen.is_empty() {
+						return Err(OfferError::NoMediator(choose_mediator(chain, &serving, best.hash).await?));
+					}
+					chosen
+				}
 			}
-			serving.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-			serving.into_iter().take(1).map(|(_, fee, m)| (m, fee)).collect()
 		}
 	};
 	if mediators.is_empty() {
@@ -341,17 +350,42 @@ pub async fn plan(
 	};
 
 	let open = chain.open_resource_offers(best.hash).await?;
-	let fitting: Vec<&(OfferId, ResourceOfferOf<Runtime>)> =
-		open.iter().filter(|(_, o)| fits(o, &actors, &offer)).collect();
-	// Bid the cheapest fitting ask: a stranger's absurd ask must not raise the job creator's
-	// bid (and with it the deposit); a dearer provider is taken only with --cpu-bid.
-	offer.cpu_bid = match request.cpu_bid {
-		Some(bid) => bid,
-		None => fitting.iter().map(|(_, o)| o.cpu_price).min().ok_or_else(|| no_provider(&open, &offer))?,
+	// Offers that can take the job as the chain will check it: capacity, base and directory,
+	// and a mediator of the job creator's the provider trusts, at fees both accept.
+	let fitting: Vec<&(OfferId, ResourceOfferOf<Runtime>)> = open
+		.iter()
+		.filter(|(_, o)| fits(o, &actors, &offer))
+		.filter(|(_, o)| {
+			let trusted = actors
+				.resource_providers
+				.iter()
+				.find(|(p, _)| *p == o.provider)
+				.map(|(_, info)| info.trusted_mediators.to_vec())
+				.unwrap_or_default();
+			o.max_fees.directory >= directory_fee
+				&& mediators.iter().any(|(m, fee)| *m != o.provider && trusted.contains(m) && o.max_fees.mediator >= *fee)
+		})
+		.collect();
+	// Bid the asks of the cheapest offer that can take the job: a stranger's absurd ask must
+	// not raise the bid (and with it the deposit), and an offer that can never match must not
+	// lower it below every real one. A dearer provider is taken only with --cpu-bid.
+	let cheapest = fitting
+		.iter()
+		.min_by_key(|(_, o)| {
+			u128::from(limits.cpu)
+				.saturating_mul(o.cpu_price)
+				.saturating_add(u128::from(limits.bandwidth).saturating_mul(o.bandwidth_price))
+		})
+		.map(|(_, o)| (o.cpu_price, o.bandwidth_price));
+	offer.cpu_bid = match (request.cpu_bid, cheapest) {
+		(Some(bid), _) => bid,
+		(None, Some((ask, _))) => ask,
+		(None, None) => return Err(no_provider(&open, &offer)),
 	};
-	offer.bandwidth_bid = match request.bandwidth_bid {
-		Some(bid) => bid,
-		None => fitting.iter().map(|(_, o)| o.bandwidth_price).min().ok_or_else(|| no_provider(&open, &offer))?,
+	offer.bandwidth_bid = match (request.bandwidth_bid, cheapest) {
+		(Some(bid), _) => bid,
+		(None, Some((_, ask))) => ask,
+		(None, None) => return Err(no_provider(&open, &offer)),
 	};
 	let fitting: Vec<_> = fitting
 		.into_iter()
@@ -397,6 +431,31 @@ pub async fn plan(
 		fitting_offers: fitting.iter().map(|(id, _)| *id).collect(),
 		offer,
 	})
+}
+
+/// The mediators that could serve a new job creator, for it to choose from: the chain gives
+/// each a say over its deposit, so none is trusted without being named.
+async fn choose_mediator(
+	chain: &Chain,
+	serving: &[(AccountId, Balance)],
+	at: modicum_runtime::Hash,
+) -> Result<String, ChainError> {
+	if serving.is_empty() {
+		return Ok("no registered mediator trusts this directory and keeps this base layer".into());
+	}
+	let mut text = String::from("a new job creator names the mediator(s) it trusts with --trust-mediator; these can serve this job:");
+	for (m, fee) in serving {
+		let record = chain.reputation(m, pallet_market::Role::Mediator, at).await?;
+		let verdicts = record.endings.accepted + record.endings.creator_at_fault + record.endings.provider_at_fault;
+		text += &format!(
+			"\n  {}  fee {}, {} verdict(s) in time, {} timeout(s)",
+			m.to_ss58check(),
+			mdc(*fee),
+			verdicts,
+			record.endings.no_mediation_result
+		);
+	}
+	Ok(text)
 }
 
 fn no_provider(open: &[(OfferId, ResourceOfferOf<Runtime>)], job: &JobOfferOf<Runtime>) -> OfferError {

@@ -127,10 +127,14 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, ResultError> {
 	tar.set_unpack_xattrs(false);
 	tar.set_mask(0o022);
 	let mut written = Vec::new();
+	let mut links: Vec<PathBuf> = Vec::new();
 	for entry in tar.entries().map_err(|e| ResultError::Malformed(e.to_string()))? {
 		let mut entry = entry.map_err(|e| ResultError::Malformed(e.to_string()))?;
 		let path = entry.path().map_err(|e| ResultError::Malformed(e.to_string()))?.into_owned();
-		let safe = path.components().all(|c| matches!(c, Component::Normal(_)));
+		// Nothing is written through an earlier symlink: a link's lexical target is then its
+		// real one.
+		let safe = path.components().all(|c| matches!(c, Component::Normal(_)))
+			&& !links.iter().any(|link| path.starts_with(link) && path != *link);
 		let kind = entry.header().entry_type();
 		let allowed = kind.is_file() || kind.is_dir() || kind.is_symlink() || kind.is_hard_link();
 		if !safe || !allowed {
@@ -147,6 +151,9 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, ResultError> {
 			};
 			if !inside {
 				return Err(ResultError::Malformed(format!("refused link {} -> {}", path.display(), target.display())));
+			}
+			if kind.is_symlink() {
+				links.push(path.clone());
 			}
 		}
 		// `unpack_in` also refuses to write through a symlink that leads out of `dir`.
@@ -212,6 +219,11 @@ mod tests {
 			vec![
 				("out/up", tar::EntryType::Symlink, &b""[..], Some("/tmp")),
 				("out/up/escape", tar::EntryType::Regular, &b"x"[..], None),
+			],
+			// A link to its own folder, then a link through it reaching out.
+			vec![
+				("out/b", tar::EntryType::Symlink, &b""[..], Some(".")),
+				("out/b/c", tar::EntryType::Symlink, &b""[..], Some("../../escape")),
 			],
 			// Links that a later `cp -L` would follow to the user's own files.
 			vec![("out/key", tar::EntryType::Symlink, &b""[..], Some("../../../../root/.ssh/id_rsa"))],

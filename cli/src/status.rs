@@ -23,6 +23,9 @@ pub const LOOKBACK: BlockNumber = 1_200;
 /// The most blocks one command scans (two calls each); the journal goes on from there.
 const MAX_SCAN: BlockNumber = 5_000;
 
+/// How far the finalized block may trail the best while a job's ending is awaited.
+const FINALITY_LAG: BlockNumber = 20;
+
 /// Blocks after a job's last deadline in which the sweep may still settle it.
 const HORIZON_SLACK: BlockNumber = 20;
 
@@ -218,7 +221,8 @@ impl Journal {
 pub struct JobStatus {
 	/// The job offer.
 	pub job_offer: OfferId,
-	/// `open`, `matched`, `result`, `mediation`, `closed`, `cancelled`, `expired` or `unknown`.
+	/// `open`, `matched`, `result`, `mediation`, `closing`, `closed`, `cancelled`, `expired` or
+	/// `unknown`.
 	pub state: &'static str,
 	/// The best block it was read at.
 	pub best: BlockNumber,
@@ -310,13 +314,16 @@ pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Re
 			}
 			(None, _, None) => best.number.saturating_sub(LOOKBACK),
 		};
-		// Never past the job's last possible event, never more than MAX_SCAN blocks at once.
-		let end = journal.horizon.map_or(best.number, |h| h.min(best.number)).min(start.saturating_add(MAX_SCAN));
+		// Only finalized blocks: a step seen in a block that is reorganised away never enters
+		// the journal. Never past the job's last possible event, never more than MAX_SCAN
+		// blocks at once.
+		let finalized = chain.finalized().await?.number;
+		let end = journal.horizon.map_or(finalized, |h| h.min(finalized)).min(start.saturating_add(MAX_SCAN));
 		if start <= end {
 			incomplete = scan(chain, &mut journal, start, end).await?;
 			journal.scanned_to = end;
 		}
-		incomplete |= end < best.number && journal.horizon.is_none_or(|h| end < h);
+		incomplete |= end < finalized && journal.horizon.is_none_or(|h| end < h);
 	}
 	// A match id read from a block that was reorganised away may name another job's match.
 	let mut terms = match journal.match_id {
@@ -426,6 +433,11 @@ fn state_and_next(
 			Step::Expired => return ("expired", "nothing: the offer expired unmatched".into()),
 			_ => {}
 		}
+	}
+	let seen = journal.match_id.is_some() || journal.steps.iter().any(|(_, s)| matches!(s, Step::Posted { .. }));
+	// Scanned up to the finalized block, which trails the best by a few blocks.
+	if seen && best.saturating_sub(journal.scanned_to) <= FINALITY_LAG {
+		return ("closing", "its offer or match left the chain's state in a block not yet final; its ending shows once that block is finalized".into());
 	}
 	("unknown", "not on chain and not seen in the scanned blocks: give --since BLOCK to look further back".into())
 }

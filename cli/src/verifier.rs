@@ -11,19 +11,19 @@ use crate::{
 };
 use modicum_offchain_worker::{
 	config::oci_architecture,
-	executor::{Executor, Job},
-	verdict::{judge, CostBound, RunOutcome},
+	executor::{Executor, ExecutorError, Job},
+	verdict::{judge, verdict, CostBound, DirectoryCheck, RunOutcome},
 };
 use modicum_runtime::{BlockNumber, Runtime, RuntimeCall};
 use pallet_market::{
-	Architecture, MatchId, MatchOf, MatchState, Receipt, RejectReason, Reputation, Resources,
-	ResultStatus, Role,
+	Architecture, MatchId, MatchOf, MatchState, Party, Receipt, RejectReason, Reputation,
+	Resources, ResultStatus, Role,
 };
 use serde::Serialize;
 use std::{io::Read, path::PathBuf, sync::Arc};
 use tokio::sync::watch;
 
-/// A provider with fewer counted matches than this is verified at least half the time
+/// A provider with fewer (decayed) successes than this is verified at least half the time
 /// (BOINC's adaptive replication: new hosts are checked until they have a record).
 pub const NEW_PROVIDER_MATCHES: u32 = 5;
 
@@ -38,7 +38,8 @@ pub fn rate_bound(penalty_rate: u32, verification_count: u32) -> f64 {
 pub fn verification_rate(bound: f64, reputation: &Reputation, requested: Option<f64>) -> f64 {
 	let score = f64::from(reputation.score().deconstruct()) / 1e9;
 	let mut rate = requested.unwrap_or(bound).max(bound);
-	if reputation.counted() < NEW_PROVIDER_MATCHES {
+	// Successes, not counted matches: accepting one's own failures costs no reputation fee.
+	if reputation.successes < u64::from(NEW_PROVIDER_MATCHES) * pallet_market::REPUTATION_UNIT {
 		rate = rate.max(0.5);
 	}
 	// A score below a half means more failures than successes: always checked.
@@ -102,8 +103,56 @@ pub struct Verifier {
 	chain: Chain,
 	/// The executor, or why this host cannot run jobs (each decision then accepts).
 	executor: Result<Executor, String>,
+	/// The host's cores, handed out to runs.
+	cores: Arc<CorePool>,
 	work_dir: PathBuf,
 	_lock: Arc<std::fs::File>,
+}
+
+/// The host cores a verifier's runs may use, each run holding its own while it runs: runs
+/// side by side, of one match or several, never share a core and slow each other.
+struct CorePool {
+	free: std::sync::Mutex<Vec<usize>>,
+	total: usize,
+	freed: tokio::sync::Notify,
+}
+
+/// Cores taken from the pool until dropped.
+struct Cores {
+	pool: Arc<CorePool>,
+	cores: Vec<usize>,
+}
+
+impl CorePool {
+	fn new(cores: &[usize]) -> Arc<Self> {
+		Arc::new(Self { free: std::sync::Mutex::new(cores.to_vec()), total: cores.len(), freed: Default::default() })
+	}
+
+	/// `n` cores of their own, once free; `None` if the host has fewer.
+	async fn take(self: &Arc<Self>, n: usize) -> Option<Cores> {
+		if n > self.total {
+			return None;
+		}
+		loop {
+			let freed = self.freed.notified();
+			{
+				// Nothing panics while holding the lock; a poisoned list is still a list.
+				let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+				if free.len() >= n {
+					let at = free.len() - n;
+					return Some(Cores { pool: self.clone(), cores: free.split_off(at) });
+				}
+			}
+			freed.await;
+		}
+	}
+}
+
+impl Drop for Cores {
+	fn drop(&mut self) {
+		self.pool.free.lock().unwrap_or_else(|e| e.into_inner()).append(&mut self.cores);
+		self.pool.freed.notify_waiters();
+	}
 }
 
 impl Verifier {
@@ -116,7 +165,10 @@ impl Verifier {
 			move |source| VerifierError::Io { path, source }
 		};
 		std::fs::create_dir_all(&work_dir).map_err(io(&work_dir))?;
-		let lock_path = work_dir.join("lock");
+		let namespace = format!("{}-{account}-verifier", hex::encode(&chain.genesis()[..4]));
+		// The lock is host-wide, like the Docker names of the runs it guards: two homes of
+		// one account must not clean up each other's runs either.
+		let lock_path = std::env::temp_dir().join(format!("modicum-{namespace}.lock"));
 		let lock = std::fs::OpenOptions::new()
 			.create(true)
 			.truncate(false)
@@ -126,9 +178,9 @@ impl Verifier {
 		if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
 			return Err(VerifierError::Busy(lock_path.display().to_string()));
 		}
-		let namespace = format!("{}-{account}-verifier", hex::encode(&chain.genesis()[..4]));
 		let executor = Executor::connect(work_dir.join("runs"), &namespace).await.map_err(|e| e.to_string());
-		Ok(Self { chain: chain.clone(), executor, work_dir, _lock: Arc::new(lock) })
+		let cores = CorePool::new(executor.as_ref().map(|e| e.cores()).unwrap_or_default());
+		Ok(Self { chain: chain.clone(), executor, cores, work_dir, _lock: Arc::new(lock) })
 	}
 
 	/// Decides on the result of match `id` (its terms `terms`) at rate `rate` and acts: accept
@@ -158,9 +210,11 @@ impl Verifier {
 		let MatchState::ResultPosted { receipt, reaction_deadline } = terms.state else {
 			return accept(rate, false, "no result to verify".into());
 		};
-		// A provider that declined ran nothing and charges nothing: no run can fault it.
-		if receipt.status == ResultStatus::Declined {
-			return accept(rate, false, "the provider declined the job; nothing is charged".into());
+		// A provider that declined, or found no job, charges nothing (the chain refuses usage
+		// on such results). The directory a `JobNotFound` blames may drop the image before a
+		// mediator looks, turning a dispute against the job creator: accept.
+		if matches!(receipt.status, ResultStatus::Declined | ResultStatus::JobNotFound) {
+			return accept(rate, false, format!("the provider reports {:?} and charges nothing", receipt.status));
 		}
 		let endpoint = match directory_endpoint(chain, terms).await {
 			Ok(endpoint) => endpoint,
@@ -206,7 +260,7 @@ impl Verifier {
 		let (cancel, cancelled) = watch::channel(false);
 		let watchdog = cancel_at(chain.clone(), reaction_deadline.saturating_sub(2), cancel);
 		let job = Job::for_match(format!("match-{id}"), terms, endpoint, architecture);
-		let runner = Runner { executor, work_dir: &self.work_dir, job, cancel: cancelled };
+		let runner = Runner { executor, cores: &self.cores, work_dir: &self.work_dir, job, cancel: cancelled };
 		let decided = self.judge_runs(&runner, &receipt, terms, time_left).await;
 		watchdog.abort();
 		match decided {
@@ -225,6 +279,20 @@ impl Verifier {
 		time_left: impl Fn() -> F,
 	) -> Result<(Vec<RunOutcome>, Option<RejectReason>, String), RerunError> {
 		let count = terms.parameters.verification_count.max(2);
+		// A provider that blames the directory for a job this host fetches from it: the
+		// mediator finds a directory that is up against the provider. One run shows it.
+		if receipt.status == ResultStatus::DirectoryUnavailable {
+			let runs = vec![runner.run(1).await?];
+			let up = match self.chain.best().await {
+				Ok(best) => self.chain.directory_available(&terms.directory, best.hash).await.unwrap_or(false),
+				Err(_) => false,
+			};
+			return Ok(if up {
+				(runs, Some(RejectReason::InvalidResultStatus), "the provider claims DirectoryUnavailable, but the directory is up and served the job here".into())
+			} else {
+				(runs, None, "the directory's heartbeat is stale: its fault, not the provider's".into())
+			});
+		}
 		// When a second round would not fit the reaction window, every run starts at once.
 		let rounds_fit = self.chain.best().await.is_ok_and(|b| {
 			b.number.saturating_add(terms.run_length.saturating_add(2).saturating_mul(2)) < receipt_deadline(terms)
@@ -233,38 +301,18 @@ impl Verifier {
 			let runs = futures::future::try_join_all((1..=count).map(|k| runner.run(k))).await?;
 			return Ok(decide_on(receipt, terms, runs));
 		}
-		let first = runner.run(1).await?;
-		// A provider that blames the directory for a job this host just fetched from it: the
-		// mediator finds a directory that is up against the provider.
-		if matches!(receipt.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound) {
-			let up = self.chain.best().await.ok();
-			let up = match up {
-				Some(best) => self.chain.directory_available(&terms.directory, best.hash).await.unwrap_or(false),
-				None => false,
-			};
-			let runs = vec![first];
-			return Ok(if up {
-				(runs, Some(RejectReason::InvalidResultStatus), format!("the provider claims {:?}, but the directory is up and served the job here", receipt.status))
-			} else {
-				(runs, None, "the directory's heartbeat is stale: its fault, not the provider's".into())
-			});
-		}
-		let bound = cost_bound(terms);
 		// One run that the mediator's rule does not hold against the provider settles it: more
 		// runs only raise the largest measurement and can only disagree more.
-		if judge(receipt, std::slice::from_ref(&first), bound).is_none() {
-			let why = explain_accept(receipt, std::slice::from_ref(&first));
-			return Ok((vec![first], None, why));
-		}
-		if let Some(why) = near_a_limit(receipt, &first, &terms.limits, bound) {
-			return Ok((vec![first], None, why));
+		let first = decide_on(receipt, terms, vec![runner.run(1).await?]);
+		if first.1.is_none() {
+			return Ok(first);
 		}
 		// Before disputing, as many runs as the mediator makes (at least two, to catch a
 		// non-deterministic job of its own), side by side to fit the reaction window.
 		if !time_left().await {
-			return Ok((vec![first], None, "no time left to confirm the difference before the reaction deadline".into()));
+			return Ok((first.0, None, "no time left to confirm the difference before the reaction deadline".into()));
 		}
-		let mut runs = vec![first];
+		let mut runs = first.0;
 		runs.extend(futures::future::try_join_all((2..=count).map(|k| runner.run(k))).await?);
 		Ok(decide_on(receipt, terms, runs))
 	}
@@ -283,9 +331,21 @@ fn receipt_deadline(terms: &MatchOf<Runtime>) -> BlockNumber {
 	}
 }
 
-/// The mediator's rule on all of the own runs: the reason to reject, if any.
+/// The mediator's rule on all of the own runs: the reason to reject, if any. Where the
+/// provider's status and a run's differ only by a limit one of them came within metering noise
+/// of, only the price is judged.
 fn decide_on(receipt: &Receipt, terms: &MatchOf<Runtime>, runs: Vec<RunOutcome>) -> (Vec<RunOutcome>, Option<RejectReason>, String) {
-	match judge(receipt, &runs, cost_bound(terms)) {
+	let bound = cost_bound(terms);
+	if runs.iter().any(|run| near_limit(receipt, run, &terms.limits, bound)) {
+		let up = DirectoryCheck::Up { has_image: true, has_result: true };
+		return if verdict(receipt, RejectReason::TooMuchCost, &runs, up, bound) == Party::ResourceProvider {
+			(runs, Some(RejectReason::TooMuchCost), "the statuses differ only by metering noise at a limit, but the provider charges beyond it".into())
+		} else {
+			let why = format!("the provider's {:?} and this host's runs differ only by metering noise at a limit: the mediator may find either", receipt.status);
+			(runs, None, why)
+		};
+	}
+	match judge(receipt, &runs, bound) {
 		None => {
 			let why = explain_accept(receipt, &runs);
 			(runs, None, why)
@@ -324,20 +384,19 @@ fn host_architecture() -> Option<Architecture> {
 	}
 }
 
-/// Why a differing status is no evidence: the provider ended by a limit that this run came
-/// within metering noise of, or that a faster machine stays under.
-fn near_a_limit(receipt: &Receipt, run: &RunOutcome, limits: &Resources, bound: CostBound) -> Option<String> {
-	let near = near_limit(receipt, run, limits, bound);
-	near.then(|| format!("the provider's {:?} is within metering noise of this run: the mediator may find it too", receipt.status))
-}
-
+/// Whether the provider's status and a run's differ only by a limit that one of them ended at
+/// and the other came within metering noise of (cpu by the TooMuchCost bound, memory by a
+/// tenth). Storage is deterministic: no noise excuses it.
 fn near_limit(receipt: &Receipt, run: &RunOutcome, limits: &Resources, bound: CostBound) -> bool {
-	match receipt.status {
-		ResultStatus::CpuExceeded => bound.allowed(run.usage.cpu) >= limits.cpu,
-		ResultStatus::MemoryExceeded => run.usage.memory.saturating_mul(10) >= limits.memory.saturating_mul(9),
-		ResultStatus::StorageExceeded => run.usage.storage.saturating_mul(10) >= limits.storage.saturating_mul(9),
+	let cpu_near = |usage: &Resources| bound.allowed(usage.cpu) >= limits.cpu;
+	let memory_near = |usage: &Resources| usage.memory.saturating_mul(10) >= limits.memory.saturating_mul(9);
+	let ended_near = |status: ResultStatus, other: &Resources| match status {
+		ResultStatus::CpuExceeded => cpu_near(other),
+		ResultStatus::MemoryExceeded => memory_near(other),
 		_ => false,
-	}
+	};
+	receipt.status != run.status
+		&& (ended_near(receipt.status, &run.usage) || ended_near(run.status, &receipt.usage))
 }
 
 fn explain_accept(receipt: &Receipt, runs: &[RunOutcome]) -> String {
@@ -366,7 +425,7 @@ async fn directory_endpoint(chain: &Chain, terms: &MatchOf<Runtime>) -> Result<S
 pub enum RerunError {
 	/// Docker or the host failed.
 	#[error(transparent)]
-	Executor(#[from] modicum_offchain_worker::executor::ExecutorError),
+	Executor(#[from] ExecutorError),
 	/// The run could not fetch the job: nothing was measured.
 	#[error("the run could not fetch the job ({0:?})")]
 	NotMeasured(ResultStatus),
@@ -378,24 +437,26 @@ pub enum RerunError {
 /// Runs of one match's job under the match's bounds, exactly as a provider's or mediator's.
 struct Runner<'a> {
 	executor: &'a Executor,
+	cores: &'a Arc<CorePool>,
 	work_dir: &'a PathBuf,
 	job: Job,
 	cancel: watch::Receiver<bool>,
 }
 
 impl Runner<'_> {
-	/// Run `k`; a run that could not fetch the job, or was starved, measured nothing. Runs
-	/// side by side get cores of their own while the host has enough.
+	/// Run `k` on cores of its own; a run that could not fetch the job, or was starved,
+	/// measured nothing.
 	async fn run(&self, k: u32) -> Result<RunOutcome, RerunError> {
 		let job = Job { run_id: format!("{}-v{k}", self.job.run_id), ..self.job.clone() };
 		let archive = self.work_dir.join(format!("{}.tar", job.run_id));
-		let host = self.executor.cores();
-		let first = (k as usize - 1).saturating_mul(job.cores);
-		let executor = match host.get(first..first + job.cores) {
-			Some(own) if k > 1 => self.executor.clone().with_cores(own.to_vec()),
-			_ => self.executor.clone(),
+		let mut cancel = self.cancel.clone();
+		let cores = tokio::select! {
+			cores = self.cores.take(job.cores) => cores.ok_or(ExecutorError::Cores { needed: job.cores, available: self.cores.total })?,
+			Ok(_) = cancel.wait_for(|cancelled| *cancelled) => return Err(ExecutorError::Cancelled.into()),
 		};
+		let executor = self.executor.clone().with_cores(cores.cores.clone());
 		let execution = executor.execute(&job, &archive, self.cancel.clone()).await;
+		drop(cores);
 		let _ = std::fs::remove_file(&archive);
 		let execution = execution?;
 		if matches!(execution.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound) {
@@ -463,20 +524,20 @@ mod tests {
 	#[test]
 	fn a_provider_ending_at_a_limit_this_run_came_near_is_not_rejected() {
 		let bound = CostBound { tolerance: Perbill::from_percent(30), floor: 100 };
-		let terms_limits = Resources { cpu: 10_000, memory: 100, storage: 10, bandwidth: 100 };
-		let run = |cpu, memory| RunOutcome {
-			status: ResultStatus::Completed,
-			usage: Resources { cpu, memory, storage: 1, bandwidth: 5 },
-			digest: Some([1; 32]),
-		};
-		let receipt = |status| Receipt { status, usage: terms_limits, result_digest: Some([2; 32]) };
-		let near = |receipt: &Receipt, run: &RunOutcome| near_limit(receipt, run, &terms_limits, bound);
+		let limits = Resources { cpu: 10_000, memory: 100, storage: 10, bandwidth: 100 };
+		let usage = |cpu, memory| Resources { cpu, memory, storage: 1, bandwidth: 5 };
+		let run = |status, cpu, memory| RunOutcome { status, usage: usage(cpu, memory), digest: Some([1; 32]) };
+		let receipt = |status, cpu, memory| Receipt { status, usage: usage(cpu, memory), result_digest: Some([2; 32]) };
+		use ResultStatus::*;
 		// 8 000 ms here is 10 500 ms within the bound: the provider's CpuExceeded may be honest.
-		assert!(near(&receipt(ResultStatus::CpuExceeded), &run(8_000, 10)));
-		assert!(!near(&receipt(ResultStatus::CpuExceeded), &run(1_000, 10)));
-		assert!(near(&receipt(ResultStatus::MemoryExceeded), &run(1_000, 95)));
-		assert!(!near(&receipt(ResultStatus::MemoryExceeded), &run(1_000, 20)));
-		assert!(!near(&receipt(ResultStatus::ExceptionOccurred), &run(9_999, 99)));
+		assert!(near_limit(&receipt(CpuExceeded, 10_000, 10), &run(Completed, 8_000, 10), &limits, bound));
+		assert!(!near_limit(&receipt(CpuExceeded, 10_000, 10), &run(Completed, 1_000, 10), &limits, bound));
+		// And the other way: this run was killed at the limit the provider stayed just under.
+		assert!(near_limit(&receipt(Completed, 9_000, 10), &run(CpuExceeded, 10_000, 10), &limits, bound));
+		assert!(near_limit(&receipt(MemoryExceeded, 1_000, 100), &run(Completed, 1_000, 95), &limits, bound));
+		assert!(!near_limit(&receipt(MemoryExceeded, 1_000, 100), &run(Completed, 1_000, 20), &limits, bound));
+		// Storage is measured exactly alike everywhere.
+		assert!(!near_limit(&receipt(StorageExceeded, 1_000, 10), &run(Completed, 1_000, 10), &limits, bound));
 	}
 
 	#[test]

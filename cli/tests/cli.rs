@@ -218,6 +218,30 @@ fn cheater_offers(cheater: &Chain, base_layers: Vec<[u8; 32]>) {
 	.unwrap();
 }
 
+/// A `modicum verifier` process, stopped however its test ends: it holds the account's
+/// verifier lock on this host.
+struct Verifier(std::process::Child);
+
+impl Verifier {
+	/// Stops it; what it printed.
+	fn stop(&mut self) -> String {
+		let _ = self.0.kill();
+		let mut out = String::new();
+		if let Some(mut stdout) = self.0.stdout.take() {
+			let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+		}
+		let _ = self.0.wait();
+		out
+	}
+}
+
+impl Drop for Verifier {
+	fn drop(&mut self) {
+		let _ = self.0.kill();
+		let _ = self.0.wait();
+	}
+}
+
 /// A tar the cheater passes off as the job's archive.
 fn forged_archive(path: &Path) -> [u8; 32] {
 	let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
@@ -236,7 +260,7 @@ fn forged_archive(path: &Path) -> [u8; 32] {
 enum Cheat {
 	/// A forged archive, uploaded, posted as Completed.
 	WrongResults,
-	/// No run at all: the directory blamed, the whole cpu limit claimed.
+	/// No run at all: the directory blamed (the chain lets it charge nothing).
 	BlameTheDirectory,
 }
 
@@ -260,12 +284,14 @@ fn cheated(name: &str, cheat: Cheat) -> (Value, Value) {
 	.unwrap();
 
 	// The job creator's verifier runs from the start, deciding every result of its account.
-	let mut verifier = Command::new(env!("CARGO_BIN_EXE_modicum"))
-		.args(["--url", &url(), "--seed", JC, "--output", "json", "verifier", "--verify-rate", "1"])
-		.env("MODICUM_HOME", &home.0)
-		.stdout(std::process::Stdio::piped())
-		.spawn()
-		.unwrap();
+	let mut verifier = Verifier(
+		Command::new(env!("CARGO_BIN_EXE_modicum"))
+			.args(["--url", &url(), "--seed", JC, "--output", "json", "verifier", "--verify-rate", "1"])
+			.env("MODICUM_HOME", &home.0)
+			.stdout(std::process::Stdio::piped())
+			.spawn()
+			.unwrap(),
+	);
 	let id: u64 = {
 		let output = modicum(&home.0, JC, &[
 			"job", "run", examples().join("mandelbrot").to_str().unwrap(),
@@ -311,15 +337,14 @@ fn cheated(name: &str, cheat: Cheat) -> (Value, Value) {
 		Cheat::BlameTheDirectory => MarketCall::post_result {
 			match_id,
 			status: ResultStatus::DirectoryUnavailable,
-			usage: Resources { cpu: terms.limits.cpu, memory: 0, storage: 0, bandwidth: 0 },
+			usage: Resources::default(),
 			result_digest: None,
 		},
 	};
 	block_on(cheater.submit(RuntimeCall::Market(result))).unwrap();
 
 	let status = described_as(&home.0, &id.to_string(), "closed", Duration::from_secs(300));
-	let _ = verifier.kill();
-	let decisions = String::from_utf8_lossy(&verifier.wait_with_output().unwrap().stdout).into_owned();
+	let decisions = verifier.stop();
 	let decision: Value = decisions
 		.lines()
 		.filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -356,7 +381,7 @@ fn the_verifier_catches_a_provider_posting_wrong_results_and_the_provider_is_fin
 
 #[test]
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
-fn a_provider_blaming_a_working_directory_for_the_full_price_is_rejected_and_fined() {
+fn a_provider_falsely_blaming_a_working_directory_is_rejected_and_fined() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let (decision, status) = cheated("blames-directory", Cheat::BlameTheDirectory);
 	assert_eq!(decision["action"], "reject", "{decision:#}");
@@ -440,8 +465,7 @@ fn a_job_that_cannot_be_posted_says_why_and_holds_nothing() {
 	let balance = ok(modicum(&home.0, JC, &["balance"]));
 	assert!(balance["held"].as_array().unwrap().iter().any(|h| h["what"] == format!("job offer {id}")));
 	ok(modicum(&home.0, JC, &["job", "cancel", &id]));
-	let described = ok(modicum(&home.0, JC, &["job", "describe", &id]));
-	assert_eq!(described["state"], "cancelled");
+	described_as(&home.0, &id, "cancelled", Duration::from_secs(60));
 	let held_after = block_on(async {
 		let best = jc.best().await?;
 		jc.balances(&account(JC), best.hash).await

@@ -678,6 +678,9 @@ pub mod pallet {
 		NotDue,
 		/// An amount or block number overflowed.
 		Overflow,
+		/// A result that ran and fetched nothing (`Declined`, `JobNotFound`,
+		/// `DirectoryUnavailable`) claims cpu or bandwidth: it would be paid for no work.
+		UsageWithoutRun,
 	}
 
 	#[pallet::hooks]

@@ -19,6 +19,10 @@ impl<T: Config> Pallet<T> {
 			receipt.status != ResultStatus::Completed || receipt.result_digest.is_some(),
 			Error::<T>::MissingResultDigest
 		);
+		ensure!(
+			!receipt.status.ran_nothing() || (receipt.usage.cpu == 0 && receipt.usage.bandwidth == 0),
+			Error::<T>::UsageWithoutRun
+		);
 		// The job creator's window to react includes one run of the job, so it can verify.
 		let reaction_deadline = m
 			.parameters

@@ -607,6 +607,12 @@ pub enum ResultStatus {
 }
 
 impl ResultStatus {
+	/// Whether a result with this status ran nothing and fetched nothing: it may charge for
+	/// no cpu and no bandwidth (the price of a run nobody made is zero).
+	pub fn ran_nothing(&self) -> bool {
+		matches!(self, Self::Declined | Self::JobNotFound | Self::DirectoryUnavailable)
+	}
+
 	/// Every status, in declaration order.
 	pub const ALL: [ResultStatus; 10] = [
 		ResultStatus::Completed,

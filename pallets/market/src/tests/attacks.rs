@@ -353,7 +353,7 @@ fn a_mediator_can_fault_the_directory_only_where_its_availability_was_disputed()
 		ExtBuilder::default().build_and_execute(|| {
 			let match_id = matched();
 			let digest = (status == ResultStatus::Completed).then_some([9; 32]);
-			assert_ok!(Market::post_result(signed(RP), match_id, status, USAGE, digest));
+			assert_ok!(Market::post_result(signed(RP), match_id, status, usage_of(status), digest));
 			assert_ok!(Market::reject_result(signed(JC), match_id, reason));
 			result = verdict(match_id, Party::Directory);
 			if result.is_err() {
@@ -375,6 +375,23 @@ fn a_mediator_can_fault_the_directory_only_where_its_availability_was_disputed()
 }
 
 #[test]
+fn a_provider_that_ran_nothing_cannot_charge_for_cpu_or_bandwidth() {
+	ExtBuilder::default().build_and_execute(|| {
+		let match_id = matched();
+		for status in [ResultStatus::Declined, ResultStatus::JobNotFound, ResultStatus::DirectoryUnavailable] {
+			for usage in [USAGE, Resources { cpu: 1, ..Default::default() }, Resources { bandwidth: 1, ..Default::default() }] {
+				assert_noop!(
+					Market::post_result(signed(RP), match_id, status, usage, None),
+					Error::<Test>::UsageWithoutRun
+				);
+			}
+		}
+		// What it did not run it reports at zero, and is paid nothing for it.
+		assert_ok!(Market::post_result(signed(RP), match_id, ResultStatus::Declined, Resources::default(), None));
+	});
+}
+
+#[test]
 fn a_job_creator_cannot_dispute_an_archive_the_provider_never_posted_as_not_found() {
 	ExtBuilder::default().build_and_execute(|| {
 		// The job creator never pushed its image; the provider reports that, with no archive.
@@ -383,7 +400,7 @@ fn a_job_creator_cannot_dispute_an_archive_the_provider_never_posted_as_not_foun
 			signed(RP),
 			match_id,
 			ResultStatus::JobNotFound,
-			USAGE,
+			Resources::default(),
 			None
 		));
 		assert_noop!(

@@ -189,7 +189,16 @@ pub(super) fn verdict(match_id: MatchId, faulty: Party) -> DispatchResult {
 
 pub(super) fn post_result(match_id: MatchId, status: ResultStatus) -> DispatchResult {
 	let digest = if status == ResultStatus::Completed { RESULT } else { None };
-	Market::post_result(RuntimeOrigin::signed(RP), match_id, status, USAGE, digest)
+	Market::post_result(RuntimeOrigin::signed(RP), match_id, status, usage_of(status), digest)
+}
+
+/// What an honest provider reports with `status`: nothing for a job it never ran.
+pub(super) fn usage_of(status: ResultStatus) -> Resources {
+	if status.ran_nothing() {
+		Resources::default()
+	} else {
+		USAGE
+	}
 }
 
 pub(super) const PARTIES: [u64; 6] = [JC, RP, MEDIATOR, DIRECTORY, SOLVER, POOL];
@@ -490,7 +499,7 @@ fn every_result_status_can_be_posted_and_accepted() {
 			assert_ok!(post_result(match_id, status));
 			let receipt = Receipt {
 				status,
-				usage: USAGE,
+				usage: usage_of(status),
 				result_digest: if status == ResultStatus::Completed { RESULT } else { None },
 			};
 			assert_eq!(
