@@ -414,6 +414,10 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		.parse()
 		.map_err(CliError::Usage)?;
 	let image_bytes: u64 = manifest.layers.iter().skip(1).map(|l| l.size).sum();
+	let architecture = [pallet_market::Architecture::Amd64, pallet_market::Architecture::Arm64, pallet_market::Architecture::Riscv64]
+		.into_iter()
+		.find(|a| modicum_offchain_worker::config::oci_architecture(*a) == config.architecture)
+		.ok_or_else(|| CliError::Usage(format!("the image is built for `{}`, which the market does not run", config.architecture)))?;
 	let image = ImageOf::<Runtime> {
 		repository: name.clone().into_bytes().try_into().map_err(|_| CliError::Usage(format!("repository name {name} is too long")))?,
 		digest,
@@ -421,7 +425,9 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 
 	let request = Request {
 		limits: Resources { cpu: args.cpu, memory: args.memory, storage: args.storage, bandwidth: args.bandwidth.unwrap_or(0) },
-		architecture: None,
+		// The image's own: a job offer for another machine than the image's would fail on
+		// every provider.
+		architecture: Some(architecture),
 		directory: asked,
 		cpu_bid: args.cpu_bid.map(|a| a.0),
 		bandwidth_bid: args.bandwidth_bid.map(|a| a.0),

@@ -14,7 +14,7 @@ use modicum_offchain_worker::{
 	executor::{Executor, ExecutorError, Job},
 	verdict::{judge, verdict, CostBound, DirectoryCheck, RunOutcome},
 };
-use modicum_runtime::{BlockNumber, Runtime, RuntimeCall};
+use modicum_runtime::{BlockNumber, Runtime, RuntimeCall, MILLI_SECS_PER_BLOCK};
 use pallet_market::{
 	Architecture, MatchId, MatchOf, MatchState, Party, Receipt, RejectReason, Reputation,
 	Resources, ResultStatus, Role,
@@ -226,8 +226,13 @@ impl Verifier {
 		let mut rate = rate;
 		if let Some(digest) = receipt.result_digest {
 			let max = archive_cap(terms.limits.bandwidth);
-			if let Err(e) = result::fetch(&endpoint, &digest, max, &home(chain).join("results")).await {
-				tracing::info!(match_id = id, error = %e, "the result could not be fetched as posted: verifying");
+			// A directory trickling the archive must not use up the time the runs need.
+			let now = chain.best().await.map(|b| b.number).unwrap_or(reaction_deadline);
+			let spare = reaction_deadline.saturating_sub(now).saturating_sub(terms.run_length.saturating_add(2));
+			let budget = std::time::Duration::from_millis(u64::from(spare) * MILLI_SECS_PER_BLOCK / 2);
+			let fetched = tokio::time::timeout(budget, result::fetch(&endpoint, &digest, max, &home(chain).join("results"))).await;
+			if !matches!(fetched, Ok(Ok(_))) {
+				tracing::info!(match_id = id, "the result could not be fetched as posted in time: verifying");
 				rate = 1.0;
 			}
 		}
@@ -264,8 +269,7 @@ impl Verifier {
 		let decided = self.judge_runs(&runner, &receipt, terms, time_left).await;
 		watchdog.abort();
 		match decided {
-			Ok((runs, Some(reason), why)) => decision(rate, true, &runs, Some(reason), why),
-			Ok((runs, None, why)) => decision(rate, true, &runs, None, why),
+			Ok((runs, reason, why)) => decision(rate, true, &runs, reason, why),
 			Err(e) => accept(rate, true, format!("re-running failed here ({e}): a local failure accepts")),
 		}
 	}
