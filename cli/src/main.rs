@@ -12,6 +12,7 @@ use modicum_cli::{
 };
 use modicum_offchain_worker::{
 	config::Amount,
+	directory_endpoint,
 	registry::{Registry, RegistryError},
 };
 use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent};
@@ -268,7 +269,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 		Command::Job(JobCommand::Run(args)) => job_run(&chain, output, args).await,
 		Command::Job(JobCommand::Describe { id, since }) => {
 			let status = status::track(&chain, id, since).await?;
-			emit(output, &status_json(&status), || status.describe());
+			emit(output, &status, || status.describe());
 			Ok(())
 		}
 		Command::Job(JobCommand::List { state }) => job_list(&chain, output, state).await,
@@ -323,14 +324,6 @@ fn parse_reason(text: &str) -> Result<RejectReason, CliError> {
 	reasons.iter().find(|(name, _)| *name == key).map(|(_, r)| *r).ok_or_else(|| {
 		CliError::Usage(format!("`{text}` is not a reason: WrongResults, ResultNotFound, TooMuchCost or InvalidResultStatus"))
 	})
-}
-
-fn status_json(status: &JobStatus) -> serde_json::Value {
-	let mut value = serde_json::to_value(status).expect("serialises");
-	value["offer"] = serde_json::to_value(&status.offer).expect("serialises");
-	value["match"] = serde_json::to_value(&status.terms).expect("serialises");
-	value["receipt"] = serde_json::to_value(status.receipt).expect("serialises");
-	value
 }
 
 /// The open match of a job, or what to do instead.
@@ -427,8 +420,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		limits: Resources { cpu: args.cpu, memory: args.memory, storage: args.storage, bandwidth: args.bandwidth.unwrap_or(0) },
 		// The image's own: a job offer for another machine than the image's would fail on
 		// every provider.
-		architecture: Some(architecture),
-		directory: asked,
+		architecture,
 		cpu_bid: args.cpu_bid.map(|a| a.0),
 		bandwidth_bid: args.bandwidth_bid.map(|a| a.0),
 		deadline_in: args.deadline,
@@ -442,13 +434,13 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		min_reputation: args.min_reputation.map(|p| MinReputation { score: Perbill::from_percent(p.min(100)), counted: args.min_counted }),
 		deposit: args.deposit.map(|a| a.0),
 	};
-	let plan = offer::plan(chain, &request, image, base_layer.0, image_bytes.div_ceil(1024), directory).await?;
+	let plan = offer::plan(chain, &request, &actors, image, base_layer.0, image_bytes.div_ceil(1024), directory).await?;
 	eprint!("{}", plan.describe());
 	if !args.yes {
 		if !std::io::stdin().is_terminal() {
 			return Err(CliError::Usage("not posted: confirm with --yes when not at a terminal".into()));
 		}
-		eprint!("Post this job offer, holding {}? [y/N] ", mdc(plan.deposit));
+		eprint!("Post this job offer, holding {}? [y/N] ", mdc(plan.offer.deposit));
 		let _ = std::io::stderr().flush();
 		let mut answer = String::new();
 		let _ = std::io::stdin().read_line(&mut answer);
@@ -512,7 +504,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		progress(format!("job {id} posted in block #{}; waiting for a match", included.block.number));
 		let status = follow(chain, id, args.verify_rate).await?;
 		if !args.id_only {
-			emit(output, &status_json(&status), || status.describe());
+			emit(output, &status, || status.describe());
 		}
 	}
 	Ok(())
@@ -597,8 +589,8 @@ async fn job_list(chain: &Chain, output: Output, state: Option<String>) -> Resul
 	Ok(())
 }
 
-/// The result archive of job `id`, fetched once into the CLI's cache.
-async fn archive_of(chain: &Chain, id: OfferId) -> Result<PathBuf, CliError> {
+/// The result archive of job `id`, fetched once into the CLI's cache, and the job's status.
+async fn archive_of(chain: &Chain, id: OfferId) -> Result<(PathBuf, JobStatus), CliError> {
 	let status = status::track(chain, id, None).await?;
 	let digest = status.receipt.map(|r| r.result_digest).or_else(|| {
 		status.history.iter().rev().find_map(|(_, s)| match s {
@@ -625,11 +617,7 @@ async fn archive_of(chain: &Chain, id: OfferId) -> Result<PathBuf, CliError> {
 			})
 		})
 		.ok_or_else(|| CliError::Usage(format!("job {id}: its directory is unknown")))?;
-	let endpoint = actors
-		.directories
-		.iter()
-		.find(|(who, _)| *who == directory)
-		.map(|(_, info)| String::from_utf8_lossy(&info.endpoint).into_owned())
+	let endpoint = directory_endpoint(&actors, &directory)
 		.ok_or_else(|| CliError::Usage(format!("job {id}: directory {} is no longer registered", directory.to_ss58check())))?;
 	// No honest archive is larger than the job's bandwidth limit (or its logs alone).
 	let bandwidth = status.bandwidth.ok_or_else(|| {
@@ -637,11 +625,11 @@ async fn archive_of(chain: &Chain, id: OfferId) -> Result<PathBuf, CliError> {
 	})?;
 	let limit = verifier::archive_cap(bandwidth);
 	progress(format!("fetching the result archive sha256:{} from {endpoint}", hex::encode(digest)));
-	Ok(result::fetch(&endpoint, &digest, limit, &home(chain).join("results")).await?)
+	Ok((result::fetch(&endpoint, &digest, limit, &home(chain).join("results")).await?, status))
 }
 
 async fn job_logs(chain: &Chain, output: Output, id: OfferId) -> Result<(), CliError> {
-	let archive = archive_of(chain, id).await?;
+	let (archive, _) = archive_of(chain, id).await?;
 	let (stdout, stderr) = result::logs(&archive)?;
 	match output {
 		Output::Json => emit(output, &json!({
@@ -658,8 +646,7 @@ async fn job_logs(chain: &Chain, output: Output, id: OfferId) -> Result<(), CliE
 }
 
 async fn job_get(chain: &Chain, output: Output, id: OfferId, dir: Option<PathBuf>) -> Result<(), CliError> {
-	let archive = archive_of(chain, id).await?;
-	let status = status::track(chain, id, None).await?;
+	let (archive, status) = archive_of(chain, id).await?;
 	if status.history.iter().any(|(_, s)| matches!(s, Step::Verdict { faulty_party, .. } if faulty_party == "ResourceProvider")) {
 		progress("warning: the mediator found this result wrong; it is the provider's archive, not a correct result");
 	}

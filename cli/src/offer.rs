@@ -12,14 +12,12 @@ use serde::Serialize;
 use sp_core::crypto::Ss58Codec;
 
 /// What the job creator asks for; `None` takes the default.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Request {
 	/// The job's limits; bandwidth `0` means: the image plus the largest archive.
 	pub limits: Resources,
-	/// The machine architecture.
-	pub architecture: Option<Architecture>,
-	/// The directory holding the image.
-	pub directory: Option<AccountId>,
+	/// The machine architecture: the image's.
+	pub architecture: Architecture,
 	/// Price per cpu unit (ms) offered.
 	pub cpu_bid: Option<Balance>,
 	/// Price per KiB offered.
@@ -91,35 +89,16 @@ pub fn mdc(amount: Balance) -> String {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
-	/// The offer as it will be posted.
-	#[serde(skip)]
+	/// The offer as it will be posted (its run length fixed as the chain will fix it).
 	pub offer: JobOfferOf<Runtime>,
-	/// The job creator.
-	pub creator: String,
 	/// Mediators it will trust when it registers now (empty when already registered).
 	pub register_trusting: Vec<String>,
-	/// The directory and its endpoint.
-	pub directory: String,
-	/// Its registry.
+	/// The directory's registry.
 	pub endpoint: String,
-	/// The limits.
-	pub limits: Resources,
 	/// KiB of the image above its base.
 	pub image_kib: u64,
-	/// R in blocks.
-	pub run_length: BlockNumber,
-	/// The block the result is due by.
-	pub completion_deadline: BlockNumber,
-	/// Bids.
-	pub cpu_bid: Balance,
-	/// Bids.
-	pub bandwidth_bid: Balance,
 	/// π̂_c.
 	pub estimated_price: Balance,
-	/// The most the job can cost in fees.
-	pub max_fees: MaxFees<Balance>,
-	/// The deposit to hold.
-	pub deposit: Balance,
 	/// Open resource offers that can take the job now, at its bids.
 	pub fitting_offers: Vec<OfferId>,
 }
@@ -127,34 +106,34 @@ pub struct Plan {
 impl Plan {
 	/// The plan in words, for the confirmation prompt.
 	pub fn describe(&self) -> String {
+		let o = &self.offer;
+		let creator = o.creator.to_ss58check();
 		let mut text = String::new();
 		if !self.register_trusting.is_empty() {
 			text += &format!(
-				"register {} as a job creator trusting mediator(s) {}\n",
-				self.creator,
+				"register {creator} as a job creator trusting mediator(s) {}\n",
 				self.register_trusting.join(", ")
 			);
 		}
-		let l = &self.limits;
+		let l = &o.limits;
 		text += &format!(
-			"job offer by {}\n  image      {} (layers above the base: {} KiB)\n  directory  {} at {}\n  limits     cpu {} ms, memory {} MiB, storage {} MiB, bandwidth {} KiB (R = {} blocks)\n  deadline   result due by block #{}\n  bids       {} per cpu ms, {} per KiB → estimated price π̂_c {}\n  fees       at most {} (mediator) + {} (directory)\n  deposit    {} held until the match closes (π̂_c·(θ+n) + incentive + fees + storage)\n  providers  {} open resource offer(s) can take it now\n",
-			self.creator,
-			image_name(&self.offer.image),
+			"job offer by {creator}\n  image      {} (layers above the base: {} KiB)\n  directory  {} at {}\n  limits     cpu {} ms, memory {} MiB, storage {} MiB, bandwidth {} KiB (R = {} blocks)\n  deadline   result due by block #{}\n  bids       {} per cpu ms, {} per KiB → estimated price π̂_c {}\n  fees       at most {} (mediator) + {} (directory)\n  deposit    {} held until the match closes (π̂_c·(θ+n) + incentive + fees + storage)\n  providers  {} open resource offer(s) can take it now\n",
+			image_name(&o.image),
 			self.image_kib,
-			self.directory,
+			o.directory.to_ss58check(),
 			self.endpoint,
 			l.cpu,
 			l.memory,
 			l.storage,
 			l.bandwidth,
-			self.run_length,
-			self.completion_deadline,
-			mdc(self.cpu_bid),
-			mdc(self.bandwidth_bid),
+			o.run_length,
+			o.completion_deadline,
+			mdc(o.cpu_bid),
+			mdc(o.bandwidth_bid),
 			mdc(self.estimated_price),
-			mdc(self.max_fees.mediator),
-			mdc(self.max_fees.directory),
-			mdc(self.deposit),
+			mdc(o.max_fees.mediator),
+			mdc(o.max_fees.directory),
+			mdc(o.deposit),
 			self.fitting_offers.len(),
 		);
 		text
@@ -248,6 +227,7 @@ pub async fn choose_directory(
 pub async fn plan(
 	chain: &Chain,
 	request: &Request,
+	actors: &ActorsOf<Runtime>,
 	image: ImageOf<Runtime>,
 	base_layer: Digest,
 	image_kib: u64,
@@ -256,7 +236,6 @@ pub async fn plan(
 	let creator = chain.account()?;
 	let best = chain.best().await?;
 	let parameters = chain.parameters(best.hash).await?;
-	let actors = chain.actors(best.hash).await?;
 	let (directory, endpoint, directory_fee) = directory;
 
 	// Mediators: the job creator's own, or every one that trusts the directory when it
@@ -330,7 +309,7 @@ pub async fn plan(
 	let mut offer = JobOfferOf::<Runtime> {
 		creator: creator.clone(),
 		limits,
-		architecture: request.architecture.unwrap_or(Architecture::Amd64),
+		architecture: request.architecture,
 		image,
 		base_layer,
 		directory: directory.clone(),
@@ -354,7 +333,7 @@ pub async fn plan(
 	// and a mediator of the job creator's the provider trusts, at fees both accept.
 	let fitting: Vec<&(OfferId, ResourceOfferOf<Runtime>)> = open
 		.iter()
-		.filter(|(_, o)| fits(o, &actors, &offer))
+		.filter(|(_, o)| fits(o, actors, &offer))
 		.filter(|(_, o)| {
 			let trusted = actors
 				.resource_providers
@@ -415,19 +394,10 @@ pub async fn plan(
 		});
 	}
 	Ok(Plan {
-		creator: creator.to_ss58check(),
 		register_trusting,
-		directory: directory.to_ss58check(),
 		endpoint,
-		limits,
 		image_kib,
-		run_length,
-		completion_deadline: offer.completion_deadline,
-		cpu_bid: offer.cpu_bid,
-		bandwidth_bid: offer.bandwidth_bid,
 		estimated_price,
-		max_fees: offer.max_fees,
-		deposit: offer.deposit,
 		fitting_offers: fitting.iter().map(|(id, _)| *id).collect(),
 		offer,
 	})

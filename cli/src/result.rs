@@ -210,6 +210,14 @@ mod tests {
 	}
 
 	#[test]
+	fn a_flood_of_output_is_read_only_up_to_the_log_cap() {
+		let flood = vec![b'x'; LOG_CAP as usize + 4096];
+		let temp = archive(&[("stdout", tar::EntryType::Regular, &flood, None), ("stderr", tar::EntryType::Regular, &flood, None)]);
+		let (stdout, stderr) = logs(&temp.0.join("a.tar")).unwrap();
+		assert_eq!((stdout.len(), stderr.len()), (LOG_CAP as usize, LOG_CAP as usize));
+	}
+
+	#[test]
 	fn a_hostile_archive_cannot_write_outside_its_folder() {
 		for entries in [
 			vec![("../escape", tar::EntryType::Regular, &b"x"[..], None)],

@@ -235,13 +235,11 @@ pub struct JobStatus {
 	/// Its creator (SS58), once known.
 	pub creator: Option<String>,
 	/// The offer while it is on chain.
-	#[serde(skip)]
 	pub offer: Option<JobOfferOf<Runtime>>,
 	/// The match while it is open.
-	#[serde(skip)]
+	#[serde(rename = "match")]
 	pub terms: Option<MatchOf<Runtime>>,
 	/// The provider's receipt, once posted.
-	#[serde(skip)]
 	pub receipt: Option<Receipt>,
 	/// The story so far.
 	pub history: Vec<(BlockNumber, Step)>,

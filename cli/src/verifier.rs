@@ -11,6 +11,7 @@ use crate::{
 };
 use modicum_offchain_worker::{
 	config::oci_architecture,
+	directory_endpoint,
 	executor::{Executor, ExecutorError, Job},
 	verdict::{judge, verdict, CostBound, DirectoryCheck, RunOutcome},
 };
@@ -216,7 +217,7 @@ impl Verifier {
 		if matches!(receipt.status, ResultStatus::Declined | ResultStatus::JobNotFound) {
 			return accept(rate, false, format!("the provider reports {:?} and charges nothing", receipt.status));
 		}
-		let endpoint = match directory_endpoint(chain, terms).await {
+		let endpoint = match endpoint_of(chain, terms).await {
 			Ok(endpoint) => endpoint,
 			Err(e) => return accept(rate, false, format!("cannot read the directory ({e}): a local failure accepts")),
 		};
@@ -413,14 +414,10 @@ fn explain_accept(receipt: &Receipt, runs: &[RunOutcome]) -> String {
 	}
 }
 
-async fn directory_endpoint(chain: &Chain, terms: &MatchOf<Runtime>) -> Result<String, ChainError> {
+/// The registry of the match's directory, as registered now.
+async fn endpoint_of(chain: &Chain, terms: &MatchOf<Runtime>) -> Result<String, ChainError> {
 	let best = chain.best().await?;
-	let actors = chain.actors(best.hash).await?;
-	actors
-		.directories
-		.iter()
-		.find(|(who, _)| *who == terms.directory)
-		.map(|(_, info)| String::from_utf8_lossy(&info.endpoint).into_owned())
+	directory_endpoint(&chain.actors(best.hash).await?, &terms.directory)
 		.ok_or_else(|| ChainError::Decode("the match's directory is no longer registered".into()))
 }
 

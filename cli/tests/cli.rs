@@ -167,6 +167,7 @@ fn a_job_with_a_data_layer_runs_from_its_folder_to_a_verified_accepted_result() 
 	assert!(!produced.is_empty(), "the job wrote its output to /out");
 	let logs = ok(modicum(&home.0, JC, &["job", "logs", &id]));
 	assert!(logs["stdout"].is_string() && logs["stderr"].is_string());
+	assert!(logs["stdout"].as_str().unwrap().starts_with("word-stats: 7 files"), "{logs:#}");
 
 	// Describe and list agree with the chain after the fact.
 	let described = ok(modicum(&home.0, JC, &["job", "describe", &id]));

@@ -378,7 +378,7 @@ fn due(sent: Option<BlockNumber>, now: BlockNumber) -> bool {
 }
 
 /// The registry URL of a registered directory.
-fn directory_endpoint(actors: &ActorsOf<Runtime>, directory: &AccountId) -> Option<String> {
+pub fn directory_endpoint(actors: &ActorsOf<Runtime>, directory: &AccountId) -> Option<String> {
 	actors
 		.directories
 		.iter()
