@@ -104,56 +104,8 @@ pub struct Verifier {
 	chain: Chain,
 	/// The executor, or why this host cannot run jobs (each decision then accepts).
 	executor: Result<Executor, String>,
-	/// The host's cores, handed out to runs.
-	cores: Arc<CorePool>,
 	work_dir: PathBuf,
 	_lock: Arc<std::fs::File>,
-}
-
-/// The host cores a verifier's runs may use, each run holding its own while it runs: runs
-/// side by side, of one match or several, never share a core and slow each other.
-struct CorePool {
-	free: std::sync::Mutex<Vec<usize>>,
-	total: usize,
-	freed: tokio::sync::Notify,
-}
-
-/// Cores taken from the pool until dropped.
-struct Cores {
-	pool: Arc<CorePool>,
-	cores: Vec<usize>,
-}
-
-impl CorePool {
-	fn new(cores: &[usize]) -> Arc<Self> {
-		Arc::new(Self { free: std::sync::Mutex::new(cores.to_vec()), total: cores.len(), freed: Default::default() })
-	}
-
-	/// `n` cores of their own, once free; `None` if the host has fewer.
-	async fn take(self: &Arc<Self>, n: usize) -> Option<Cores> {
-		if n > self.total {
-			return None;
-		}
-		loop {
-			let freed = self.freed.notified();
-			{
-				// Nothing panics while holding the lock; a poisoned list is still a list.
-				let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-				if free.len() >= n {
-					let at = free.len() - n;
-					return Some(Cores { pool: self.clone(), cores: free.split_off(at) });
-				}
-			}
-			freed.await;
-		}
-	}
-}
-
-impl Drop for Cores {
-	fn drop(&mut self) {
-		self.pool.free.lock().unwrap_or_else(|e| e.into_inner()).append(&mut self.cores);
-		self.pool.freed.notify_waiters();
-	}
 }
 
 impl Verifier {
@@ -180,8 +132,7 @@ impl Verifier {
 			return Err(VerifierError::Busy(lock_path.display().to_string()));
 		}
 		let executor = Executor::connect(work_dir.join("runs"), &namespace).await.map_err(|e| e.to_string());
-		let cores = CorePool::new(executor.as_ref().map(|e| e.cores()).unwrap_or_default());
-		Ok(Self { chain: chain.clone(), executor, cores, work_dir, _lock: Arc::new(lock) })
+		Ok(Self { chain: chain.clone(), executor, work_dir, _lock: Arc::new(lock) })
 	}
 
 	/// Decides on the result of match `id` (its terms `terms`) at rate `rate` and acts: accept
@@ -266,7 +217,7 @@ impl Verifier {
 		let (cancel, cancelled) = watch::channel(false);
 		let watchdog = cancel_at(chain.clone(), reaction_deadline.saturating_sub(2), cancel);
 		let job = Job::for_match(format!("match-{id}"), terms, endpoint, architecture);
-		let runner = Runner { executor, cores: &self.cores, work_dir: &self.work_dir, job, cancel: cancelled };
+		let runner = Runner { executor, work_dir: &self.work_dir, job, cancel: cancelled };
 		let decided = self.judge_runs(&runner, &receipt, terms, time_left).await;
 		watchdog.abort();
 		match decided {
@@ -438,7 +389,6 @@ pub enum RerunError {
 /// Runs of one match's job under the match's bounds, exactly as a provider's or mediator's.
 struct Runner<'a> {
 	executor: &'a Executor,
-	cores: &'a Arc<CorePool>,
 	work_dir: &'a PathBuf,
 	job: Job,
 	cancel: watch::Receiver<bool>,
@@ -450,14 +400,8 @@ impl Runner<'_> {
 	async fn run(&self, k: u32) -> Result<RunOutcome, RerunError> {
 		let job = Job { run_id: format!("{}-v{k}", self.job.run_id), ..self.job.clone() };
 		let archive = self.work_dir.join(format!("{}.tar", job.run_id));
-		let mut cancel = self.cancel.clone();
-		let cores = tokio::select! {
-			cores = self.cores.take(job.cores) => cores.ok_or(ExecutorError::Cores { needed: job.cores, available: self.cores.total })?,
-			Ok(_) = cancel.wait_for(|cancelled| *cancelled) => return Err(ExecutorError::Cancelled.into()),
-		};
-		let executor = self.executor.clone().with_cores(cores.cores.clone());
-		let execution = executor.execute(&job, &archive, self.cancel.clone()).await;
-		drop(cores);
+		// The executor gives each run cores of its own: side-by-side runs never share one.
+		let execution = self.executor.execute(&job, &archive, self.cancel.clone()).await;
 		let _ = std::fs::remove_file(&archive);
 		let execution = execution?;
 		if matches!(execution.status, ResultStatus::DirectoryUnavailable | ResultStatus::JobNotFound) {

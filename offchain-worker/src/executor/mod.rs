@@ -8,6 +8,7 @@
 
 pub mod archive;
 mod cgroup;
+mod cores;
 pub mod image;
 
 use bollard::{
@@ -19,7 +20,8 @@ use bollard::{
 	},
 	Docker,
 };
-use cgroup::RunCgroup;
+use cgroup::{Layout, RunCgroup};
+use cores::{CorePool, Cores};
 use futures::{Stream, StreamExt};
 use image::Image;
 use modicum_runtime::{Runtime, MILLI_SECS_PER_BLOCK};
@@ -240,8 +242,10 @@ pub struct Executor {
 	work_dir: PathBuf,
 	/// `modicum-<chain>-<account>-<role>`: prefixes every container and cgroup of this executor.
 	prefix: String,
-	/// Host cores this executor may pin jobs to.
-	cores: Vec<usize>,
+	/// Host cores this executor pins runs to, each run its own.
+	cores: Arc<CorePool>,
+	/// The host's cgroup tree and Docker's driver in it.
+	layout: Layout,
 	/// Images pulled for runs, with how many runs use each now.
 	images: Arc<Mutex<HashMap<String, usize>>>,
 	/// Base layer blobs checked on this host.
@@ -250,21 +254,27 @@ pub struct Executor {
 
 impl Executor {
 	/// Connects to the local engine, negotiating the API version (Docker 20.10 speaks 1.41),
-	/// checks the host meters with cgroup v1, and removes what an earlier process of this
-	/// executor's namespace (`<chain>-<account>-<role>`) left behind.
+	/// checks the host can meter runs in cgroups (v1 or v2, as its Docker uses them), and
+	/// removes what an earlier process of this executor's namespace (`<chain>-<account>-<role>`)
+	/// left behind.
 	pub async fn connect(work_dir: PathBuf, namespace: &str) -> Result<Self, ExecutorError> {
-		RunCgroup::check_host()?;
 		let docker = Docker::connect_with_unix_defaults()
 			.map_err(|e| ExecutorError::Docker { call: "connect", message: e.to_string() })?;
 		let docker =
 			docker_call("version negotiation", DOCKER_TIMEOUT, docker.negotiate_version()).await?;
+		let info = docker_call("info", DOCKER_TIMEOUT, docker.info()).await?;
+		let driver = info.cgroup_driver.map(|d| d.to_string()).unwrap_or_else(|| "cgroupfs".into());
+		let version = info.cgroup_version.map(|v| v.to_string()).unwrap_or_else(|| "1".into());
+		let layout = Layout::detect(&driver, &version).await?;
+		tracing::debug!(?layout, driver, version, "cgroups");
 		std::fs::create_dir_all(&work_dir).map_err(host("work directory"))?;
 		let cores = allowed_cores().map_err(host("CPU affinity"))?;
 		let executor = Self {
 			docker,
 			work_dir,
 			prefix: format!("modicum-{namespace}"),
-			cores,
+			cores: CorePool::new(&cores),
+			layout,
 			images: Default::default(),
 			verified_bases: Default::default(),
 		};
@@ -274,13 +284,13 @@ impl Executor {
 
 	/// The same executor pinning jobs only to `cores` (a host with fewer CPUs).
 	pub fn with_cores(mut self, cores: Vec<usize>) -> Self {
-		self.cores = cores;
+		self.cores = CorePool::new(&cores);
 		self
 	}
 
-	/// The host cores this executor pins jobs to.
-	pub fn cores(&self) -> &[usize] {
-		&self.cores
+	/// How many host cores this executor pins runs to.
+	pub fn cores(&self) -> usize {
+		self.cores.total()
 	}
 
 	/// The container and cgroup name of a run.
@@ -306,7 +316,7 @@ impl Executor {
 			.collect();
 		let dirs = std::fs::read_dir(&self.work_dir).map_err(host("work directory"))?;
 		runs.extend(dirs.flatten().map(|dir| dir.file_name().to_string_lossy().into_owned()));
-		runs.extend(RunCgroup::leftovers(&prefix));
+		runs.extend(self.layout.leftovers(&prefix));
 		for run in runs {
 			tracing::info!(run, "removing a run left by an earlier process");
 			self.discard(&run).await;
@@ -327,8 +337,8 @@ impl Executor {
 		if memory < DOCKER_MIN_MEMORY {
 			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
 		}
-		if job.cores > self.cores.len() {
-			return Err(ExecutorError::Cores { needed: job.cores, available: self.cores.len() });
+		if job.cores > self.cores.total() {
+			return Err(ExecutorError::Cores { needed: job.cores, available: self.cores.total() });
 		}
 		let mut guard = RunGuard::new(self.clone(), &job.run_id);
 		// Checking and pulling wait on the directory: a cancel ends them at once.
@@ -344,7 +354,13 @@ impl Executor {
 				return Ok(Execution::refused(refused.status, usage));
 			}
 		};
-		let result = self.run(job, &image, archive_to, cancel).await;
+		// Cores of its own: a run beside others (slots, confirming runs) waits for them.
+		let cores = tokio::select! {
+			cores = self.cores.take(job.cores) => cores.ok_or(ExecutorError::Cores { needed: job.cores, available: self.cores.total() })?,
+			Ok(_) = cancel.wait_for(|cancelled| *cancelled) => return Err(ExecutorError::Cancelled),
+		};
+		let result = self.run(job, &image, &cores, archive_to, cancel).await;
+		drop(cores);
 		guard.release().await;
 		result
 	}
@@ -453,13 +469,15 @@ impl Executor {
 		&self,
 		job: &Job,
 		image: &Image,
+		cores: &Cores,
 		archive_to: &Path,
 		cancel: watch::Receiver<bool>,
 	) -> Result<Execution, ExecutorError> {
 		let run_dir = self.work_dir.join(&job.run_id);
 		let storage_bytes = job.limits.storage.checked_mul(MIB).ok_or(ExecutorError::Capacity)?;
 		let (out_dir, tmp_dir) = mount_run_fs(&run_dir, storage_bytes).await?;
-		let cgroup = RunCgroup::create(&self.name(&job.run_id)).map_err(host("cgroup"))?;
+		let cgroup =
+			RunCgroup::create(self.layout, &self.name(&job.run_id)).await.map_err(host("cgroup"))?;
 		let container = self.name(&job.run_id);
 		let ulimit = |name: &str, value: i64| ResourcesUlimits {
 			name: Some(name.into()),
@@ -467,7 +485,6 @@ impl Executor {
 			hard: Some(value),
 		};
 		let memory = memory_limit(&job.limits).ok_or(ExecutorError::Capacity)? as i64;
-		let cpuset: Vec<String> = self.cores[..job.cores].iter().map(|c| c.to_string()).collect();
 		let config = ContainerCreateBody {
 			image: Some(image.reference.clone()),
 			user: Some(JOB_USER.into()),
@@ -491,7 +508,7 @@ impl Executor {
 				memory: Some(memory),
 				memory_swap: Some(memory),
 				nano_cpus: Some((job.cpu_rate * 1e9) as i64),
-				cpuset_cpus: Some(cpuset.join(",")),
+				cpuset_cpus: Some(cores.cpuset()),
 				cgroup_parent: Some(cgroup.parent()),
 				ulimits: Some(vec![
 					ulimit("nofile", NOFILE_LIMIT),
@@ -562,7 +579,9 @@ impl Executor {
 		}
 		let exit_code = state.exit_code;
 		let cpu = cgroup.cpu_ms().map_err(host("cpu time"))?;
-		let peak = cgroup.peak_memory().map_err(host("peak memory"))?;
+		let peak = cgroup.peak_memory(memory as u64).map_err(host("peak memory"))?;
+		let oom_killed =
+			state.oom_killed == Some(true) || cgroup.oom_killed().map_err(host("OOM kills"))?;
 
 		// Measuring and archiving read what the job wrote: off the async runtime.
 		let archive_cap =
@@ -600,7 +619,7 @@ impl Executor {
 		let status = match ending {
 			Ending::CpuLimit => ResultStatus::CpuExceeded,
 			_ if cpu > job.limits.cpu => ResultStatus::CpuExceeded,
-			_ if state.oom_killed == Some(true) => ResultStatus::MemoryExceeded,
+			_ if oom_killed => ResultStatus::MemoryExceeded,
 			_ if over_storage => ResultStatus::StorageExceeded,
 			_ if !archive_fits => ResultStatus::BandwidthExceeded,
 			Ending::WallLimit => ResultStatus::ExceptionOccurred,
@@ -646,6 +665,7 @@ impl Executor {
 				_ = &mut deadline => break Some(Ending::WallLimit),
 				Ok(_) = cancel.wait_for(|cancelled| *cancelled) => break None,
 				_ = watchdog.tick() => {
+					cgroup.sample_memory();
 					if cgroup.cpu_ms().map_err(host("cpu time"))? > job.limits.cpu {
 						break Some(Ending::CpuLimit);
 					}
@@ -695,7 +715,7 @@ impl Executor {
 			let _ = run_command("umount", &[fs.as_os_str()]).await;
 		}
 		let _ = std::fs::remove_dir_all(&run_dir);
-		RunCgroup { name }.remove();
+		RunCgroup::remove_named(self.layout, &name).await;
 	}
 }
 
