@@ -3,10 +3,11 @@
 # node (Eve) running jobs in Docker, and a market node running the mediator (Ferdie), the solver
 # (Charlie) and the directory (Dave) in front of a docker-registry. All are funded at genesis.
 #
-#   scripts/devnet.sh [start] [--detach] [--validators N] [--no-roles]
+#   scripts/devnet.sh [start] [--detach] [--validators N] [--no-roles] [--hosts]
 #                      start a fresh chain with N validators (1-4, default 2: jobs need CPU
 #                      too), wait for finality and for every role to be registered, print the
-#                      endpoints; without --detach, Ctrl-C stops it
+#                      endpoints; without --detach, Ctrl-C stops it. --hosts: every node on a
+#                      "host" of its own (below)
 #   scripts/devnet.sh status               best and finalized block of each node
 #   scripts/devnet.sh stop-node NAME       stop one node (e.g. bob, or eve the provider)
 #   scripts/devnet.sh restart-node NAME    start a stopped node again with its data
@@ -21,6 +22,16 @@
 # Ports (MODICUM_DEVNET_PORT_OFFSET shifts them all): node i (validators first, then eve, then
 # market) p2p 30333+i, JSON-RPC (WS and HTTP) 9944+i, Prometheus 9615+i; the registry 5000.
 # Everything lives under devnet/ in the checkout (or MODICUM_DEVNET_DIR): data/, logs/, config/.
+#
+# --hosts (root; Linux network namespaces): node i runs in the network namespace
+# modicum-<offset>-<name> at 10.A.B.(10+i), on the bridge mdcm<offset> (10.A.B.1/24, in this
+# namespace; A.B = 32 + offset / 256, offset % 256), with the same ports on its own address. The
+# directory gets a node of its own (Dave, after market), and its registry runs on that host over
+# https (a throwaway CA: registry/ca.pem) with basic auth (config/<user>.password). The provider
+# and the mediator each run jobs in a dockerd of their own host (data under docker/<name>,
+# socket /run/<namespace>/docker.sock). Job creators stay in this namespace: their CLI reaches
+# the nodes and the registry through the bridge (config/registry.toml) and builds with this
+# machine's dockerd. `stop` removes the nodes, engines, registry, namespaces and bridge.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +45,24 @@ OFFSET="${MODICUM_DEVNET_PORT_OFFSET:-0}"
 REGISTRY_PORT=$((5000 + OFFSET))
 # The job base images (scripts/base-images/): the provider and mediator support both.
 BASE_KINDS=(busybox python)
+# --hosts: the hosts (name address namespace, one a line) and the bridge (BRIDGE= SUBNET=) of a
+# devnet of network namespaces; present while it has any.
+HOSTS_FILE="$DEVNET/hosts"
+NETWORK_FILE="$DEVNET/network"
+HOSTS=0
+# The registry's URL, and the bridge and /24 of a new --hosts devnet, with this offset (a --hosts
+# devnet that runs has its own in its network file).
+network_of_offset() {
+	REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT"
+	BRIDGE="mdcm$OFFSET"
+	SUBNET="10.$((32 + OFFSET / 256)).$((OFFSET % 256))"
+}
+network_of_offset
+if [ -f "$NETWORK_FILE" ]; then
+	# shellcheck source=/dev/null
+	. "$NETWORK_FILE"
+	HOSTS=1
+fi
 
 # shellcheck source=scripts/services.sh
 . "$ROOT/scripts/services.sh"
@@ -42,16 +71,24 @@ log() { printf '[devnet] %s\n' "$*"; }
 
 rpc_port() { echo $((9944 + OFFSET + $1)); }
 
+# The address node i listens on: 127.0.0.1, or with --hosts its own.
+node_address() {
+	if [ "$HOSTS" = 1 ]; then echo "$SUBNET.$((10 + $1))"; else echo 127.0.0.1; fi
+}
+
+# host:port of node i's JSON-RPC.
+rpc_address() { echo "$(node_address "$1"):$(rpc_port "$1")"; }
+
 # JSON-RPC call over HTTP; prints the `result` as JSON.
-rpc() {
-	local port="$1" method="$2" params="${3:-[]}"
+rpc() { # host:port method [params]
+	local address="$1" method="$2" params="${3:-[]}"
 	curl -sf -m 5 -H 'Content-Type: application/json' \
 		-d "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"$method\",\"params\":$params}" \
-		"http://127.0.0.1:$port" |
+		"http://$address" |
 		python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]))'
 }
 
-block_number() { # port [hash]
+block_number() { # host:port [hash]
 	local params="[]"
 	[ -n "${2:-}" ] && params="[$2]"
 	rpc "$1" chain_getHeader "$params" | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["number"], 16))'
@@ -61,28 +98,76 @@ finalized_number() {
 	block_number "$1" "$(rpc "$1" chain_getFinalizedHead)"
 }
 
-is_ours() { # pid: true if it is a live process we started (a node or the registry)
-	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -E "(modicum-node|docker-registry).*$DEVNET"
+is_ours() { # pid: true if it is a live process we started (a node, the registry, a host's dockerd)
+	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -E "(modicum-node|docker-registry|dockerd).*$DEVNET"
 }
 
-# Unmounts the /out of job runs a killed provider or mediator left under the devnet.
-unmount_runs() {
-	awk -v dir="$DEVNET/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | xargs -r -n1 umount 2>/dev/null || true
+# Unmounts what is mounted under DIR, innermost first.
+unmount_under() { # dir/
+	awk -v dir="$1" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount 2>/dev/null || true
+}
+
+# Unmounts the /out of job runs a killed provider or mediator left under the devnet (and with
+# --hosts what the hosts' dockerds left mounted there).
+unmount_runs() { unmount_under "$DEVNET/"; }
+
+# --hosts: the network namespace of host NAME and the socket of its dockerd.
+netns_of() { awk -v name="$1" '$1 == name { print $3 }' "$HOSTS_FILE"; }
+docker_host_of() { echo "unix:///run/$(netns_of "$1")/docker.sock"; }
+
+# Stops host NAME's dockerd PID: its containers first (a killed provider's runs), then the engine.
+stop_dockerd() { # name pid
+	local engine
+	engine="$(docker_host_of "$1")"
+	DOCKER_HOST="$engine" timeout 60 docker ps -aq 2>/dev/null |
+		DOCKER_HOST="$engine" xargs -r timeout 60 docker rm -f >/dev/null 2>&1 || true
+	kill "$2" 2>/dev/null || true
+	for _ in $(seq 300); do is_ours "$2" || break; sleep 0.1; done
+	log "stopped dockerd of $1 (pid $2)"
+}
+
+# --hosts: ends what still runs in the hosts' namespaces (a dockerd's containerd and shims), then
+# removes their runtime state, the namespaces (their veths with them) and the bridge.
+remove_hosts() {
+	local name address ns
+	if [ -f "$HOSTS_FILE" ]; then
+		while read -r name address ns; do
+			ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+			for _ in $(seq 50); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
+			unmount_under "/run/$ns/"
+			rm -rf "/run/$ns"
+			ip netns delete "$ns" 2>/dev/null || true
+		done <"$HOSTS_FILE"
+	fi
+	ip link delete "$BRIDGE" 2>/dev/null || true
+	rm -f "$HOSTS_FILE" "$NETWORK_FILE"
+	log "removed the hosts' namespaces and the bridge $BRIDGE"
 }
 
 stop_all() {
-	[ -f "$PIDS" ] || { log "not running"; unmount_runs; return 0; }
+	if [ ! -f "$PIDS" ]; then
+		log "not running"
+		unmount_runs
+		[ "$HOSTS" = 1 ] && remove_hosts
+		return 0
+	fi
 	while read -r name pid; do
-		if is_ours "$pid"; then
+		if [ "${name#dockerd-}" = "$name" ] && is_ours "$pid"; then
 			kill "$pid" 2>/dev/null || true
 			log "stopped $name (pid $pid)"
 		fi
 	done <"$PIDS"
 	# Wait for them to close their databases.
-	while read -r _ pid; do
+	while read -r name pid; do
+		[ "${name#dockerd-}" = "$name" ] || continue
 		for _ in $(seq 50); do is_ours "$pid" || break; sleep 0.1; done
 	done <"$PIDS"
+	# --hosts: the engines once no node uses them.
+	while read -r name pid; do
+		[ "${name#dockerd-}" != "$name" ] && is_ours "$pid" && stop_dockerd "${name#dockerd-}" "$pid"
+	done <"$PIDS"
 	rm -f "$PIDS"
+	[ "$HOSTS" = 1 ] && remove_hosts
 	unmount_runs
 }
 
@@ -102,15 +187,15 @@ stop_node() {
 
 status() {
 	[ -f "$NODES_FILE" ] || { echo "the devnet has not been started" >&2; exit 1; }
-	local i=0 name port best finalized
+	local i=0 name address best finalized
 	while read -r name; do
-		port="$(rpc_port "$i")"
-		if best="$(block_number "$port" 2>/dev/null)"; then
-			finalized="$(finalized_number "$port")"
-			printf '%-8s ws://127.0.0.1:%s  best #%s  finalized #%s  lag %s\n' \
-				"$name" "$port" "$best" "$finalized" "$((best - finalized))"
+		address="$(rpc_address "$i")"
+		if best="$(block_number "$address" 2>/dev/null)"; then
+			finalized="$(finalized_number "$address")"
+			printf '%-8s ws://%s  best #%s  finalized #%s  lag %s\n' \
+				"$name" "$address" "$best" "$finalized" "$((best - finalized))"
 		else
-			printf '%-8s ws://127.0.0.1:%s  down\n' "$name" "$port"
+			printf '%-8s ws://%s  down\n' "$name" "$address"
 		fi
 		i=$((i + 1))
 	done <"$NODES_FILE"
@@ -134,6 +219,20 @@ json.dump(spec, sys.stdout, indent=1)' "$1" >"$DEVNET/config/spec.json"
 account_of() {
 	"$NODE" key inspect --output-type json "$1" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["ss58Address"])'
+}
+
+# --hosts: the [[registry]] login of USER at the directory's registry (its CA, and the password
+# given to USER); nothing on 127.0.0.1, where the registry asks for none.
+registry_login() { # user
+	[ "$HOSTS" = 1 ] || return 0
+	cat <<TOML
+
+[[registry]]
+endpoint = "$REGISTRY_URL"
+ca_file = "$DEVNET/registry/ca.pem"
+username = "$1"
+password_file = "$DEVNET/config/$1.password"
+TOML
 }
 
 # Role configuration files (docs/workers.md) for the devnet's accounts and base images.
@@ -160,7 +259,22 @@ cpu_price = "1 uMDC"
 bandwidth_price = "1000 planck"
 deposit = "100 MDC"
 window = 600
+
+# Two jobs at once, one core each (the reference speed is one core's rate).
+[machine]
+slots = 2
+
+# The cpu ask follows the electricity price in this file: 100 MDC per kWh at 36 W per busy core
+# costs exactly 1 uMDC per cpu unit (ms of CPU).
+[price]
+policy = "electricity"
+electricity_price = "$DEVNET/electricity-price"
+watts_per_core = 36
+margin_percent = 0
+refresh_seconds = 2
 TOML
+	echo "100 MDC" >"$DEVNET/electricity-price"
+	registry_login provider >>"$DEVNET/config/provider.toml"
 	cat >"$DEVNET/config/mediator.toml" <<TOML
 account = "$mediator"
 architecture = "amd64"
@@ -169,24 +283,34 @@ bond = "100 MDC"
 trusted_directories = ["$directory"]
 base_layers = $layers
 TOML
+	registry_login mediator >>"$DEVNET/config/mediator.toml"
 	cat >"$DEVNET/config/directory.toml" <<TOML
 account = "$directory"
-endpoint = "http://127.0.0.1:$REGISTRY_PORT"
+endpoint = "$REGISTRY_URL"
 fee = "10 mMDC"
 bond = "100 MDC"
 TOML
+	registry_login directory >>"$DEVNET/config/directory.toml"
 	cat >"$DEVNET/config/solver.toml" <<TOML
 account = "$(account_of //Charlie)"
 TOML
 }
 
-# Starts node NAME; its command line is kept in data/NAME.command for restart-node.
+# Starts node NAME; its command line is kept in data/NAME.command for restart-node. With --hosts
+# it runs in its host's namespace, listening on the host's address only (JSON-RPC's safe methods
+# and Prometheus for every host on the bridge), using the host's dockerd if it has one.
 start_node() { # index name [flags...]
-	local i="$1" name="$2"
+	local i="$1" name="$2" host=() network=(--port $((30333 + OFFSET + $1)))
 	shift 2
-	printf '%q ' "$NODE" --chain "$DEVNET/config/spec.json" "$@" \
+	if [ "$HOSTS" = 1 ]; then
+		host=(nsenter --net="/run/netns/$(netns_of "$name")")
+		[ -S "/run/$(netns_of "$name")/docker.sock" ] && host+=(env "DOCKER_HOST=$(docker_host_of "$name")")
+		network=(--listen-addr "/ip4/$(node_address "$i")/tcp/$((30333 + OFFSET + i))"
+			--unsafe-rpc-external --rpc-methods safe --prometheus-external)
+	fi
+	printf '%q ' "${host[@]}" "$NODE" --chain "$DEVNET/config/spec.json" "$@" \
 		--base-path "$DEVNET/data/$name" --node-key-file "$DEVNET/data/$name.node-key" \
-		--port $((30333 + OFFSET + i)) --rpc-port "$(rpc_port "$i")" --prometheus-port $((9615 + OFFSET + i)) \
+		"${network[@]}" --rpc-port "$(rpc_port "$i")" --prometheus-port $((9615 + OFFSET + i)) \
 		--rpc-cors all --state-pruning archive-canonical --no-mdns --no-telemetry --bootnodes "$BOOTNODE" --name "$name" \
 		>"$DEVNET/data/$name.command"
 	restart_node "$name"
@@ -206,7 +330,7 @@ insert_key() { # node seed
 
 # Whether the provider, mediator and directory are registered (market_actors over JSON-RPC).
 roles_registered() {
-	rpc "$(rpc_port 0)" market_actors | python3 -c '
+	rpc "$(rpc_address 0)" market_actors | python3 -c '
 import json, sys
 actors = json.load(sys.stdin)
 registered = lambda role: {entry[0] for entry in actors[role]}
@@ -228,19 +352,77 @@ wait_until() { # seconds what command...
 	done
 }
 
-finalizing() { [ "$(finalized_number "$(rpc_port 0)")" -ge 2 ]; }
+finalizing() { [ "$(finalized_number "$(rpc_address 0)")" -ge 2 ]; }
+
+# --hosts: the bridge, and on it a network namespace for each node NAME (the hosts file). Both
+# files are written first, so that stop removes whatever a failed start created.
+add_hosts() { # name...
+	if ip link show "$BRIDGE" >/dev/null 2>&1; then
+		echo "the bridge $BRIDGE exists: a --hosts devnet with offset $OFFSET runs from another MODICUM_DEVNET_DIR" >&2
+		exit 1
+	fi
+	if ip -o -4 addr show | grep -q -F " $SUBNET." || [ -n "$(ip route show "$SUBNET.0/24")" ]; then
+		echo "$SUBNET.0/24 is in use on this machine; choose another MODICUM_DEVNET_PORT_OFFSET" >&2
+		exit 1
+	fi
+	printf 'BRIDGE=%s\nSUBNET=%s\nREGISTRY_URL=%s\n' "$BRIDGE" "$SUBNET" "$REGISTRY_URL" >"$NETWORK_FILE"
+	: >"$HOSTS_FILE"
+	ip link add "$BRIDGE" type bridge
+	ip addr add "$SUBNET.1/24" dev "$BRIDGE"
+	ip link set "$BRIDGE" up
+	local i=0 name ns veth
+	for name in "$@"; do
+		ns="modicum-$OFFSET-$name" veth="$BRIDGE-$i"
+		echo "$name $(node_address "$i") $ns" >>"$HOSTS_FILE"
+		ip netns add "$ns"
+		ip link add "$veth" type veth peer name "${veth}p" netns "$ns"
+		ip link set "$veth" master "$BRIDGE" up
+		ip -n "$ns" link set "${veth}p" name eth0
+		ip -n "$ns" addr add "$(node_address "$i")/24" dev eth0
+		ip -n "$ns" link set eth0 up
+		ip -n "$ns" link set lo up
+		ip -n "$ns" route add default via "$SUBNET.1"
+		i=$((i + 1))
+	done
+}
+
+# --hosts: the provider's and the mediator's hosts get a dockerd each, with the base images; the
+# directory's host the registry, over https with a login for each party (config/USER.password;
+# config/registry.toml is the job creators'). The job creators' own engine is this machine's.
+start_host_services() {
+	local host kind user address
+	for host in eve market; do
+		start_dockerd "$host" "$DEVNET/docker/$host" "/run/$(netns_of "$host")" "$DEVNET/logs/dockerd-$host.log" \
+			"$(netns_of "$host")" >>"$PIDS"
+		for kind in "${BASE_KINDS[@]}"; do
+			DOCKER_HOST="$(docker_host_of "$host")" build_base_image "modicum/base:$kind" "$kind"
+		done
+	done
+	address="$(awk '$1 == "directory" { print $2 }' "$HOSTS_FILE")"
+	make_registry_tls "$DEVNET/registry" "$address"
+	for user in provider mediator directory creator; do
+		add_registry_user "$DEVNET/registry" "$user" "$DEVNET/config/$user.password"
+	done
+	start_registry "$DEVNET/registry" "$REGISTRY_PORT" "$address" "$(netns_of directory)" >>"$PIDS"
+	registry_login creator | sed 1d >"$DEVNET/config/registry.toml"
+}
 
 start() {
-	local detach="$1" validators="$2" roles="$3"
+	local detach="$1" validators="$2" roles="$3" hosts="$4"
 	[ -f "$ROOT/.setup-done" ] || "$ROOT/scripts/setup.sh"
 	if [ -f "$PIDS" ]; then
 		while read -r _ pid; do
 			is_ours "$pid" && { echo "the devnet is already running; scripts/devnet.sh stop first" >&2; exit 1; }
 		done <"$PIDS"
 	fi
+	[ "$hosts" = 0 ] || [ "$(id -u)" = 0 ] || { echo "--hosts needs root (network namespaces)" >&2; exit 1; }
 	log "building modicum-node (a no-op when it is up to date)"
 	(cd "$ROOT" && cargo build --release --locked --workspace)
 
+	# What an earlier --hosts devnet here left.
+	[ "$HOSTS" = 0 ] || remove_hosts
+	HOSTS="$hosts"
+	network_of_offset
 	unmount_runs
 	rm -rf "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config" "$DEVNET/registry"
 	mkdir -p "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config"
@@ -249,10 +431,19 @@ start() {
 
 	local names=("${VALIDATORS[@]:0:$validators}")
 	[ "$roles" = 1 ] && names+=(eve market)
+	# --hosts: the directory and its registry on a host of their own, so that images and results
+	# cross from it to the provider and the mediator.
+	[ "$roles" = 1 ] && [ "$HOSTS" = 1 ] && names+=(directory)
 	printf '%s\n' "${names[@]}" >"$NODES_FILE"
+	if [ "$HOSTS" = 1 ]; then
+		# A failed start leaves no node, engine, namespace or bridge behind.
+		trap '[ -f "$PIDS" ] || [ -f "$NETWORK_FILE" ] && stop_all' EXIT
+		REGISTRY_URL="https://$(node_address $((validators + 2))):$REGISTRY_PORT"
+		add_hosts "${names[@]}"
+	fi
 	# Fixed node keys make every peer id, and so the bootnode address, known in advance.
 	for i in "${!names[@]}"; do printf '%064x' $((i + 1)) >"$DEVNET/data/${names[$i]}.node-key"; done
-	BOOTNODE="/ip4/127.0.0.1/tcp/$((30333 + OFFSET))/p2p/$("$NODE" key inspect-node-key --file "$DEVNET/data/${names[0]}.node-key")"
+	BOOTNODE="/ip4/$(node_address 0)/tcp/$((30333 + OFFSET))/p2p/$("$NODE" key inspect-node-key --file "$DEVNET/data/${names[0]}.node-key")"
 
 	if [ "$roles" = 1 ]; then
 		ensure_dockerd
@@ -261,12 +452,16 @@ start() {
 			build_base_image "modicum/base:$kind" "$kind"
 			layers+=("$(base_layer_of "modicum/base:$kind")")
 		done
-		start_registry "$DEVNET/registry" "$REGISTRY_PORT" >>"$PIDS"
+		if [ "$HOSTS" = 1 ]; then
+			start_host_services
+		else
+			start_registry "$DEVNET/registry" "$REGISTRY_PORT" >>"$PIDS"
+		fi
 		write_role_configs "${layers[@]}"
 		insert_key eve //Eve
 		insert_key market //Ferdie
 		insert_key market //Charlie
-		insert_key market //Dave
+		if [ "$HOSTS" = 1 ]; then insert_key directory //Dave; else insert_key market //Dave; fi
 	fi
 
 	for i in $(seq 0 $((validators - 1))); do
@@ -275,10 +470,16 @@ start() {
 	log "waiting for finality"
 	wait_until 180 "finality" finalizing
 
-	if [ "$roles" = 1 ]; then
+	if [ "$roles" = 1 ] && [ "$HOSTS" = 1 ]; then
+		start_node "$((validators + 2))" directory --directory "$DEVNET/config/directory.toml"
+		start_node "$((validators + 1))" market \
+			--mediator "$DEVNET/config/mediator.toml" --solver "$DEVNET/config/solver.toml"
+	elif [ "$roles" = 1 ]; then
 		start_node "$((validators + 1))" market \
 			--mediator "$DEVNET/config/mediator.toml" --solver "$DEVNET/config/solver.toml" \
 			--directory "$DEVNET/config/directory.toml"
+	fi
+	if [ "$roles" = 1 ]; then
 		start_node "$validators" eve --provider "$DEVNET/config/provider.toml"
 		log "waiting for the provider, mediator and directory to register"
 		wait_until 120 "registration of every role" roles_registered
@@ -286,17 +487,12 @@ start() {
 	status
 	local market=""
 	[ "$roles" = 1 ] && market=", provider, solver, mediator and directory registered"
-	cat <<EOF
-
-Modicum devnet is up: $validators validator(s) finalizing$market.
-  JSON-RPC:        ws://127.0.0.1:$(rpc_port 0) (${names[0]}), and each node listed above
-  Polkadot.js:     https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F127.0.0.1%3A$(rpc_port 0)#/explorer
-  Registry:        http://127.0.0.1:$REGISTRY_PORT (directory: Dave)
-  Base images:     modicum/base:busybox, modicum/base:python (scripts/base-images/README.md)
-  Publish a job:   scripts/devnet.sh publish-job DIR REPOSITORY [busybox|python]
-  Logs:            $DEVNET/logs/
-  Stop:            scripts/devnet.sh stop
-EOF
+	if [ "$HOSTS" = 1 ]; then
+		trap - EXIT
+		hosts_summary "$validators" "$market"
+	else
+		summary "$validators" "$market"
+	fi
 	if [ "$detach" = 0 ]; then
 		trap 'echo; stop_all; exit 0' INT TERM
 		log "running; Ctrl-C stops it"
@@ -304,29 +500,74 @@ EOF
 	fi
 }
 
-usage() { sed -n '2,23p' "$0"; exit 2; }
+# What the devnet prints once it is up.
+summary() { # validators market
+	cat <<EOF
+
+Modicum devnet is up: $1 validator(s) finalizing$2.
+  JSON-RPC:        ws://127.0.0.1:$(rpc_port 0) (${VALIDATORS[0]}), and each node listed above
+  Polkadot.js:     https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F127.0.0.1%3A$(rpc_port 0)#/explorer
+  Registry:        http://127.0.0.1:$REGISTRY_PORT (directory: Dave)
+  Base images:     modicum/base:busybox, modicum/base:python (scripts/base-images/README.md)
+  Publish a job:   scripts/devnet.sh publish-job DIR REPOSITORY [busybox|python]
+  Logs:            $DEVNET/logs/
+  Stop:            scripts/devnet.sh stop
+EOF
+}
+
+# What a --hosts devnet prints once it is up.
+hosts_summary() { # validators market
+	local rpc
+	rpc="$(rpc_address 0)"
+	cat <<EOF
+
+Modicum devnet is up on hosts of their own: $1 validator(s) finalizing$2.
+  JSON-RPC:        ws://$rpc or http://$rpc (${VALIDATORS[0]}), and each node listed above
+  Polkadot.js:     https://polkadot.js.org/apps/?rpc=ws%3A%2F%2F${rpc/:/%3A}#/explorer
+  Hosts:           bridge $BRIDGE $SUBNET.1/24; nsenter --net=/run/netns/NAMESPACE CMD runs CMD on one
+$(while read -r name address ns; do printf '                   %-9s %-13s %s\n' "$name" "$address" "$ns"; done <"$HOSTS_FILE")
+EOF
+	[ -f "$DEVNET/config/registry.toml" ] && cat <<EOF
+  Registry:        $REGISTRY_URL (directory: Dave; CA $DEVNET/registry/ca.pem)
+  Job creators:    MODICUM_REGISTRY_CONFIG=$DEVNET/config/registry.toml  modicum --url http://$rpc …
+                   (jobs build in this machine's dockerd)
+  Engines:         eve DOCKER_HOST=$(docker_host_of eve), market DOCKER_HOST=$(docker_host_of market)
+EOF
+	cat <<EOF
+  Logs:            $DEVNET/logs/
+  Stop:            scripts/devnet.sh stop
+EOF
+}
+
+usage() { sed -n '2,33p' "$0"; exit 2; }
 
 case "${1:-start}" in
 start | --*)
 	[ "${1:-}" = start ] && shift
-	detach=0 validators=2 roles=1
+	detach=0 validators=2 roles=1 hosts=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--detach) detach=1 ;;
 		--no-roles) roles=0 ;;
+		--hosts) hosts=1 ;;
 		--validators) validators="${2:?--validators N}" && shift ;;
 		*) usage ;;
 		esac
 		shift
 	done
 	[ "$validators" -ge 1 ] && [ "$validators" -le 4 ] || { echo "--validators takes 1 to 4" >&2; exit 2; }
-	start "$detach" "$validators" "$roles"
+	start "$detach" "$validators" "$roles" "$hosts"
 	;;
 stop) stop_all ;;
 status) status ;;
 stop-node) stop_node "${2:?which node?}" ;;
 restart-node) restart_node "${2:?which node?}" && log "restarted $2" ;;
 publish-job)
+	if [ "$HOSTS" = 1 ]; then
+		echo "publish-job pushes with docker, which does not trust the --hosts devnet's CA; push with" \
+			"the modicum CLI (MODICUM_REGISTRY_CONFIG=$DEVNET/config/registry.toml modicum job run …)" >&2
+		exit 2
+	fi
 	base="${4:-busybox}"
 	case "$base" in busybox | python) ;; *) echo "publish-job: BASE is busybox or python" >&2; exit 2 ;; esac
 	# Both bases, as a Dockerfile of DIR may name either (a no-op when they are up to date).

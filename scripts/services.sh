@@ -14,6 +14,31 @@ ensure_dockerd() {
 	done
 }
 
+# Starts a dockerd of its own — data under DATA_ROOT, its socket, pid file and runtime state
+# under RUN_DIR (RUN_DIR/docker.sock: DOCKER_HOST=unix://RUN_DIR/docker.sock reaches it) — in the
+# network namespace NETNS (/run/netns/NETNS; by nsenter, which keeps the host's mounts and so its
+# cgroups) or this one; no iptables, no bridge, no daemon.json, and containerd namespaces named
+# after RUN_DIR in case it shares the system's containerd. Prints "dockerd-NAME PID".
+start_dockerd() { # name data_root run_dir log [netns]
+	local name="$1" root="$2" run="$3" log="$4" enter=()
+	[ -n "${5:-}" ] && enter=(nsenter --net="/run/netns/$5")
+	mkdir -p "$root" "$run"
+	echo '{}' >"$run/daemon.json"
+	"${enter[@]}" dockerd --config-file "$run/daemon.json" --data-root "$root" --exec-root "$run/exec" \
+		--pidfile "$run/docker.pid" -H "unix://$run/docker.sock" \
+		--containerd-namespace "$(basename "$run")" --containerd-plugins-namespace "$(basename "$run")-plugins" \
+		--iptables=false --ip6tables=false --bridge=none >>"$log" 2>&1 &
+	local pid=$! deadline=$((SECONDS + 60))
+	until DOCKER_HOST="unix://$run/docker.sock" docker info >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
+			echo "dockerd $name did not start; see $log" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+	echo "dockerd-$name $pid"
+}
+
 # Job base images: one layer each, reproducible on any host and day (the same diff_id, which the
 # chain knows as the base layer), built locally from pinned Debian 12 packages with no registry
 # pull. KIND busybox: busybox-static alone (/bin/busybox and its applets); KIND python: Python 3.11
@@ -26,9 +51,10 @@ base_layer_pinned() { # kind
 }
 
 # Tags the base image of KIND as NAME (KIND defaults to NAME's tag: modicum/base:python is
-# python, anything else busybox). Nothing is done when NAME already has the pinned layer; else the
-# layer is built (cached under ${MODICUM_CACHE:-~/.cache/modicum}/images/) and imported, and NAME
-# is moved onto it. Fails unless Docker keeps the layer byte for byte (diff_id = tar's sha256).
+# python, anything else busybox) in the engine DOCKER_HOST names (the local one by default).
+# Nothing is done when NAME already has the pinned layer; else the layer is built (cached under
+# ${MODICUM_CACHE:-~/.cache/modicum}/images/, shared by every engine) and imported, and NAME is
+# moved onto it. Fails unless Docker keeps the layer byte for byte (diff_id = tar's sha256).
 build_base_image() { # name [kind]
 	local name="$1" kind="${2:-}" expected layer imported
 	[ -n "$kind" ] || case "$name" in *:python) kind=python ;; *) kind=busybox ;; esac
@@ -47,7 +73,7 @@ build_base_image() { # name [kind]
 		echo "docker import of $layer gave the layer $imported, not the tar's sha256" >&2
 		return 1
 	fi
-	printf '[services] built base image %s (%s), layer %s\n' "$name" "$kind" "$imported"
+	printf '[services] built base image %s (%s), layer %s%s\n' "$name" "$kind" "$imported" "${DOCKER_HOST:+ in $DOCKER_HOST}"
 }
 
 # The uncompressed diff_id of an image's first layer, `sha256:<hex>`.
@@ -55,9 +81,25 @@ base_layer_of() { # image
 	docker image inspect -f '{{index .RootFS.Layers 0}}' "$1"
 }
 
-# Starts Debian's docker-registry on 127.0.0.1:PORT storing under DIR; prints "docker-registry PID".
-start_registry() { # dir port
+# Starts Debian's docker-registry on ADDRESS:PORT (default 127.0.0.1), in the network namespace
+# NETNS if given, storing under DIR; prints "docker-registry PID". With DIR/server.pem (see
+# make_registry_tls) it serves https, and with DIR/htpasswd (add_registry_user) asks for basic
+# auth.
+start_registry() { # dir port [address [netns]]
+	local address="${3:-127.0.0.1}" enter=() tls="" url check
+	[ -n "${4:-}" ] && enter=(nsenter --net="/run/netns/$4")
 	mkdir -p "$1/data"
+	url="http://$address:$2"
+	check=(curl -sf -m 2 -o /dev/null)
+	if [ -f "$1/server.pem" ]; then
+		url="https://$address:$2"
+		tls="
+  tls:
+    certificate: $1/server.pem
+    key: $1/server.key"
+		# Up once it answers at all: with auth, /v2/ asks for credentials (401).
+		check=(curl -s -m 2 -o /dev/null --cacert "$1/ca.pem")
+	fi
 	cat >"$1/config.yml" <<YAML
 version: 0.1
 log:
@@ -65,16 +107,51 @@ log:
 storage:
   filesystem:
     rootdirectory: $1/data
+  delete:
+    enabled: true
 http:
-  addr: 127.0.0.1:$2
+  addr: $address:$2$tls
 YAML
-	docker-registry serve "$1/config.yml" >"$1/registry.log" 2>&1 &
+	if [ -f "$1/htpasswd" ]; then
+		cat >>"$1/config.yml" <<YAML
+auth:
+  htpasswd:
+    realm: modicum
+    path: $1/htpasswd
+YAML
+	fi
+	"${enter[@]}" docker-registry serve "$1/config.yml" >"$1/registry.log" 2>&1 &
 	local pid=$! deadline=$((SECONDS + 30))
-	until curl -sf -m 2 "http://127.0.0.1:$2/v2/" >/dev/null; do
+	until "${check[@]}" "$url/v2/"; do
 		[ "$SECONDS" -lt "$deadline" ] || { echo "docker-registry did not start; see $1/registry.log" >&2; return 1; }
 		sleep 0.2
 	done
 	echo "docker-registry $pid"
+}
+
+# A throwaway certificate authority and a certificate for a registry at the IP ADDRESS signed by
+# it, in DIR: ca.pem (what clients trust), server.pem and server.key. The CA's key is deleted:
+# nothing else is ever signed with it.
+make_registry_tls() { # dir address
+	local dir="$1" ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	mkdir -p "$dir"
+	openssl req -x509 "${ec[@]}" -days 30 -subj "/CN=Modicum devnet CA" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+	openssl req "${ec[@]}" -subj "/CN=$2" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+	openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+		-set_serial "0x$(openssl rand -hex 8)" -days 30 -out "$dir/server.pem" -extfile <(printf '%s\n' \
+			"subjectAltName=IP:$2" "basicConstraints=critical,CA:FALSE" \
+			"keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth") 2>/dev/null
+	rm -f "$dir/ca.key" "$dir/server.csr"
+}
+
+# Gives USER a random password for the registry whose DIR has (or gets) an htpasswd file
+# (bcrypt, as docker-registry requires); the password goes to PASSWORD_FILE.
+add_registry_user() { # dir user password_file
+	local create=()
+	[ -f "$1/htpasswd" ] || create=(-c)
+	(umask 077 && openssl rand -hex 16 | tr -d "\n" >"$3")
+	htpasswd "${create[@]}" -B -i "$1/htpasswd" "$2" <"$3" 2>/dev/null
 }
 
 # Builds the job in DIR — with DIR's own Dockerfile (FROM a base image) if it has one, else on
