@@ -5,7 +5,11 @@ use modicum_runtime::{AccountId, Balance, BlockNumber};
 use pallet_market::{Architecture, Digest, Resources};
 use serde::{de::Error as _, Deserialize, Deserializer};
 use sp_core::crypto::Ss58Codec;
-use std::{path::Path, str::FromStr};
+use std::{
+	path::{Path, PathBuf},
+	str::FromStr,
+	time::Duration,
+};
 
 /// Why a configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +193,9 @@ pub struct ProviderConfig {
 	pub base_layers: Vec<Sha256>,
 	/// What each resource offer offers and asks.
 	pub offer: OfferConfig,
+	/// How the cpu ask is set; if omitted, the fixed `offer.cpu_price`.
+	#[serde(default)]
+	pub price: Option<PriceConfig>,
 }
 
 /// The terms of the provider's resource offers.
@@ -250,8 +257,189 @@ impl Validate for ProviderConfig {
 		if offer.window < 2 {
 			return Err("`offer.window` must be at least 2 blocks".into());
 		}
+		self.price_policy()?;
 		Ok(())
 	}
+}
+
+impl ProviderConfig {
+	/// The price policy of the `[price]` section, checked; `fixed` without one.
+	pub fn price_policy(&self) -> Result<PricePolicy, String> {
+		self.price.as_ref().map_or(Ok(PricePolicy::Fixed), PriceConfig::policy)
+	}
+}
+
+/// `[price]` of a provider: how its cpu ask is set (`docs/pricing.md`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+	/// `fixed` or `electricity`.
+	pub policy: PolicyName,
+	/// Where the price of 1 kWh is read: an absolute file path or an `http://` URL.
+	#[serde(default)]
+	pub electricity_price: Option<String>,
+	/// The machine's extra draw per busy core, W.
+	#[serde(default)]
+	pub watts_per_core: Option<u64>,
+	/// The ask over the cost, percent.
+	#[serde(default)]
+	pub margin_percent: Option<u32>,
+	/// Seconds between reads of the price (default 300).
+	#[serde(default)]
+	pub refresh_seconds: Option<u64>,
+	/// Seconds the last good price is trusted while the source fails (default 3600).
+	#[serde(default)]
+	pub max_age_seconds: Option<u64>,
+	/// Whether to ask the median bid of the open job offers that fit, when above the cost ask.
+	#[serde(default)]
+	pub follow_market: Option<bool>,
+}
+
+/// The policies a provider's ask can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyName {
+	/// `offer.cpu_price`, always.
+	Fixed,
+	/// The cost of the electricity a busy core draws, plus a margin.
+	Electricity,
+}
+
+/// A checked price policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PricePolicy {
+	/// Ask `offer.cpu_price`.
+	Fixed,
+	/// Ask what the electricity of a cpu unit costs, plus a margin.
+	Electricity(ElectricityPolicy),
+}
+
+/// The terms of the `electricity` policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElectricityPolicy {
+	/// Where the price of 1 kWh is read.
+	pub source: PriceSource,
+	/// W per busy core.
+	pub watts_per_core: u64,
+	/// Percent over the cost.
+	pub margin_percent: u32,
+	/// How often the source is read.
+	pub refresh: Duration,
+	/// How long the last good price is trusted.
+	pub max_age: Duration,
+	/// Whether the ask follows the bids of the open job offers.
+	pub follow_market: bool,
+}
+
+/// Where a price is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PriceSource {
+	/// A local file (a cron job's tariff).
+	File(PathBuf),
+	/// An `http://` URL.
+	Url(String),
+}
+
+impl std::fmt::Display for PriceSource {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		match self {
+			PriceSource::File(path) => write!(f, "{}", path.display()),
+			PriceSource::Url(url) => f.write_str(url),
+		}
+	}
+}
+
+/// The highest `watts_per_core`: more than any CPU core draws, so a larger value is a typo.
+const MAX_WATTS_PER_CORE: u64 = 1_000;
+
+/// The highest `margin_percent`: an ask eleven times the cost.
+const MAX_MARGIN_PERCENT: u32 = 1_000;
+
+/// The shortest `refresh_seconds`.
+const MIN_REFRESH_SECONDS: u64 = 2;
+
+impl PriceConfig {
+	/// The policy these settings describe, or what is wrong with them.
+	pub fn policy(&self) -> Result<PricePolicy, String> {
+		if self.policy == PolicyName::Fixed {
+			let electricity_only = [
+				("electricity_price", self.electricity_price.is_some()),
+				("watts_per_core", self.watts_per_core.is_some()),
+				("margin_percent", self.margin_percent.is_some()),
+				("refresh_seconds", self.refresh_seconds.is_some()),
+				("max_age_seconds", self.max_age_seconds.is_some()),
+				("follow_market", self.follow_market.is_some()),
+			];
+			if let Some((key, _)) = electricity_only.iter().find(|(_, set)| *set) {
+				return Err(format!(
+					"`price.{key}` is only read by policy \"electricity\"; policy \"fixed\" asks `offer.cpu_price`"
+				));
+			}
+			return Ok(PricePolicy::Fixed);
+		}
+		let required = |key: &str| format!("policy \"electricity\" needs `price.{key}`");
+		let source = price_source(
+			self.electricity_price.as_deref().ok_or_else(|| required("electricity_price"))?,
+		)?;
+		let watts_per_core = self.watts_per_core.ok_or_else(|| required("watts_per_core"))?;
+		if !(1..=MAX_WATTS_PER_CORE).contains(&watts_per_core) {
+			return Err(format!(
+				"`price.watts_per_core` {watts_per_core} must be 1 to {MAX_WATTS_PER_CORE} W"
+			));
+		}
+		let margin_percent = self.margin_percent.ok_or_else(|| required("margin_percent"))?;
+		if margin_percent > MAX_MARGIN_PERCENT {
+			return Err(format!(
+				"`price.margin_percent` {margin_percent} must be at most {MAX_MARGIN_PERCENT}"
+			));
+		}
+		let refresh = self.refresh_seconds.unwrap_or(300);
+		if refresh < MIN_REFRESH_SECONDS {
+			return Err(format!(
+				"`price.refresh_seconds` {refresh} must be at least {MIN_REFRESH_SECONDS}"
+			));
+		}
+		let max_age = self.max_age_seconds.unwrap_or(3600);
+		// A price trusted for less than the time between reads would expire between them.
+		if max_age < refresh {
+			return Err(format!(
+				"`price.max_age_seconds` {max_age} must be at least `price.refresh_seconds` ({refresh})"
+			));
+		}
+		Ok(PricePolicy::Electricity(ElectricityPolicy {
+			source,
+			watts_per_core,
+			margin_percent,
+			refresh: Duration::from_secs(refresh),
+			max_age: Duration::from_secs(max_age),
+			follow_market: self.follow_market.unwrap_or(false),
+		}))
+	}
+}
+
+/// `electricity_price`: an absolute path, or an `http://host[:port]/path` URL.
+fn price_source(text: &str) -> Result<PriceSource, String> {
+	if text.starts_with("https://") {
+		return Err(format!(
+			"`price.electricity_price` {text}: https:// sources are not yet supported (the workers have no TLS client yet); serve the price over http:// or have a cron job copy it to a file"
+		));
+	}
+	if text.starts_with("http://") {
+		let uri: hyper::Uri = text
+			.parse()
+			.map_err(|e| format!("`price.electricity_price` {text} is not a URL: {e}"))?;
+		if uri.host().is_none_or(str::is_empty) {
+			return Err(format!("`price.electricity_price` {text} names no host"));
+		}
+		return Ok(PriceSource::Url(text.into()));
+	}
+	let path = PathBuf::from(text);
+	if !path.is_absolute() {
+		return Err(format!(
+			"`price.electricity_price` {text} must be an absolute file path or an http:// URL"
+		));
+	}
+	Ok(PriceSource::File(path))
 }
 
 /// `--mediator <file>`: a mediator.

@@ -17,6 +17,7 @@ pub mod directory;
 pub mod executor;
 pub mod mediator;
 pub mod metrics;
+pub mod pricing;
 pub mod provider;
 pub mod registry;
 pub mod scratch;

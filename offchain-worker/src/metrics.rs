@@ -3,7 +3,8 @@
 
 use pallet_market::ResultStatus;
 use substrate_prometheus_endpoint::{
-	register, CounterVec, Gauge, HistogramOpts, HistogramVec, Opts, PrometheusError, Registry, U64,
+	register, Counter, CounterVec, Gauge, HistogramOpts, HistogramVec, Opts, PrometheusError,
+	Registry, F64, U64,
 };
 
 /// Counters and gauges of the node's workers.
@@ -13,6 +14,10 @@ pub struct Metrics {
 	run_seconds: HistogramVec,
 	queue: Gauge<U64>,
 	transactions: CounterVec<U64>,
+	cpu_ask: Gauge<F64>,
+	cost_floor: Gauge<F64>,
+	electricity_price: Gauge<F64>,
+	offers_withdrawn: Counter<U64>,
 }
 
 impl Metrics {
@@ -39,12 +44,32 @@ impl Metrics {
 				),
 				&["call", "outcome"],
 			)?,
+			cpu_ask: Gauge::new(
+				"modicum_provider_cpu_ask",
+				"Planck per cpu unit the provider's offers ask; 0 while it withdraws",
+			)?,
+			cost_floor: Gauge::new(
+				"modicum_provider_cost_floor",
+				"Planck per cpu unit below which an offer loses money; 0 for the fixed policy",
+			)?,
+			electricity_price: Gauge::new(
+				"modicum_provider_electricity_price",
+				"Planck per kWh, as last read from the price source",
+			)?,
+			offers_withdrawn: Counter::new(
+				"modicum_provider_offers_withdrawn_total",
+				"Resource offers the price policy withdrew",
+			)?,
 		};
 		if let Some(registry) = registry {
 			register(metrics.runs.clone(), registry)?;
 			register(metrics.run_seconds.clone(), registry)?;
 			register(metrics.queue.clone(), registry)?;
 			register(metrics.transactions.clone(), registry)?;
+			register(metrics.cpu_ask.clone(), registry)?;
+			register(metrics.cost_floor.clone(), registry)?;
+			register(metrics.electricity_price.clone(), registry)?;
+			register(metrics.offers_withdrawn.clone(), registry)?;
 		}
 		Ok(metrics)
 	}
@@ -65,5 +90,21 @@ impl Metrics {
 		self.transactions
 			.with_label_values(&[call, if accepted { "submitted" } else { "refused" }])
 			.inc();
+	}
+
+	/// Sets the provider's cpu ask and cost floor, planck per cpu unit.
+	pub fn provider_price(&self, cpu_ask: u128, cost_floor: u128) {
+		self.cpu_ask.set(cpu_ask as f64);
+		self.cost_floor.set(cost_floor as f64);
+	}
+
+	/// Sets the last electricity price read, planck per kWh.
+	pub fn electricity_price(&self, planck_per_kwh: u128) {
+		self.electricity_price.set(planck_per_kwh as f64);
+	}
+
+	/// Counts one resource offer withdrawn by the price policy.
+	pub fn offer_withdrawn(&self) {
+		self.offers_withdrawn.inc();
 	}
 }
