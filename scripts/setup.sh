@@ -12,16 +12,26 @@ log() { printf '[setup] %s\n' "$*"; }
 # Debian packages: protoc and libclang for the node's build; the Docker engine that runs jobs,
 # busybox-static for the locally built job base image, and the OCI registry a directory serves.
 APT_PACKAGES=(protobuf-compiler clang libclang-dev curl ca-certificates docker.io busybox-static docker-registry)
-missing=()
-for package in "${APT_PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
+# The cgroup v2 VM the metering tests run in (scripts/cgroup2-vm.sh): debootstrap, QEMU and
+# e2fsprogs, installed without their recommendations (QEMU's would bring a GTK front end).
+VM_APT_PACKAGES=(debootstrap qemu-system-x86 e2fsprogs)
+
+# Installs those of the packages that are missing, with apt-get's extra OPTIONS.
+apt_install_missing() { # [option...] -- package...
+	local options=() missing=() package
+	while [ "$1" != -- ]; do options+=("$1"); shift; done
+	shift
+	for package in "$@"; do
+		dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$package")
+	done
+	[ "${#missing[@]}" -gt 0 ] || return 0
 	log "installing ${missing[*]}"
 	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${options[@]}" "${missing[@]}" >/dev/null
+}
+apt_install_missing -- "${APT_PACKAGES[@]}"
+apt_install_missing --no-install-recommends -- "${VM_APT_PACKAGES[@]}"
 
 # Rust: the runtime wasm builds for wasm32v1-none (no build-std, no nightly).
 if ! command -v cargo >/dev/null; then
