@@ -1,6 +1,8 @@
 //! Role configuration files (TOML), one per role flag. Unknown keys are errors, so a typo never
 //! silently falls back to a default.
 
+pub use crate::registry::RegistryAccess;
+use crate::registry::validate_access;
 use modicum_runtime::{AccountId, Balance, BlockNumber};
 use pallet_market::{Architecture, Digest, Resources};
 use serde::{de::Error as _, Deserialize, Deserializer};
@@ -196,6 +198,9 @@ pub struct ProviderConfig {
 	/// How the cpu ask is set; if omitted, the fixed `offer.cpu_price`.
 	#[serde(default)]
 	pub price: Option<PriceConfig>,
+	/// `[[registry]]`: the CA and credentials of directories' registries.
+	#[serde(default)]
+	pub registry: Vec<RegistryAccess>,
 }
 
 /// The terms of the provider's resource offers.
@@ -258,6 +263,7 @@ impl Validate for ProviderConfig {
 			return Err("`offer.window` must be at least 2 blocks".into());
 		}
 		self.price_policy()?;
+		validate_access(&self.registry)?;
 		Ok(())
 	}
 }
@@ -458,11 +464,14 @@ pub struct MediatorConfig {
 	pub trusted_directories: Vec<Account>,
 	/// Base layers kept installed.
 	pub base_layers: Vec<Sha256>,
+	/// `[[registry]]`: the CA and credentials of directories' registries.
+	#[serde(default)]
+	pub registry: Vec<RegistryAccess>,
 }
 
 impl Validate for MediatorConfig {
 	fn validate(&self) -> Result<(), String> {
-		Ok(())
+		validate_access(&self.registry)
 	}
 }
 
@@ -478,6 +487,9 @@ pub struct DirectoryConfig {
 	pub fee: Amount,
 	/// Bond held while registered.
 	pub bond: Amount,
+	/// `[[registry]]`: the CA and credentials of its own registry, as the heartbeat checks it.
+	#[serde(default)]
+	pub registry: Vec<RegistryAccess>,
 }
 
 impl Validate for DirectoryConfig {
@@ -485,7 +497,7 @@ impl Validate for DirectoryConfig {
 		if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
 			return Err(format!("`endpoint` {} must be an http:// or https:// URL", self.endpoint));
 		}
-		Ok(())
+		validate_access(&self.registry)
 	}
 }
 

@@ -3,8 +3,8 @@
 //! when it is down.
 
 use crate::{
-	chain::Chain, config::DirectoryConfig, due, ensure_bond, metrics::Metrics, registry::Registry,
-	submit, Registration, WorkerError,
+	chain::Chain, config::DirectoryConfig, due, ensure_bond, metrics::Metrics,
+	registry::Registries, submit, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{BlockNumber, MarketCall};
@@ -19,7 +19,7 @@ pub async fn start(
 	metrics: Metrics,
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
 	ensure_bond(&chain, ROLE, Role::Directory, config.bond.0)?;
-	let registry = Registry::new(&config.endpoint)?;
+	let registry = Registries::load(&config.registry)?.client(&config.endpoint)?;
 	registry.ping().await?;
 	let endpoint: pallet_market::EndpointOf<modicum_runtime::Runtime> =
 		config.endpoint.clone().into_bytes().try_into().map_err(|_| WorkerError::Invalid {

@@ -9,7 +9,7 @@ use crate::{
 	directory_endpoint, due, ensure_bond,
 	executor::{Executor, ExecutorError, Job},
 	metrics::Metrics,
-	registry::{Registry, RegistryError, RESULTS_REPOSITORY},
+	registry::{Registries, RegistryError, RESULTS_REPOSITORY},
 	submit,
 	verdict::{needs_runs, verdict, CostBound, DirectoryCheck, RunOutcome},
 	Registration, WorkerError,
@@ -89,9 +89,11 @@ pub async fn start(
 	.into();
 	let registration =
 		Registration::new(Role::Mediator, "register_mediator", registration).bonded(config.bond.0);
+	let registries = Registries::load(&config.registry)?;
 	let executor = Executor::connect(work_dir.join("runs"), &crate::namespace(&chain, ROLE))
 		.await
-		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
+		.map_err(|source| WorkerError::Executor { role: ROLE, source })?
+		.with_registries(registries);
 	tracing::info!(target: "modicum", account = %chain.account(), "mediator ready");
 	let mediator = Mediator {
 		chain,
@@ -308,7 +310,8 @@ async fn check_directory(
 	if !heartbeat_recent {
 		return Ok(DirectoryCheck::Down);
 	}
-	let registry = Registry::new(endpoint).map_err(MediationError::DirectoryUnreachable)?;
+	let registry =
+		executor.registries().client(endpoint).map_err(MediationError::DirectoryUnreachable)?;
 	registry.ping().await.map_err(MediationError::DirectoryUnreachable)?;
 	let job = Job::for_match(String::new(), terms, endpoint.into(), architecture);
 	let has_image = !needs_image

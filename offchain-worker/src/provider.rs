@@ -11,7 +11,7 @@ use crate::{
 	directory_endpoint, due, ensure_funded,
 	executor::{Executor, ExecutorError, Job},
 	metrics::Metrics,
-	registry::{Registry, RESULTS_REPOSITORY},
+	registry::{Registries, RESULTS_REPOSITORY},
 	submit, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
@@ -173,9 +173,11 @@ pub async fn start(
 	if !chain.state().open_matches(best)?.iter().any(|(_, m)| m.provider == me) {
 		ensure_funded(&chain, ROLE, config.offer.deposit.0, "the deposit of a resource offer")?;
 	}
+	let registries = Registries::load(&config.registry)?;
 	let executor = Executor::connect(work_dir.join("runs"), &crate::namespace(&chain, ROLE))
 		.await
-		.map_err(|source| WorkerError::Executor { role: ROLE, source })?;
+		.map_err(|source| WorkerError::Executor { role: ROLE, source })?
+		.with_registries(registries);
 	let journal = Journal { dir: work_dir.join("journal") };
 	std::fs::create_dir_all(&journal.dir).map_err(|e| WorkerError::Invalid {
 		role: ROLE,
@@ -394,7 +396,8 @@ impl Provider {
 				};
 				if !measured.uploaded {
 					let digest = measured.receipt.result_digest.unwrap_or_default();
-					if upload(&chain, &job.endpoint, &journal.archive(id), &digest, give_up_at).await {
+					let registries = executor.registries();
+					if upload(&chain, registries, &job.endpoint, &journal.archive(id), &digest, give_up_at).await {
 						journal.save(id, &Measured { uploaded: true, ..measured.clone() })?;
 					}
 				}
@@ -520,6 +523,7 @@ fn registration(config: &ProviderConfig) -> Result<RuntimeCall, WorkerError> {
 /// link fails, until block `give_up_at`; whether it is at the directory.
 async fn upload(
 	chain: &Chain,
+	registries: &Registries,
 	endpoint: &str,
 	archive: &std::path::Path,
 	digest: &pallet_market::Digest,
@@ -527,7 +531,7 @@ async fn upload(
 ) -> bool {
 	let mut pause = UPLOAD_BACKOFF.0;
 	loop {
-		let attempt = match Registry::new(endpoint) {
+		let attempt = match registries.client(endpoint) {
 			Ok(registry) => registry.push_blob_file(RESULTS_REPOSITORY, archive, digest).await,
 			Err(e) => Err(e),
 		};

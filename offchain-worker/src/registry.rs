@@ -1,9 +1,22 @@
-//! The directory client: a directory's OCI registry (distribution API v2) over HTTP. Images are
-//! read by manifest digest; result archives are blobs stored and fetched by their sha256.
+//! The directory client: a directory's OCI registry (distribution API v2) over HTTP or HTTPS.
+//! Images are read by manifest digest; result archives are blobs stored and fetched by their
+//! sha256.
+//!
+//! What a host needs to reach a registry on another machine — the CA that signed its
+//! certificate, the account it lets in — is configured per endpoint (`[[registry]]`,
+//! [`RegistryAccess`]) and kept in [`Registries`], which hands out ready clients. A refusal of
+//! those credentials or of the registry's certificate is this host's own configuration problem
+//! ([`RegistryError::is_local`]), never the directory being down nor the job's fault.
 
-use crate::config::digest_string;
+use crate::config::{digest_string, ConfigError};
+use base64::Engine as _;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::{body::Bytes, Method, Request, StatusCode};
+use hyper::{
+	body::Bytes,
+	header::{AUTHORIZATION, LOCATION, WWW_AUTHENTICATE},
+	Method, Request, StatusCode,
+};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
 	client::legacy::{connect::HttpConnector, Client},
 	rt::TokioExecutor,
@@ -11,7 +24,12 @@ use hyper_util::{
 use pallet_market::Digest;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use std::time::Duration;
+use std::{
+	collections::HashMap,
+	path::{Path, PathBuf},
+	sync::{Arc, Mutex, OnceLock},
+	time::Duration,
+};
 
 /// Repository result archives are stored under.
 pub const RESULTS_REPOSITORY: &str = "modicum/results";
@@ -52,8 +70,33 @@ pub enum RegistryError {
 		limit: u64,
 	},
 	/// The endpoint is not a URL this client speaks.
-	#[error("unsupported directory endpoint `{0}`: only http:// registries are supported")]
+	#[error("unsupported directory endpoint `{0}`: only http://host[:port] and https://host[:port] registries are supported")]
 	Endpoint(String),
+	/// The registry refused this host's credentials, or wants some: this host's configuration.
+	#[error("the directory's registry {endpoint} {problem}")]
+	Credentials {
+		/// Its URL.
+		endpoint: String,
+		/// What it refused, and what to configure.
+		problem: String,
+	},
+	/// The registry's TLS certificate is not one this host trusts: this host's configuration
+	/// (or the directory's certificate), never an outage.
+	#[error("the directory's registry {endpoint} presented a certificate this host does not trust ({reason}): set `ca_file` in a [[registry]] entry for {endpoint}, or add its CA to the system trust store")]
+	Certificate {
+		/// Its URL.
+		endpoint: String,
+		/// What TLS found wrong.
+		reason: String,
+	},
+}
+
+impl RegistryError {
+	/// Whether this is this host's own configuration problem (credentials, trusted CAs): then
+	/// it says nothing of the directory or of the job, and ends no job.
+	pub fn is_local(&self) -> bool {
+		matches!(self, Self::Credentials { .. } | Self::Certificate { .. })
+	}
 }
 
 /// An image manifest (Docker v2 schema 2 or OCI), the fields the market needs.
@@ -97,12 +140,206 @@ pub struct RootFs {
 	pub diff_ids: Vec<String>,
 }
 
+/// `[[registry]]` in a provider's, mediator's or directory's configuration (and in the CLI's
+/// `--registry-config` file): how this host reaches one directory's registry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAccess {
+	/// The registry's URL as the directory registered it: `https://host[:port]`.
+	pub endpoint: String,
+	/// A PEM file of the CA certificate(s) to trust for it instead of the system's store.
+	#[serde(default)]
+	pub ca_file: Option<PathBuf>,
+	/// The account of HTTP basic auth (with `password_file`), sent with every request to it
+	/// and to its token server.
+	#[serde(default)]
+	pub username: Option<String>,
+	/// The file holding the password (one trailing newline ignored), read at start.
+	#[serde(default)]
+	pub password_file: Option<PathBuf>,
+}
+
+/// Checks `[[registry]]` entries beyond their types.
+pub fn validate_access(entries: &[RegistryAccess]) -> Result<(), String> {
+	let mut seen = std::collections::HashSet::new();
+	for entry in entries {
+		let key = normalize(&entry.endpoint).ok_or_else(|| {
+			format!("`registry.endpoint` {} must be http://host[:port] or https://host[:port]", entry.endpoint)
+		})?;
+		if !seen.insert(key) {
+			return Err(format!("`registry.endpoint` {} is configured twice", entry.endpoint));
+		}
+		if entry.username.is_some() != entry.password_file.is_some() {
+			return Err(format!(
+				"`registry` {}: `username` and `password_file` go together",
+				entry.endpoint
+			));
+		}
+		if entry.ca_file.is_some() && !entry.endpoint.starts_with("https://") {
+			return Err(format!("`registry` {}: `ca_file` needs an https:// endpoint", entry.endpoint));
+		}
+	}
+	Ok(())
+}
+
+/// `scheme://host[:port]` lower-cased, without a default port or trailing slash; `None` for
+/// anything else (a path, a user, another scheme).
+fn normalize(endpoint: &str) -> Option<String> {
+	let trimmed = endpoint.trim().trim_end_matches('/').to_ascii_lowercase();
+	let (scheme, authority) = trimmed.split_once("://")?;
+	let default_port = match scheme {
+		"http" => ":80",
+		"https" => ":443",
+		_ => return None,
+	};
+	if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+		return None;
+	}
+	let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+	Some(format!("{scheme}://{authority}"))
+}
+
+/// How this host reaches directories' registries: for each configured endpoint the CA to
+/// trust and the credentials to send; any other endpoint with the system's trust store and
+/// no credentials. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Registries {
+	access: Arc<HashMap<String, Access>>,
+}
+
+/// What is configured for one endpoint.
+struct Access {
+	tls: Option<Arc<rustls::ClientConfig>>,
+	credentials: Option<Arc<Credentials>>,
+}
+
+/// HTTP basic credentials; never printed.
+struct Credentials {
+	username: String,
+	password: String,
+}
+
+impl Credentials {
+	fn basic(&self) -> String {
+		let pair = format!("{}:{}", self.username, self.password);
+		format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+	}
+}
+
+impl Registries {
+	/// Reads every entry's CA file and password file: one that is missing or unreadable is
+	/// an error now, not at the first job.
+	pub fn load(entries: &[RegistryAccess]) -> Result<Self, ConfigError> {
+		let invalid = |path: &Path, message: String| ConfigError::Invalid {
+			path: path.display().to_string(),
+			message,
+		};
+		let read = |path: &Path| {
+			std::fs::read(path)
+				.map_err(|source| ConfigError::Read { path: path.display().to_string(), source })
+		};
+		let mut access = HashMap::new();
+		for entry in entries {
+			let key = normalize(&entry.endpoint).ok_or_else(|| {
+				invalid(Path::new(&entry.endpoint), "not an http(s)://host[:port] registry".into())
+			})?;
+			let tls = match &entry.ca_file {
+				None => None,
+				Some(path) => {
+					use rustls::pki_types::{pem::PemObject, CertificateDer};
+					let mut roots = rustls::RootCertStore::empty();
+					for cert in CertificateDer::pem_slice_iter(&read(path)?) {
+						let cert = cert.map_err(|e| invalid(path, format!("unreadable PEM: {e}")))?;
+						roots
+							.add(cert)
+							.map_err(|e| invalid(path, format!("not a CA certificate: {e}")))?;
+					}
+					if roots.is_empty() {
+						return Err(invalid(path, "holds no PEM certificate".into()));
+					}
+					Some(tls_config(roots))
+				}
+			};
+			let credentials = match (&entry.username, &entry.password_file) {
+				(Some(username), Some(path)) => {
+					let text = String::from_utf8(read(path)?)
+						.map_err(|_| invalid(path, "the password is not UTF-8".into()))?;
+					let password = text.strip_suffix('\n').unwrap_or(&text);
+					let password = password.strip_suffix('\r').unwrap_or(password);
+					if password.is_empty() {
+						return Err(invalid(path, "the password file is empty".into()));
+					}
+					Some(Arc::new(Credentials {
+						username: username.clone(),
+						password: password.to_string(),
+					}))
+				}
+				_ => None,
+			};
+			access.insert(key, Access { tls, credentials });
+		}
+		Ok(Self { access: Arc::new(access) })
+	}
+
+	/// A client of the registry at `endpoint` with what is configured for it.
+	pub fn client(&self, endpoint: &str) -> Result<Registry, RegistryError> {
+		let key = normalize(endpoint).ok_or_else(|| RegistryError::Endpoint(endpoint.into()))?;
+		let access = self.access.get(&key);
+		let tls = access.and_then(|a| a.tls.clone()).unwrap_or_else(system_tls);
+		let connector = HttpsConnectorBuilder::new()
+			.with_tls_config((*tls).clone())
+			.https_or_http()
+			.enable_http1()
+			.build();
+		Ok(Registry {
+			endpoint: key,
+			client: Client::builder(TokioExecutor::new()).build(connector),
+			credentials: access.and_then(|a| a.credentials.clone()),
+			token: Default::default(),
+		})
+	}
+}
+
+/// TLS with the ring provider and the given roots.
+fn tls_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+	let provider = Arc::new(rustls::crypto::ring::default_provider());
+	let config = rustls::ClientConfig::builder_with_provider(provider)
+		.with_safe_default_protocol_versions()
+		.expect("ring supports rustls' default protocol versions")
+		.with_root_certificates(roots)
+		.with_no_client_auth();
+	Arc::new(config)
+}
+
+/// TLS trusting the system's store (`SSL_CERT_FILE`/`SSL_CERT_DIR` if set), read once.
+fn system_tls() -> Arc<rustls::ClientConfig> {
+	static SYSTEM: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+	SYSTEM
+		.get_or_init(|| {
+			let found = rustls_native_certs::load_native_certs();
+			let mut roots = rustls::RootCertStore::empty();
+			let (added, _) = roots.add_parsable_certificates(found.certs);
+			if added == 0 {
+				tracing::warn!(errors = ?found.errors, "no CA certificate in the system trust store: https registries need `ca_file`");
+			}
+			tls_config(roots)
+		})
+		.clone()
+}
+
 /// A client of one directory's registry.
 #[derive(Clone)]
 pub struct Registry {
+	/// `scheme://host[:port]`, normalized.
 	endpoint: String,
-	client: Client<HttpConnector, Full<Bytes>>,
+	client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+	credentials: Option<Arc<Credentials>>,
+	/// The last token the registry's token server gave, sent instead of the basic credentials.
+	token: Arc<Mutex<Option<String>>>,
 }
+
+/// How many redirects a read follows (a registry may serve blobs from elsewhere).
+const MAX_REDIRECTS: usize = 3;
 
 /// The sha256 of some bytes.
 pub fn sha256(bytes: &[u8]) -> Digest {
@@ -110,22 +347,20 @@ pub fn sha256(bytes: &[u8]) -> Digest {
 }
 
 impl Registry {
-	/// A client of the registry at `endpoint` (`http://host:port`).
+	/// A client of the registry at `endpoint` (`http(s)://host[:port]`) with nothing
+	/// configured for it: the system's trust store, no credentials.
 	pub fn new(endpoint: &str) -> Result<Self, RegistryError> {
-		let trimmed = endpoint.trim_end_matches('/');
-		let host = trimmed
-			.strip_prefix("http://")
-			.ok_or_else(|| RegistryError::Endpoint(endpoint.into()))?;
-		if host.is_empty() || host.contains('/') {
-			return Err(RegistryError::Endpoint(endpoint.into()));
-		}
-		let client = Client::builder(TokioExecutor::new()).build_http();
-		Ok(Self { endpoint: trimmed.into(), client })
+		Registries::default().client(endpoint)
 	}
 
-	/// `host:port`, as Docker names images of this registry.
+	/// Its URL, `scheme://host[:port]`.
+	pub fn endpoint(&self) -> &str {
+		&self.endpoint
+	}
+
+	/// `host[:port]`, as Docker names images of this registry.
 	pub fn host(&self) -> &str {
-		self.endpoint.trim_start_matches("http://")
+		self.endpoint.split_once("://").map_or(&self.endpoint, |(_, host)| host)
 	}
 
 	/// Whether the registry answers its API root.
@@ -167,11 +402,22 @@ impl Registry {
 		manifest: &Manifest,
 		max_bytes: usize,
 	) -> Result<ImageConfig, RegistryError> {
+		Ok(self.image_config_blob(repository, manifest, max_bytes).await?.0)
+	}
+
+	/// The config blob a manifest names, read and as served.
+	pub async fn image_config_blob(
+		&self,
+		repository: &str,
+		manifest: &Manifest,
+		max_bytes: usize,
+	) -> Result<(ImageConfig, Vec<u8>), RegistryError> {
 		let digest: crate::config::Sha256 =
 			manifest.config.digest.parse().map_err(RegistryError::Invalid)?;
 		let body = self.blob(repository, &digest.0, max_bytes).await?;
-		serde_json::from_slice(&body)
-			.map_err(|e| RegistryError::Invalid(format!("image config of {repository}: {e}")))
+		let config = serde_json::from_slice(&body)
+			.map_err(|e| RegistryError::Invalid(format!("image config of {repository}: {e}")))?;
+		Ok((config, body))
 	}
 
 	/// A blob of `repository` of at most `max_bytes`, checked against its digest.
@@ -293,11 +539,34 @@ impl Registry {
 		Ok(())
 	}
 
-	/// An upload's next URL, as a path of this registry.
+	/// Stores `manifest` (of `media_type`) as `repository@<its digest>`; its digest.
+	pub async fn push_manifest(
+		&self,
+		repository: &str,
+		media_type: &str,
+		manifest: Vec<u8>,
+	) -> Result<Digest, RegistryError> {
+		let digest = sha256(&manifest);
+		let path = format!("/v2/{repository}/manifests/{}", digest_string(&digest));
+		let headers = [("content-type", media_type)];
+		let (status, body) =
+			self.request(Method::PUT, &path, &headers, manifest.into(), MAX_BODY).await?;
+		match status {
+			StatusCode::CREATED => Ok(digest),
+			// The registry names what it refuses (an unknown blob, a bad manifest).
+			StatusCode::BAD_REQUEST => Err(RegistryError::Invalid(format!(
+				"the registry refused the manifest of {repository}: {}",
+				String::from_utf8_lossy(&body)
+			))),
+			other => Err(self.unavailable(format!("PUT {path} answered {other}"))),
+		}
+	}
+
+	/// An upload's next URL: a path of this registry, or an absolute URL.
 	fn location(&self, response: &hyper::Response<hyper::body::Incoming>) -> Result<String, RegistryError> {
 		let location = response
 			.headers()
-			.get("location")
+			.get(LOCATION)
 			.and_then(|l| l.to_str().ok())
 			.ok_or_else(|| RegistryError::Invalid("upload without a Location".into()))?;
 		Ok(location.strip_prefix(&self.endpoint).unwrap_or(location).to_string())
@@ -330,6 +599,16 @@ impl Registry {
 	) -> Result<(StatusCode, Bytes), RegistryError> {
 		let response = self.send(method, path, headers, body).await?;
 		let status = response.status();
+		Ok((status, self.read_body(response, path, max_bytes).await?))
+	}
+
+	/// A whole answer of at most `max_bytes`, each chunk within the request timeout.
+	async fn read_body(
+		&self,
+		response: hyper::Response<hyper::body::Incoming>,
+		what: &str,
+		max_bytes: usize,
+	) -> Result<Bytes, RegistryError> {
 		let body = tokio::time::timeout(
 			REQUEST_TIMEOUT,
 			Limited::new(response.into_body(), max_bytes).collect(),
@@ -338,38 +617,270 @@ impl Registry {
 		.map_err(|_| self.unavailable("timed out reading the answer".into()))?
 		.map_err(|e| {
 			if e.is::<http_body_util::LengthLimitError>() {
-				RegistryError::TooLarge { what: path.into(), limit: max_bytes as u64 }
+				RegistryError::TooLarge { what: what.into(), limit: max_bytes as u64 }
 			} else {
 				self.unavailable(e.to_string())
 			}
-		})?
-		.to_bytes();
-		Ok((status, body))
+		})?;
+		Ok(body.to_bytes())
 	}
 
+	/// Sends a request to `target` (a path of this registry or an absolute URL) with this
+	/// host's credentials — only ever to this registry: a bearer token got from the
+	/// registry's token server when it asks for one, else the basic credentials. Reads follow
+	/// redirects. A refusal of the credentials is `Credentials`, whatever the caller expects.
 	async fn send(
 		&self,
 		method: Method,
-		path: &str,
+		target: &str,
 		headers: &[(&str, &str)],
 		body: Bytes,
 	) -> Result<hyper::Response<hyper::body::Incoming>, RegistryError> {
-		let mut request = Request::builder().method(method).uri(format!("{}{path}", self.endpoint));
+		let mut url =
+			if is_absolute(target) { target.to_string() } else { format!("{}{target}", self.endpoint) };
+		let (mut redirects, mut token_fetched) = (0, false);
+		loop {
+			let ours = same_origin(&url, &self.endpoint);
+			let authorization = if ours { self.authorization() } else { None };
+			let response =
+				self.send_once(method.clone(), &url, headers, body.clone(), authorization).await?;
+			let status = response.status();
+			if ours && status == StatusCode::UNAUTHORIZED && !token_fetched {
+				if let Some(challenge) = bearer_challenge(&response) {
+					token_fetched = true;
+					self.fetch_token(&challenge).await?;
+					continue;
+				}
+			}
+			if ours && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+				return Err(self.refused(status, &response, token_fetched));
+			}
+			let reads = method == Method::GET || method == Method::HEAD;
+			if reads && status.is_redirection() && redirects < MAX_REDIRECTS {
+				if let Some(next) = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()) {
+					url = if is_absolute(next) {
+						next.to_string()
+					} else if next.starts_with('/') {
+						format!("{}{next}", origin(&url))
+					} else {
+						return Err(RegistryError::Invalid(format!("a redirect to `{next}`")));
+					};
+					redirects += 1;
+					continue;
+				}
+			}
+			return Ok(response);
+		}
+	}
+
+	/// One request, within the request timeout.
+	async fn send_once(
+		&self,
+		method: Method,
+		url: &str,
+		headers: &[(&str, &str)],
+		body: Bytes,
+		authorization: Option<String>,
+	) -> Result<hyper::Response<hyper::body::Incoming>, RegistryError> {
+		let mut request = Request::builder().method(method).uri(url);
 		for (name, value) in headers {
 			request = request.header(*name, *value);
 		}
+		if let Some(authorization) = authorization {
+			request = request.header(AUTHORIZATION, authorization);
+		}
 		let request = request
 			.body(Full::new(body))
-			.map_err(|e| RegistryError::Invalid(format!("request {path}: {e}")))?;
+			.map_err(|e| RegistryError::Invalid(format!("request {url}: {e}")))?;
 		tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request))
 			.await
 			.map_err(|_| self.unavailable("timed out".into()))?
-			.map_err(|e| self.unavailable(e.to_string()))
+			.map_err(|e| match untrusted_certificate(&e) {
+				Some(reason) => RegistryError::Certificate { endpoint: self.endpoint.clone(), reason },
+				None => self.unavailable(error_chain(&e)),
+			})
+	}
+
+	/// The `Authorization` this registry gets: its token, else the basic credentials.
+	fn authorization(&self) -> Option<String> {
+		let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+		token.map(|token| format!("Bearer {token}")).or_else(|| self.credentials.as_ref().map(|c| c.basic()))
+	}
+
+	/// Gets a token from the token server a `Bearer` challenge names (Docker's token auth),
+	/// with the basic credentials when configured: they go to the token server only over
+	/// TLS or when it is this registry itself.
+	async fn fetch_token(&self, challenge: &HashMap<String, String>) -> Result<(), RegistryError> {
+		let realm = challenge
+			.get("realm")
+			.filter(|realm| is_absolute(realm))
+			.ok_or_else(|| RegistryError::Invalid("a Bearer challenge without an http(s) realm".into()))?;
+		let query: Vec<String> = ["service", "scope"]
+			.into_iter()
+			.filter_map(|key| challenge.get(key).map(|value| format!("{key}={}", percent_encode(value))))
+			.collect();
+		let separator = if realm.contains('?') { '&' } else { '?' };
+		let url =
+			if query.is_empty() { realm.clone() } else { format!("{realm}{separator}{}", query.join("&")) };
+		let safe = realm.starts_with("https://") || same_origin(realm, &self.endpoint);
+		let authorization = self.credentials.as_ref().filter(|_| safe).map(|c| c.basic());
+		let response = self.send_once(Method::GET, &url, &[], Bytes::new(), authorization).await?;
+		let status = response.status();
+		let body = self.read_body(response, "the token server's answer", MAX_BODY).await?;
+		match status {
+			StatusCode::OK => {}
+			StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+				let problem = match &self.credentials {
+					None => format!("needs credentials: its token server {realm} answered {status} without any; configure `username` and `password_file` in a [[registry]] entry for {}", self.endpoint),
+					Some(_) if !safe => format!("sends credentials to a token server over plain http ({realm}), which this host refuses to do"),
+					Some(_) => format!("refused our credentials: its token server {realm} answered {status}; check `username` and `password_file` of the [[registry]] entry for {}", self.endpoint),
+				};
+				return Err(RegistryError::Credentials { endpoint: self.endpoint.clone(), problem });
+			}
+			other => return Err(self.unavailable(format!("token server {realm} answered {other}"))),
+		}
+		#[derive(Deserialize)]
+		struct Answer {
+			token: Option<String>,
+			access_token: Option<String>,
+		}
+		let answer: Answer = serde_json::from_slice(&body)
+			.map_err(|e| RegistryError::Invalid(format!("token server {realm}: {e}")))?;
+		let token = answer
+			.token
+			.or(answer.access_token)
+			.filter(|t| !t.is_empty())
+			.ok_or_else(|| RegistryError::Invalid(format!("token server {realm} gave no token")))?;
+		*self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+		Ok(())
+	}
+
+	/// The `Credentials` error of a 401 or 403 from this registry.
+	fn refused(
+		&self,
+		status: StatusCode,
+		response: &hyper::Response<hyper::body::Incoming>,
+		token_fetched: bool,
+	) -> RegistryError {
+		let endpoint = &self.endpoint;
+		let scheme = response
+			.headers()
+			.get(WWW_AUTHENTICATE)
+			.and_then(|v| v.to_str().ok())
+			.and_then(|v| v.split_whitespace().next())
+			.unwrap_or_default();
+		let problem = if !scheme.is_empty()
+			&& !scheme.eq_ignore_ascii_case("basic")
+			&& !scheme.eq_ignore_ascii_case("bearer")
+		{
+			format!("asks for `{scheme}` authentication ({status}); only HTTP basic auth and Docker's token auth are supported")
+		} else if self.credentials.is_none() {
+			format!("needs credentials ({status}): configure `username` and `password_file` in a [[registry]] entry for {endpoint}")
+		} else if token_fetched || status == StatusCode::FORBIDDEN {
+			format!("refused access with our credentials ({status}): check the account of the [[registry]] entry for {endpoint} may read and write there")
+		} else {
+			format!("refused our credentials ({status}): check `username` and `password_file` of the [[registry]] entry for {endpoint}")
+		};
+		RegistryError::Credentials { endpoint: endpoint.clone(), problem }
 	}
 
 	fn unavailable(&self, reason: String) -> RegistryError {
 		RegistryError::Unavailable { endpoint: self.endpoint.clone(), reason }
 	}
+}
+
+fn is_absolute(url: &str) -> bool {
+	url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// `scheme://authority` of an absolute URL.
+fn origin(url: &str) -> &str {
+	let after_scheme = url.find("://").map_or(0, |i| i + 3);
+	let end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
+	&url[..end]
+}
+
+/// Whether `url` is on the registry at `endpoint` (normalized), so it may get its credentials.
+fn same_origin(url: &str, endpoint: &str) -> bool {
+	normalize(origin(url)).is_some_and(|o| o == endpoint)
+}
+
+/// The parameters of a `WWW-Authenticate: Bearer k="v",…` challenge.
+fn bearer_challenge(response: &hyper::Response<hyper::body::Incoming>) -> Option<HashMap<String, String>> {
+	let value = response.headers().get(WWW_AUTHENTICATE)?.to_str().ok()?;
+	let (scheme, rest) = value.trim().split_once(' ')?;
+	scheme.eq_ignore_ascii_case("bearer").then(|| challenge_parameters(rest))
+}
+
+/// `k="v", k2=v2` (quoted values may hold commas and `\"`).
+fn challenge_parameters(text: &str) -> HashMap<String, String> {
+	let mut parameters = HashMap::new();
+	let mut chars = text.chars().peekable();
+	loop {
+		while chars.next_if(|c| *c == ',' || c.is_whitespace()).is_some() {}
+		let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+		if key.is_empty() {
+			break;
+		}
+		let mut value = String::new();
+		if chars.next_if_eq(&'=').is_some() {
+			if chars.next_if_eq(&'"').is_some() {
+				while let Some(c) = chars.next() {
+					match c {
+						'\\' => value.extend(chars.next()),
+						'"' => break,
+						c => value.push(c),
+					}
+				}
+			} else {
+				value.extend(std::iter::from_fn(|| chars.next_if(|c| *c != ',')));
+			}
+		}
+		parameters.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
+	}
+	parameters
+}
+
+/// A query value with everything but RFC 3986's unreserved characters escaped.
+fn percent_encode(value: &str) -> String {
+	value
+		.bytes()
+		.map(|b| match b {
+			b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+			b => format!("%{b:02X}"),
+		})
+		.collect()
+}
+
+/// The certificate problem, if a connection failed because TLS did not trust the server.
+fn untrusted_certificate(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+	let certificate = |e: &rustls::Error| {
+		matches!(e, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+			.then(|| e.to_string())
+	};
+	let mut next = Some(error);
+	while let Some(e) = next {
+		// An `io::Error`'s `source` skips the error it wraps: look inside it too.
+		let wrapped = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+		let tls = e.downcast_ref::<rustls::Error>().or_else(|| wrapped.and_then(|w| w.downcast_ref()));
+		if let Some(found) = tls.and_then(certificate) {
+			return Some(found);
+		}
+		next = e.source();
+	}
+	None
+}
+
+/// An error and its causes, `: `-separated (hyper's own message is only "client error").
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+	let mut text = error.to_string();
+	let mut next = error.source();
+	while let Some(e) = next {
+		text.push_str(": ");
+		text.push_str(&e.to_string());
+		next = e.source();
+	}
+	text
 }
 
 /// Reads until `buffer` is full or the file ends; the bytes read.
@@ -383,4 +894,163 @@ async fn read_full(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Re
 		}
 	}
 	Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::scratch::Scratch;
+	use std::io::{BufRead, BufReader, Write};
+
+	#[test]
+	fn endpoints_name_one_registry_however_they_are_written() {
+		assert_eq!(normalize("https://Dir.Example.org:443/").as_deref(), Some("https://dir.example.org"));
+		assert_eq!(normalize("http://127.0.0.1:5000").as_deref(), Some("http://127.0.0.1:5000"));
+		for bad in ["ftp://x", "https://", "https://x/v2", "https://user@x", "x:5000"] {
+			assert_eq!(normalize(bad), None, "{bad}");
+		}
+		assert!(same_origin("https://dir.example.org/v2/x?y=1", "https://dir.example.org"));
+		assert!(!same_origin("https://dir.example.org.evil/v2/", "https://dir.example.org"));
+		assert!(!same_origin("http://dir.example.org/v2/", "https://dir.example.org"));
+	}
+
+	#[test]
+	fn a_registry_entry_needs_both_credentials_and_tls_for_a_ca() {
+		let entry = |endpoint: &str, ca: bool, user: bool, password: bool| RegistryAccess {
+			endpoint: endpoint.into(),
+			ca_file: ca.then(|| "/ca.pem".into()),
+			username: user.then(|| "p7".into()),
+			password_file: password.then(|| "/pass".into()),
+		};
+		assert!(validate_access(&[entry("https://d:5443", true, true, true)]).is_ok());
+		assert!(validate_access(&[entry("https://d:5443", false, true, false)]).is_err());
+		assert!(validate_access(&[entry("http://d:5000", true, false, false)]).is_err());
+		assert!(validate_access(&[entry("https://d", false, false, false), entry("https://D:443/", false, false, false)])
+			.unwrap_err()
+			.contains("twice"));
+	}
+
+	#[test]
+	fn a_missing_password_or_ca_file_is_an_error_at_start() {
+		let scratch = Scratch::new("registry-access");
+		let entry = RegistryAccess {
+			endpoint: "https://d:5443".into(),
+			ca_file: None,
+			username: Some("p7".into()),
+			password_file: Some(scratch.0.join("missing.pass")),
+		};
+		let error = Registries::load(std::slice::from_ref(&entry)).err().unwrap().to_string();
+		assert!(error.contains("missing.pass"), "{error}");
+		std::fs::write(scratch.0.join("not-a-ca.pem"), "hello").unwrap();
+		let entry = RegistryAccess { ca_file: Some(scratch.0.join("not-a-ca.pem")), username: None, password_file: None, ..entry };
+		let error = Registries::load(&[entry]).err().unwrap().to_string();
+		assert!(error.contains("no PEM certificate"), "{error}");
+	}
+
+	#[test]
+	fn bearer_challenges_read_like_docker_writes_them() {
+		let parameters = challenge_parameters(
+			r#"realm="https://auth.example/token",service="registry.example",scope="repository:jobs/a:pull,push""#,
+		);
+		assert_eq!(parameters["realm"], "https://auth.example/token");
+		assert_eq!(parameters["service"], "registry.example");
+		assert_eq!(parameters["scope"], "repository:jobs/a:pull,push");
+		assert_eq!(challenge_parameters(r#"realm=x, error="a \"b\"""#)["error"], r#"a "b""#);
+		assert_eq!(percent_encode("repository:jobs/a:pull,push"), "repository%3Ajobs%2Fa%3Apull%2Cpush");
+	}
+
+	/// A registry on loopback answering each request head with `answer`; its endpoint.
+	fn fake_registry(answer: impl Fn(&str) -> String + Send + 'static) -> String {
+		let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+		let endpoint = format!("http://{}", listener.local_addr().unwrap());
+		std::thread::spawn(move || {
+			for stream in listener.incoming() {
+				let Ok(mut stream) = stream else { continue };
+				let mut head = String::new();
+				let mut reader = BufReader::new(stream.try_clone().unwrap());
+				while reader.read_line(&mut head).is_ok_and(|n| n > 2) && !head.ends_with("\r\n\r\n") {}
+				let _ = stream.write_all(answer(&head).as_bytes());
+			}
+		});
+		endpoint
+	}
+
+	fn answer(status: &str, headers: &str, body: &str) -> String {
+		format!("HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: {}\r\n{headers}\r\n{body}", body.len())
+	}
+
+	/// Access to `endpoint` as `p7` with `password`.
+	fn as_p7(endpoint: &str, password: &str) -> (Registries, Scratch) {
+		let scratch = Scratch::new("registry-password");
+		let file = scratch.0.join("pass");
+		std::fs::write(&file, format!("{password}\n")).unwrap();
+		let entry = RegistryAccess {
+			endpoint: endpoint.into(),
+			ca_file: None,
+			username: Some("p7".into()),
+			password_file: Some(file),
+		};
+		(Registries::load(&[entry]).unwrap(), scratch)
+	}
+
+	/// A registry asking for Docker's token auth, its token server answering `p7:secret`.
+	fn token_registry(realm: Option<String>) -> String {
+		let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("p7:secret"));
+		let endpoint = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+		let here = endpoint.clone();
+		let started = fake_registry(move |head| {
+			let realm = realm.clone().unwrap_or_else(|| format!("{}/token", here.get().unwrap()));
+			let authorized = |value: &str| head.lines().any(|l| l.eq_ignore_ascii_case(&format!("authorization: {value}")));
+			if head.starts_with("GET /token?service=fake&scope=repository%3Ajobs%2Fa%3Apull ") {
+				if authorized(&basic) {
+					return answer("200 OK", "", r#"{"token":"t0k"}"#);
+				}
+				return answer("401 Unauthorized", "", "");
+			}
+			if authorized("Bearer t0k") {
+				return answer("200 OK", "", "{}");
+			}
+			let challenge = format!("www-authenticate: Bearer realm=\"{realm}\",service=\"fake\",scope=\"repository:jobs/a:pull\"\r\n");
+			answer("401 Unauthorized", &challenge, "")
+		});
+		endpoint.set(started.clone()).unwrap();
+		started
+	}
+
+	#[tokio::test(flavor = "multi_thread")]
+	async fn a_registry_with_token_auth_lets_in_whom_its_token_server_knows() {
+		let endpoint = token_registry(None);
+		let (registries, _scratch) = as_p7(&endpoint, "secret");
+		registries.client(&endpoint).unwrap().ping().await.unwrap();
+
+		let (registries, _scratch) = as_p7(&endpoint, "wrong");
+		let refused = registries.client(&endpoint).unwrap().ping().await.unwrap_err();
+		assert!(refused.is_local(), "{refused}");
+		assert!(refused.to_string().contains("refused our credentials"), "{refused}");
+
+		let anonymous = Registry::new(&endpoint).unwrap().ping().await.unwrap_err();
+		assert!(matches!(anonymous, RegistryError::Credentials { .. }), "{anonymous}");
+		assert!(anonymous.to_string().contains("needs credentials"), "{anonymous}");
+	}
+
+	#[tokio::test(flavor = "multi_thread")]
+	async fn credentials_never_go_to_a_token_server_elsewhere_over_plain_http() {
+		let elsewhere = token_registry(None);
+		let endpoint = token_registry(Some(format!("{elsewhere}/token")));
+		let (registries, _scratch) = as_p7(&endpoint, "secret");
+		let refused = registries.client(&endpoint).unwrap().ping().await.unwrap_err();
+		assert!(refused.to_string().contains("over plain http"), "{refused}");
+	}
+
+	#[tokio::test(flavor = "multi_thread")]
+	async fn another_authentication_scheme_is_named_as_unsupported_not_as_an_outage() {
+		let endpoint = fake_registry(|_| answer("401 Unauthorized", "www-authenticate: Negotiate\r\n", ""));
+		let refused = Registry::new(&endpoint).unwrap().ping().await.unwrap_err();
+		assert!(refused.is_local(), "{refused}");
+		assert!(refused.to_string().contains("`Negotiate` authentication"), "{refused}");
+		let forbidden = fake_registry(|_| answer("403 Forbidden", "", ""));
+		let (registries, _scratch) = as_p7(&forbidden, "secret");
+		let refused = registries.client(&forbidden).unwrap().ping().await.unwrap_err();
+		assert!(refused.to_string().contains("refused access with our credentials"), "{refused}");
+	}
 }

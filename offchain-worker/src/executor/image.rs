@@ -1,18 +1,18 @@
 //! A job image checked at its directory before anything of it reaches Docker (PROTOCOL.md,
 //! "Jobs"): the manifest and config under their size caps, the job's architecture and base
 //! layer, no volumes, healthcheck or devices, and every layer above the base fetched, checked
-//! against its digest and its `diff_id`, and its uncompressed size counted under the cap. What
-//! Docker is later asked to pull is then known to be sound: a pull that still fails is the
-//! host's fault, never the job's.
+//! against its digest and its `diff_id`, and its uncompressed size counted under the cap. The
+//! layers fetched for the check are what Docker loads ([`super::load`]): what reaches Docker
+//! is known to be sound, and a load that still fails is the host's fault, never the job's.
 
-use super::Job;
+use super::{load::ArchiveWriter, ExecutorError, Job};
 use crate::{
 	config::{digest_string, oci_architecture},
-	registry::{Descriptor, Registry, RegistryError},
+	registry::{Descriptor, Registries, Registry, RegistryError},
 };
 use pallet_market::ResultStatus;
 use sha2::{Digest as _, Sha256};
-use std::io::Write;
+use std::{collections::HashSet, io::Write, path::PathBuf, sync::Mutex};
 
 /// The largest manifest a job may have.
 pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
@@ -95,7 +95,8 @@ fn refused_config(rest: &serde_json::Map<String, serde_json::Value>) -> Option<&
 /// An image that passed the checks.
 #[derive(Clone, Debug)]
 pub struct Image {
-	/// `host:port/repository@sha256:…`, as Docker pulls it.
+	/// As Docker names it: the name it is loaded under when its archive was kept, else
+	/// `host:port/repository@sha256:…` at its directory.
 	pub reference: String,
 	/// KiB of compressed layers above the base: what a provider fetches, counted in bandwidth.
 	pub layer_kib: u64,
@@ -117,33 +118,83 @@ impl From<ResultStatus> for Refused {
 	}
 }
 
-/// Why a registry answer ends a job, as the status to post.
-pub fn refusal(e: &RegistryError) -> ResultStatus {
-	match e {
-		RegistryError::Unavailable { .. } => ResultStatus::DirectoryUnavailable,
-		RegistryError::NotFound(_) => ResultStatus::JobNotFound,
-		RegistryError::Invalid(_) | RegistryError::TooLarge { .. } => {
-			ResultStatus::JobDescriptionError
-		}
-		RegistryError::Endpoint(_) => ResultStatus::Declined,
+/// Why a check did not pass: the status that ends the job, or this host's own failure (its
+/// registry credentials or trusted CAs, its disk), which ends nothing.
+enum Failure {
+	Refused(Refused),
+	Registry(RegistryError),
+	Disk(std::io::Error),
+}
+
+impl From<ResultStatus> for Failure {
+	fn from(status: ResultStatus) -> Self {
+		Self::Refused(status.into())
 	}
 }
 
-/// Checks `job`'s image at its directory; the status that ends the job when it fails.
-/// `verified_bases` holds the base layer blobs this host already checked.
+impl From<RegistryError> for Failure {
+	fn from(e: RegistryError) -> Self {
+		let status = match e {
+			RegistryError::Unavailable { .. } => ResultStatus::DirectoryUnavailable,
+			RegistryError::NotFound(_) => ResultStatus::JobNotFound,
+			RegistryError::Invalid(_) | RegistryError::TooLarge { .. } => {
+				ResultStatus::JobDescriptionError
+			}
+			RegistryError::Endpoint(_) => ResultStatus::Declined,
+			RegistryError::Credentials { .. } | RegistryError::Certificate { .. } => {
+				return Self::Registry(e)
+			}
+		};
+		status.into()
+	}
+}
+
+/// Where a checked image is written for `docker load`, and the name it is loaded under.
+#[derive(Clone, Debug)]
+pub struct Keep {
+	/// The archive file (in the run's work directory).
+	pub path: PathBuf,
+	/// The name, under the executor's prefix.
+	pub tag: String,
+}
+
+/// Checks `job`'s image at its directory, reached through `registries`; `Ok(Err(_))` is the
+/// status that ends the job, `Err` this host's own failure. `verified_bases` holds the base
+/// layer blobs this host already checked. With `keep`, the config and the layers above the
+/// base, as fetched, are written to `keep.path` as a `docker load` archive naming the image
+/// `keep.tag` (bounded by the same caps: the bandwidth limit and the manifest's sizes).
 pub async fn check(
 	job: &Job,
-	verified_bases: &std::sync::Mutex<std::collections::HashSet<String>>,
-) -> Result<Image, Refused> {
-	let registry = Registry::new(&job.endpoint).map_err(|e| Refused::from(refusal(&e)))?;
-	let manifest = registry
-		.manifest(&job.repository, &job.digest, MAX_MANIFEST_BYTES)
-		.await
-		.map_err(|e| Refused::from(refusal(&e)))?;
-	let config = registry
-		.image_config(&job.repository, &manifest, MAX_CONFIG_BYTES)
-		.await
-		.map_err(|e| Refused::from(refusal(&e)))?;
+	registries: &Registries,
+	verified_bases: &Mutex<HashSet<String>>,
+	keep: Option<&Keep>,
+) -> Result<Result<Image, Refused>, ExecutorError> {
+	match checked(job, registries, verified_bases, keep).await {
+		Ok(image) => Ok(Ok(image)),
+		Err(Failure::Refused(refused)) => {
+			if let Some(keep) = keep {
+				let _ = std::fs::remove_file(&keep.path);
+			}
+			Ok(Err(refused))
+		}
+		Err(Failure::Registry(e)) => Err(ExecutorError::Pull {
+			reference: format!("{}/{}@{}", job.endpoint, job.repository, digest_string(&job.digest)),
+			message: e.to_string(),
+		}),
+		Err(Failure::Disk(source)) => Err(ExecutorError::Host { what: "image archive", source }),
+	}
+}
+
+async fn checked(
+	job: &Job,
+	registries: &Registries,
+	verified_bases: &Mutex<HashSet<String>>,
+	keep: Option<&Keep>,
+) -> Result<Image, Failure> {
+	let registry = registries.client(&job.endpoint)?;
+	let manifest = registry.manifest(&job.repository, &job.digest, MAX_MANIFEST_BYTES).await?;
+	let (config, config_bytes) =
+		registry.image_config_blob(&job.repository, &manifest, MAX_CONFIG_BYTES).await?;
 	let base = digest_string(&job.base_layer);
 	if let Some(key) = refused_config(&config.rest) {
 		tracing::info!(run = %job.run_id, key, "image config refused");
@@ -158,28 +209,25 @@ pub async fn check(
 	{
 		return Err(ResultStatus::JobDescriptionError.into());
 	}
-	// Docker fetches a base layer whose blob it does not know, even holding its diff_id:
-	// each base blob is checked once per host like any layer.
+	// Docker fetched a base layer whose blob it did not know, even holding its diff_id: each
+	// base blob is checked once per host like any layer, though only Docker's copy is loaded.
 	let base_blob = &manifest.layers[0];
 	let known = verified_bases.lock().unwrap_or_else(|e| e.into_inner()).contains(&base_blob.digest);
 	if known {
 		// Checked before, but this repository must still serve it, as on a fresh host.
 		let digest: crate::config::Sha256 =
-			base_blob.digest.parse().map_err(|e| Refused::from(refusal(&RegistryError::Invalid(e))))?;
-		match registry.has_blob(&job.repository, &digest.0).await {
-			Ok(true) => {}
-			Ok(false) => return Err(ResultStatus::JobNotFound.into()),
-			Err(e) => return Err(refusal(&e).into()),
+			base_blob.digest.parse().map_err(RegistryError::Invalid)?;
+		if !registry.has_blob(&job.repository, &digest.0).await? {
+			return Err(ResultStatus::JobNotFound.into());
 		}
 	} else {
-		unpacked_size(&registry, &job.repository, base_blob, &base, MAX_BASE_UNPACKED_BYTES)
+		unpacked_size(&registry, &job.repository, base_blob, &base, MAX_BASE_UNPACKED_BYTES, None)
 			.await
-			.map_err(|e| {
-				tracing::info!(run = %job.run_id, error = %e, "base layer refused");
-				Refused::from(refusal(&e))
-			})?;
+			.inspect_err(|_| tracing::info!(run = %job.run_id, "base layer refused"))?;
 		verified_bases.lock().unwrap_or_else(|e| e.into_inner()).insert(base_blob.digest.clone());
 	}
+	let mut archive =
+		keep.map(|keep| ArchiveWriter::create(&keep.path)).transpose().map_err(Failure::Disk)?;
 	let mut unpacked = 0u64;
 	let mut layer_bytes = 0u64;
 	for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids).skip(1) {
@@ -187,19 +235,21 @@ pub async fn check(
 		// Bandwidth is refused before anything is fetched.
 		if layer_bytes.div_ceil(1024) > job.limits.bandwidth {
 			let layer_kib = layer_bytes.div_ceil(1024);
-			return Err(Refused { status: ResultStatus::BandwidthExceeded, layer_kib });
+			return Err(Failure::Refused(Refused { status: ResultStatus::BandwidthExceeded, layer_kib }));
 		}
-		unpacked += unpacked_size(&registry, &job.repository, layer, diff_id, MAX_UNPACKED_BYTES - unpacked)
+		let room = MAX_UNPACKED_BYTES - unpacked;
+		unpacked += unpacked_size(&registry, &job.repository, layer, diff_id, room, archive.as_mut())
 			.await
-			.map_err(|e| {
-				tracing::info!(run = %job.run_id, error = %e, "job layer refused");
-				Refused::from(refusal(&e))
-			})?;
+			.inspect_err(|_| tracing::info!(run = %job.run_id, layer = %layer.digest, "job layer refused"))?;
 	}
-	Ok(Image {
-		reference: format!("{}/{}@{}", registry.host(), job.repository, digest_string(&job.digest)),
-		layer_kib: layer_bytes.div_ceil(1024),
-	})
+	let reference = match (keep, archive) {
+		(Some(keep), Some(archive)) => {
+			archive.finish(&config_bytes, &keep.tag).map_err(Failure::Disk)?;
+			keep.tag.clone()
+		}
+		_ => format!("{}/{}@{}", registry.host(), job.repository, digest_string(&job.digest)),
+	};
+	Ok(Image { reference, layer_kib: layer_bytes.div_ceil(1024) })
 }
 
 /// Whether a config value declares something (an empty map or list, or null, declares nothing;
@@ -218,15 +268,17 @@ fn declares(value: &serde_json::Value) -> bool {
 	}
 }
 
-/// Fetches a layer, checks its digest and `diff_id`, and returns the bytes it unpacks to; a
-/// layer that would unpack to more than `room` is `TooLarge`.
+/// Fetches a layer, checks its size, digest and `diff_id`, and returns the bytes it unpacks
+/// to; a layer that would unpack to more than `room` is `TooLarge`. With `archive`, the layer
+/// is written there as fetched.
 async fn unpacked_size(
 	registry: &Registry,
 	repository: &str,
 	layer: &Descriptor,
 	diff_id: &str,
 	room: u64,
-) -> Result<u64, RegistryError> {
+	mut archive: Option<&mut ArchiveWriter>,
+) -> Result<u64, Failure> {
 	let digest: crate::config::Sha256 = layer.digest.parse().map_err(RegistryError::Invalid)?;
 	let counter = Counter { written: 0, room, hash: Sha256::new() };
 	let mut sink: Box<dyn Sink> = match layer.media_type.as_str() {
@@ -235,7 +287,7 @@ async fn unpacked_size(
 			Box::new(flate2::write::GzDecoder::new(counter))
 		}
 		"application/vnd.oci.image.layer.v1.tar" => Box::new(counter),
-		other => return Err(RegistryError::Invalid(format!("layer media type `{other}`"))),
+		other => return Err(RegistryError::Invalid(format!("layer media type `{other}`")).into()),
 	};
 	let invalid = |e: std::io::Error| match e.get_ref().and_then(|e| e.downcast_ref::<TooMuch>()) {
 		Some(TooMuch(room)) => {
@@ -243,15 +295,44 @@ async fn unpacked_size(
 		}
 		None => RegistryError::Invalid(format!("layer {}: {e}", layer.digest)),
 	};
-	// Inflating and hashing are CPU work: the runtime's other tasks go on meanwhile.
-	registry
+	if let Some(archive) = archive.as_deref_mut() {
+		archive.begin_layer(layer.size).map_err(Failure::Disk)?;
+	}
+	let (mut fetched, mut disk) = (0u64, None);
+	// Inflating, hashing and writing are blocking work: the runtime's other tasks go on.
+	let streamed = registry
 		.stream_blob(repository, &digest.0, layer.size, |chunk| {
-			tokio::task::block_in_place(|| sink.write_all(chunk)).map_err(invalid)
+			fetched += chunk.len() as u64;
+			tokio::task::block_in_place(|| {
+				if let Some(archive) = archive.as_deref_mut() {
+					if let Err(e) = archive.write_layer(chunk) {
+						disk = Some(e);
+						return Err(RegistryError::Invalid("the archive write failed".into()));
+					}
+				}
+				sink.write_all(chunk).map_err(invalid)
+			})
 		})
-		.await?;
+		.await;
+	if let Some(e) = disk {
+		return Err(Failure::Disk(e));
+	}
+	streamed?;
+	// The manifest's size is what `docker load` reads the layer by: a blob of another size
+	// is the manifest's error, on every host alike.
+	if fetched != layer.size {
+		return Err(RegistryError::Invalid(format!(
+			"layer {} has {fetched} bytes, its manifest says {}",
+			layer.digest, layer.size
+		))
+		.into());
+	}
 	let counter = sink.finish().map_err(invalid)?;
 	if digest_string(&counter.hash.finalize().into()) != diff_id {
-		return Err(RegistryError::Invalid(format!("layer {} is not its diff_id", layer.digest)));
+		return Err(RegistryError::Invalid(format!("layer {} is not its diff_id", layer.digest)).into());
+	}
+	if let Some(archive) = archive {
+		archive.end_layer().map_err(Failure::Disk)?;
 	}
 	Ok(counter.written)
 }

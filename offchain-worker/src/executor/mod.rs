@@ -10,12 +10,13 @@ pub mod archive;
 mod cgroup;
 mod cores;
 pub mod image;
+mod load;
 
 use bollard::{
 	container::LogOutput,
 	models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, ResourcesUlimits},
 	query_parameters::{
-		AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
+		AttachContainerOptions, CreateContainerOptions, KillContainerOptions,
 		ListContainersOptions, RemoveContainerOptions, RemoveImageOptions,
 	},
 	Docker,
@@ -250,6 +251,8 @@ pub struct Executor {
 	images: Arc<Mutex<HashMap<String, usize>>>,
 	/// Base layer blobs checked on this host.
 	verified_bases: Arc<Mutex<std::collections::HashSet<String>>>,
+	/// The CA and credentials of directories' registries, which images are fetched from.
+	registries: crate::registry::Registries,
 }
 
 impl Executor {
@@ -277,6 +280,7 @@ impl Executor {
 			layout,
 			images: Default::default(),
 			verified_bases: Default::default(),
+			registries: Default::default(),
 		};
 		executor.clean_leftovers().await?;
 		Ok(executor)
@@ -286,6 +290,17 @@ impl Executor {
 	pub fn with_cores(mut self, cores: Vec<usize>) -> Self {
 		self.cores = CorePool::new(&cores);
 		self
+	}
+
+	/// The same executor reaching directories' registries with `registries` (`[[registry]]`).
+	pub fn with_registries(mut self, registries: crate::registry::Registries) -> Self {
+		self.registries = registries;
+		self
+	}
+
+	/// How this executor reaches directories' registries.
+	pub fn registries(&self) -> &crate::registry::Registries {
+		&self.registries
 	}
 
 	/// How many host cores this executor pins runs to.
@@ -366,28 +381,39 @@ impl Executor {
 	}
 
 	/// Checks the image (trying again while the directory does not answer, so a blip is not
-	/// reported as its outage) and pulls it; `Ok(Err(_))` is the status that ends the job.
+	/// reported as its outage) and loads the layers the check fetched into Docker;
+	/// `Ok(Err(_))` is the status that ends the job. This host's own failure to read the
+	/// directory (its credentials, its trusted CAs) is an `Err`: never the job's status.
 	async fn prepare(
 		&self,
 		job: &Job,
 		guard: &mut RunGuard,
 	) -> Result<Result<Image, image::Refused>, ExecutorError> {
+		// What an earlier attempt of this run left goes first: the check writes the image's
+		// archive into the run's directory.
+		self.discard(&job.run_id).await;
+		let keep = image::Keep {
+			path: self.work_dir.join(&job.run_id).join("image.tar"),
+			// Named after the executor and the manifest: runs of one image share it, other
+			// executors never see it.
+			tag: format!("{}/job:{}", self.prefix.to_ascii_lowercase(), hex::encode(job.digest)),
+		};
+		let check = || image::check(job, &self.registries, &self.verified_bases, Some(&keep));
 		let mut pause = CHECK_RETRY;
-		let mut checked = image::check(job, &self.verified_bases).await;
+		let mut checked = check().await?;
 		for _ in 1..CHECK_ATTEMPTS {
 			match &checked {
 				Err(refused) if refused.status == ResultStatus::DirectoryUnavailable => {
 					tracing::warn!(run = %job.run_id, retry_in_s = pause.as_secs(), "the directory does not answer; checking the image again");
 					tokio::time::sleep(pause).await;
 					pause *= 2;
-					checked = image::check(job, &self.verified_bases).await;
+					checked = check().await?;
 				}
 				_ => break,
 			}
 		}
 		let Ok(image) = checked else { return Ok(checked) };
-		self.discard(&job.run_id).await;
-		guard.image = Some(self.pull(&image.reference).await?);
+		guard.image = Some(self.pull(&keep, &crate::config::digest_string(&job.base_layer)).await?);
 		// Docker's own reading of the config decides: a config written to read one way to
 		// the check and another to Docker (duplicate keys, …) is refused here.
 		let inspect =
@@ -400,39 +426,40 @@ impl Executor {
 		Ok(Ok(image))
 	}
 
-	/// Checks a job's image at its directory as a run would, without pulling it.
+	/// Checks a job's image at its directory as a run would, without loading it. This host's
+	/// own failure to read the directory is logged and answered `DirectoryUnavailable`: for
+	/// the mediator, nothing measured, tried again.
 	pub async fn check_image(&self, job: &Job) -> Result<Image, image::Refused> {
-		image::check(job, &self.verified_bases).await
+		image::check(job, &self.registries, &self.verified_bases, None).await.unwrap_or_else(|e| {
+			tracing::error!(run = %job.run_id, error = %e, "this host cannot read the directory as configured");
+			Err(ResultStatus::DirectoryUnavailable.into())
+		})
 	}
 
-	/// Pulls `reference` unless present; records the run's use of it.
-	async fn pull(&self, reference: &str) -> Result<String, ExecutorError> {
-		let present = self.docker.inspect_image(reference).await.is_ok();
-		if !present {
-			let options =
-				CreateImageOptions { from_image: Some(reference.into()), ..Default::default() };
-			let pull = async {
-				let stream = self.docker.create_image(Some(options), None, None);
-				futures::pin_mut!(stream);
-				while let Some(item) = stream.next().await {
-					item?;
-				}
-				Ok(())
-			};
-			tokio::time::timeout(PULL_TIMEOUT, pull)
-				.await
-				.map_err(|_| ExecutorError::Timeout("image pull"))?
-				.map_err(|e: bollard::errors::Error| ExecutorError::Pull {
-					reference: reference.into(),
-					message: e.to_string(),
-				})?;
-		}
-		let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
-		// An image present before this executor pulled it is someone else's: never removed.
-		if !present || images.contains_key(reference) {
-			*images.entry(reference.into()).or_default() += 1;
-		}
-		Ok(reference.into())
+	/// Loads the image the check kept in `keep` unless Docker has it under its name already;
+	/// records the run's use of it. The archive is removed either way.
+	async fn pull(&self, keep: &image::Keep, base_layer: &str) -> Result<String, ExecutorError> {
+		let reference = keep.tag.clone();
+		let inspect = tokio::time::timeout(DOCKER_TIMEOUT, self.docker.inspect_image(&reference));
+		let present = match inspect.await {
+			Err(_) => Err(ExecutorError::Timeout("image inspect")),
+			Ok(Ok(_)) => Ok(true),
+			Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => {
+				Ok(false)
+			}
+			Ok(Err(e)) => Err(ExecutorError::Docker { call: "image inspect", message: e.to_string() }),
+		};
+		let loaded = match present {
+			Ok(false) => load::load(&self.docker, &keep.path, base_layer).await,
+			other => other.map(|_| ()),
+		};
+		let _ = std::fs::remove_file(&keep.path);
+		loaded?;
+		// Names under this executor's prefix are its own, an earlier process's leftover
+		// included: counted, and removed when no run needs them.
+		*self.images.lock().unwrap_or_else(|e| e.into_inner()).entry(reference.clone()).or_default() +=
+			1;
+		Ok(reference)
 	}
 
 	/// Ends a run's use of an image, removing it when no run of this executor needs it.
@@ -840,7 +867,7 @@ fn is_mount_point(path: &Path) -> bool {
 }
 
 /// The cores this process may run on (`Cpus_allowed_list` of /proc/self/status).
-fn allowed_cores() -> std::io::Result<Vec<usize>> {
+pub fn allowed_cores() -> std::io::Result<Vec<usize>> {
 	let status = std::fs::read_to_string("/proc/self/status")?;
 	let list = status
 		.lines()
