@@ -487,15 +487,28 @@ pub struct DirectoryConfig {
 	pub fee: Amount,
 	/// Bond held while registered.
 	pub bond: Amount,
+	/// Blocks a job's image and result stay in the registry after its match closes (or after
+	/// its job offer is cancelled or expires unmatched) before the directory deletes them.
+	/// Providers, mediators and job creators need both until the match closes; a job creator
+	/// may fetch its result some time after. Default: a day of 2 s blocks.
+	#[serde(default = "default_retention")]
+	pub retention: BlockNumber,
 	/// `[[registry]]`: the CA and credentials of its own registry, as the heartbeat checks it.
 	#[serde(default)]
 	pub registry: Vec<RegistryAccess>,
+}
+
+fn default_retention() -> BlockNumber {
+	43_200
 }
 
 impl Validate for DirectoryConfig {
 	fn validate(&self) -> Result<(), String> {
 		if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
 			return Err(format!("`endpoint` {} must be an http:// or https:// URL", self.endpoint));
+		}
+		if self.retention == 0 {
+			return Err("`retention` must be at least 1 block".into());
 		}
 		validate_access(&self.registry)
 	}

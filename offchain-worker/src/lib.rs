@@ -5,7 +5,8 @@
 //! - [`solver`]: matches open job offers to open resource offers and posts the matches;
 //! - [`mediator`]: re-executes disputed jobs and posts verdicts;
 //! - [`directory`]: keeps a directory's registration alive with heartbeats while its registry
-//!   answers.
+//!   answers, and deletes jobs' images and results a retention period after their matches
+//!   close.
 //!
 //! Each role signs with an `mdcm` key of the node keystore ([`chain::KEY_TYPE`]), acts on best
 //! blocks and settles on finalized ones. Whatever would leave a role idle — a missing key, an
@@ -153,8 +154,11 @@ pub async fn prepare(roles: &Roles, node: NodeHandles) -> Result<Vec<Worker>, Wo
 	if let Some(path) = &roles.directory {
 		let config: config::DirectoryConfig = config::load(path)?;
 		let chain = chain_for(&node, &nonces, "directory", config.account.as_ref())?;
-		workers
-			.push(("modicum-directory", directory::start(chain, config, metrics.clone()).await?));
+		let work_dir = node.work_dir.join("directory");
+		workers.push((
+			"modicum-directory",
+			directory::start(chain, config, work_dir, metrics.clone()).await?,
+		));
 	}
 	if let Some(path) = &roles.mediator {
 		let config: config::MediatorConfig = config::load(path)?;
@@ -371,6 +375,20 @@ pub async fn submit(
 			false
 		}
 	}
+}
+
+/// Writes `bytes` to `path` through a synced temporary file beside it, then syncs the folder:
+/// a crash leaves the old content or the new, never a torn one, and a written file stays.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+	use std::io::Write;
+	let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+	let dir = dir.unwrap_or(std::path::Path::new("."));
+	let temporary = dir.join(format!(".{}", path.file_name().unwrap_or_default().to_string_lossy()));
+	let mut file = std::fs::File::create(&temporary)?;
+	file.write_all(bytes)?;
+	file.sync_all()?;
+	std::fs::rename(temporary, path)?;
+	std::fs::File::open(dir)?.sync_all()
 }
 
 /// Whether a transaction last sent at `sent` may be sent again at `now`.

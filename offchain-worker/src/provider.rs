@@ -12,7 +12,7 @@ use crate::{
 	executor::{Executor, ExecutorError, Job},
 	metrics::Metrics,
 	registry::{Registries, RESULTS_REPOSITORY},
-	submit, Registration, WorkerError,
+	submit, write_durably, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{AccountId, Balance, BlockNumber, MarketCall, Runtime, RuntimeCall};
@@ -84,7 +84,7 @@ impl Journal {
 	}
 
 	fn save(&self, id: MatchId, measured: &Measured) -> std::io::Result<()> {
-		write_durably(&self.dir, &self.path(id, "json"), &serde_json::to_vec(measured)?)
+		write_durably(&self.path(id, "json"), &serde_json::to_vec(measured)?)
 	}
 
 	/// Runs of the match begun and not ended in this or an earlier process.
@@ -96,7 +96,7 @@ impl Journal {
 	}
 
 	fn begin(&self, id: MatchId, attempt: u32) -> std::io::Result<()> {
-		write_durably(&self.dir, &self.path(id, "started"), attempt.to_string().as_bytes())
+		write_durably(&self.path(id, "started"), attempt.to_string().as_bytes())
 	}
 
 	/// The run ended (measured, or failed locally): it was not cut short.
@@ -120,17 +120,6 @@ impl Journal {
 			let _ = std::fs::remove_file(self.path(id, extension));
 		}
 	}
-}
-
-/// Writes `bytes` to `path` through a synced temporary file, so a crash leaves the old content
-/// or the new, never a torn one.
-fn write_durably(dir: &std::path::Path, path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-	use std::io::Write;
-	let temporary = dir.join(format!(".{}", path.file_name().unwrap_or_default().to_string_lossy()));
-	let mut file = std::fs::File::create(&temporary)?;
-	file.write_all(bytes)?;
-	file.sync_all()?;
-	std::fs::rename(temporary, path)
 }
 
 struct Provider {
