@@ -895,3 +895,105 @@ fn a_cancelled_or_dropped_run_leaves_no_container_mount_or_cgroup() {
 	});
 	let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The devnet provider's open offers at the best block: (offer, cpu ask).
+fn provider_offers(rpc: &Rpc) -> Vec<(pallet_market::OfferId, Balance)> {
+	let best = block_hash(rpc, header_number(rpc, None));
+	state_call::<Vec<(pallet_market::OfferId, pallet_market::ResourceOfferOf<Runtime>)>>(
+		rpc,
+		"MarketApi_open_resource_offers",
+		(),
+		&best,
+	)
+	.into_iter()
+	.filter(|(_, offer)| offer.provider == RP.to_account_id())
+	.map(|(id, offer)| (id, offer.cpu_price))
+	.collect()
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn two_jobs_run_side_by_side_on_one_provider_and_both_are_accepted() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc, JC, MEDIATOR);
+	// The provider keeps an offer open per slot (two on the devnet).
+	wait_for(Duration::from_secs(60), "an offer for each of the provider's two slots", || {
+		provider_offers(rpc).len() == 2
+	});
+	let (image, base) = publish("nap");
+	let from = header_number(rpc, None);
+	post_job(rpc, image.clone(), base, SMALL, 100);
+	post_job(rpc, image, base, SMALL, 100);
+	let mut ids = Vec::new();
+	wait_for_event(rpc, from, Duration::from_secs(120), "two matches", |e| {
+		if let MarketEvent::Matched { match_id, creator, provider, .. } = e {
+			if creator == JC.to_account_id() {
+				assert_eq!(provider, RP.to_account_id(), "both jobs go to the devnet's provider");
+				ids.push(match_id);
+			}
+		}
+		(ids.len() == 2).then_some(())
+	});
+	// Each job naps 15 s: both containers are seen at once only if the slots run side by side.
+	let first = wait_for_container(ids[0]);
+	let second = wait_for_container(ids[1]);
+	let running = Command::new("docker").args(["ps", "--format", "{{.Names}}"]).output().unwrap();
+	let running = String::from_utf8_lossy(&running.stdout);
+	assert!(running.contains(&first) && running.contains(&second), "both run at once: {running}");
+	let receipts: Vec<_> =
+		ids.iter().map(|id| result_posted(rpc, from, *id, Duration::from_secs(180)).1).collect();
+	for receipt in &receipts {
+		assert_eq!(receipt.status, ResultStatus::Completed, "{receipt:?}");
+	}
+	assert_eq!(receipts[0].result_digest, receipts[1].result_digest, "the neighbour changed nothing");
+	for id in ids {
+		let (_, ending) = closed(rpc, from, id, Duration::from_secs(240));
+		assert!(matches!(ending, Ending::Accepted), "{ending:?}");
+	}
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_rise_in_the_electricity_price_withdraws_the_offers_that_would_lose_money_and_raises_the_ask() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	let price_file = devnet_dir().join("electricity-price");
+	// 100 MDC per kWh at 36 W per core is the devnet's 1 uMDC per cpu unit.
+	let set_price = |text: &str| std::fs::write(&price_file, text).unwrap();
+	wait_for(Duration::from_secs(60), "the provider's offers at the usual ask", || {
+		let offers = provider_offers(rpc);
+		!offers.is_empty() && offers.iter().all(|(_, ask)| *ask == CPU_ASK)
+	});
+	let before: Vec<_> = provider_offers(rpc).into_iter().map(|(id, _)| id).collect();
+	let from = header_number(rpc, None);
+	set_price("250 MDC");
+	// Whatever happens next, the devnet goes back to its usual price.
+	struct Restore<F: Fn(&str)>(F);
+	impl<F: Fn(&str)> Drop for Restore<F> {
+		fn drop(&mut self) {
+			(self.0)("100 MDC");
+		}
+	}
+	let restore = Restore(set_price);
+	wait_for(Duration::from_secs(60), "offers at the new ask of 2.5 uMDC", || {
+		let offers = provider_offers(rpc);
+		!offers.is_empty() && offers.iter().all(|(_, ask)| *ask == 5 * CPU_ASK / 2)
+	});
+	let mut cancelled = Vec::new();
+	wait_for_event(rpc, from, Duration::from_secs(60), "the cheaper offers withdrawn", |e| {
+		if let MarketEvent::OfferCancelled { offer, owner } = e {
+			if owner == RP.to_account_id() {
+				cancelled.push(offer);
+			}
+		}
+		// Each asked 1 uMDC, below the new cost: each is withdrawn.
+		before.iter().all(|offer| cancelled.contains(offer)).then_some(())
+	});
+	// The price falls back: the dearer offers are repriced, so the devnet's jobs match again.
+	drop(restore);
+	wait_for(Duration::from_secs(60), "offers back at 1 uMDC", || {
+		let offers = provider_offers(rpc);
+		!offers.is_empty() && offers.iter().all(|(_, ask)| *ask == CPU_ASK)
+	});
+}

@@ -193,14 +193,34 @@ pub struct ProviderConfig {
 	pub trusted_directories: Vec<Account>,
 	/// Base layers (uncompressed `diff_id`s) kept installed.
 	pub base_layers: Vec<Sha256>,
-	/// What each resource offer offers and asks.
+	/// What each resource offer offers and asks: one slot's share of the machine.
 	pub offer: OfferConfig,
+	/// What of this host the provider may use, divided into slots of one offer each; what is
+	/// omitted is detected.
+	#[serde(default)]
+	pub machine: MachineConfig,
 	/// How the cpu ask is set; if omitted, the fixed `offer.cpu_price`.
 	#[serde(default)]
 	pub price: Option<PriceConfig>,
 	/// `[[registry]]`: the CA and credentials of directories' registries.
 	#[serde(default)]
 	pub registry: Vec<RegistryAccess>,
+}
+
+/// What of the host a provider may use. Jobs' `/out` and `/tmp` are memory-backed (tmpfs), so
+/// each slot takes an offer's memory + storage of RAM.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineConfig {
+	/// Cores jobs may use; if omitted, every core this process may run on.
+	pub cores: Option<usize>,
+	/// RAM jobs may use, MiB; if omitted, three quarters of the host's.
+	pub memory: Option<u64>,
+	/// Disk of the work directory that pulled layers and result archives may use, MiB; if
+	/// omitted, three quarters of what is free.
+	pub disk: Option<u64>,
+	/// Jobs run at once, one resource offer each; if omitted, as many as the machine fits.
+	pub slots: Option<u32>,
 }
 
 /// The terms of the provider's resource offers.

@@ -22,6 +22,7 @@ pub mod pricing;
 pub mod provider;
 pub mod registry;
 pub mod scratch;
+pub mod slots;
 pub mod solver;
 pub mod verdict;
 

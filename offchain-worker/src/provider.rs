@@ -1,6 +1,7 @@
-//! The resource provider: keeps one resource offer on the market while free, runs each job
-//! matched to it, uploads the canonical result archive to the job's directory and posts the
-//! result. A journal of computed receipts survives restarts, so a job whose result is computed
+//! The resource provider: divides its machine into slots ([`crate::slots`]) and keeps one
+//! resource offer on the market per free slot, runs the jobs matched to them side by side, each
+//! on cores of its own, uploads each canonical result archive to the job's directory and posts
+//! the result. A journal of computed receipts survives restarts, so a job whose result is computed
 //! is never run twice, and a matched job is never forgotten: open matches are read back from
 //! chain state.
 
@@ -9,14 +10,16 @@ use crate::{
 	chain::Chain,
 	config::{Account, ProviderConfig},
 	directory_endpoint, due, ensure_funded,
-	executor::{Executor, ExecutorError, Job},
+	executor::{self, Executor, ExecutorError, Job},
 	metrics::Metrics,
+	pricing::{self, Pricing, Quote},
 	registry::{Registries, RESULTS_REPOSITORY},
+	slots::{self, Slots},
 	submit, write_durably, Registration, WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{AccountId, Balance, BlockNumber, MarketCall, Runtime, RuntimeCall};
-use pallet_market::{ActorsOf, MatchId, MatchOf, MatchState, MaxFees, Receipt, Role};
+use pallet_market::{ActorsOf, MatchId, MatchOf, MatchState, MaxFees, OfferId, Receipt, Role};
 use std::{
 	collections::{HashMap, HashSet},
 	path::PathBuf,
@@ -127,6 +130,8 @@ struct Provider {
 	config: ProviderConfig,
 	/// `register_resource_provider` with the configured terms.
 	registration: Registration,
+	/// The machine's division: one open offer per free slot.
+	slots: Slots,
 	executor: Executor,
 	metrics: Metrics,
 	journal: Arc<Journal>,
@@ -138,8 +143,12 @@ struct Provider {
 	failures: HashMap<MatchId, u32>,
 	/// When each result was last submitted.
 	posted: HashMap<MatchId, BlockNumber>,
-	/// When the last resource offer was submitted.
+	/// When resource offers were last submitted.
 	offered_at: Option<BlockNumber>,
+	/// Sets the asks, and says which offers would lose money.
+	pricing: Pricing,
+	/// Offers whose withdrawal was submitted, and when.
+	withdrawn: HashMap<OfferId, BlockNumber>,
 }
 
 /// Checks the provider can work (Docker, cgroups, key, funds) and returns its loop.
@@ -167,6 +176,17 @@ pub async fn start(
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?
 		.with_registries(registries);
+	let invalid = |message: String| WorkerError::Invalid { role: ROLE, message };
+	let cores = executor::allowed_cores().map_err(|e| invalid(format!("CPU affinity: {e}")))?;
+	let host = slots::Host::detect(cores, &work_dir).map_err(|e| invalid(format!("host resources: {e}")))?;
+	let reference_speed = u64::from(chain.state().parameters(best)?.reference_speed);
+	let slots = slots::divide(&config, &host, reference_speed).map_err(invalid)?;
+	let executor = executor.with_cores(slots.cores.clone());
+	tracing::info!(
+		target: "modicum", slots = slots.count, cores_per_slot = slots.cores_per_slot, cores = ?slots.cores,
+		host_memory_mib = host.memory, host_disk_mib = host.disk, "provider: machine divided into slots"
+	);
+	let pricing = Pricing::new(&config, metrics.clone())?;
 	let journal = Journal { dir: work_dir.join("journal") };
 	std::fs::create_dir_all(&journal.dir).map_err(|e| WorkerError::Invalid {
 		role: ROLE,
@@ -177,6 +197,7 @@ pub async fn start(
 		chain,
 		config,
 		registration,
+		slots,
 		executor,
 		metrics,
 		journal: Arc::new(journal),
@@ -186,6 +207,8 @@ pub async fn start(
 		failures: HashMap::new(),
 		posted: HashMap::new(),
 		offered_at: None,
+		pricing,
+		withdrawn: HashMap::new(),
 	};
 	Ok(Box::pin(provider.run()))
 }
@@ -244,14 +267,10 @@ impl Provider {
 				let _ = cancel.send(true);
 			}
 		}
-		let mut busy = !self.running.is_empty();
 		for (id, terms) in &matches {
 			if terms.state != MatchState::Matched {
 				continue;
 			}
-			busy = true;
-			// The offer this match took is closed: the next may follow as soon as the run ends.
-			self.offered_at = None;
 			if self.running.contains_key(id) || !due(self.posted.get(id).copied(), number) {
 				continue;
 			}
@@ -277,34 +296,98 @@ impl Provider {
 			self.spawn_run(*id, terms, &actors);
 		}
 		self.metrics.queue(self.running.len());
+		// A slot is taken from its match until the result is posted, and while its run lasts.
+		let occupied: HashSet<MatchId> = matches
+			.iter()
+			.filter(|(_, m)| m.state == MatchState::Matched)
+			.map(|(id, _)| *id)
+			.chain(self.running.keys().copied())
+			.collect();
+		self.offer_free_slots(best, number, &actors, occupied.len()).await
+	}
 
-		// Every open offer is read only when this provider is free to offer.
-		if busy || !due(self.offered_at, number) {
+	/// Withdraws the open offers the price policy says would lose money, and posts one offer per
+	/// free slot at the policy's ask.
+	async fn offer_free_slots(
+		&mut self,
+		best: sp_core::H256,
+		number: BlockNumber,
+		actors: &ActorsOf<Runtime>,
+		occupied: usize,
+	) -> Result<(), WorkerError> {
+		let state = self.chain.state();
+		let me = self.chain.account().clone();
+		let mine: Vec<(OfferId, Balance)> = state
+			.open_resource_offers(best)?
+			.into_iter()
+			.filter(|(_, o)| o.provider == me)
+			.map(|(id, o)| (id, o.cpu_price))
+			.collect();
+		let offer = &self.config.offer;
+		let window = offer.window.min(state.parameters(best)?.max_offer_window);
+		let valid_to = number.saturating_add(window);
+		let bids = if self.pricing.follows_market() {
+			pricing::fitting_bids(&self.config, number, valid_to, &state.open_job_offers(best)?)
+		} else {
+			Vec::new()
+		};
+		let quote = self.pricing.quote(std::time::Instant::now(), &bids).await;
+		let losing = quote.to_withdraw(&mine);
+		// An offer asking well above the ask now (the price fell, the configuration changed)
+		// would wait unmatched: it is reposted at the ask.
+		let overpriced: Vec<OfferId> = match quote {
+			Quote::Ask { cpu, .. } => mine
+				.iter()
+				.filter(|(id, ask)| *ask > cpu.saturating_add(cpu / 10) && !losing.contains(id))
+				.map(|(id, _)| *id)
+				.collect(),
+			Quote::Withdraw { .. } => Vec::new(),
+		};
+		let withdraw: Vec<OfferId> = losing.iter().chain(&overpriced).copied().collect();
+		for (id, ask) in mine.iter().filter(|(id, _)| withdraw.contains(id)) {
+			if !due(self.withdrawn.get(id).copied(), number) {
+				continue;
+			}
+			self.withdrawn.insert(*id, number);
+			let call = MarketCall::cancel_resource_offer { offer: *id };
+			if !submit(&self.chain, &self.metrics, "cancel_resource_offer", call.into()).await {
+				continue;
+			}
+			// Its slot is free to offer again at once, at the ask now.
+			self.offered_at = None;
+			if losing.contains(id) {
+				self.pricing.withdrawn(*id, *ask, &quote);
+			} else {
+				tracing::info!(target: "modicum", offer = id, ask, "provider: repricing an offer that asks above the ask now");
+			}
+		}
+		self.withdrawn.retain(|id, _| mine.iter().any(|(open, _)| open == id));
+		let Quote::Ask { cpu: cpu_price, bandwidth: bandwidth_price, .. } = quote else { return Ok(()) };
+		let kept = mine.len() - withdraw.len();
+		let free = (self.slots.count as usize).saturating_sub(occupied + kept);
+		if free == 0 || !due(self.offered_at, number) {
 			return Ok(());
 		}
-		if state.open_resource_offers(best)?.iter().all(|(_, o)| o.provider != me) {
-			self.offered_at = Some(number);
-			let offer = &self.config.offer;
-			let spendable = state.spendable_balance(best, &me)?;
-			if spendable < offer.deposit.0 {
-				// A transaction that cannot hold its deposit would only burn fees.
-				tracing::warn!(target: "modicum", spendable, deposit = offer.deposit.0, "provider: cannot cover the offer deposit; fund the account");
-				return Ok(());
-			}
-			let parameters = state.parameters(best)?;
-			let window = offer.window.min(parameters.max_offer_window);
+		self.offered_at = Some(number);
+		let spendable = state.spendable_balance(best, &me)?;
+		// A transaction that cannot hold its deposit would only burn fees.
+		let affordable = (spendable / offer.deposit.0.max(1)).min(free as Balance) as usize;
+		if affordable < free {
+			tracing::warn!(target: "modicum", spendable, deposit = offer.deposit.0, free, "provider: cannot cover the deposit of an offer for every free slot; fund the account");
+		}
+		for _ in 0..affordable {
 			let call = MarketCall::post_resource_offer {
 				capacity: offer.capacity(),
 				architecture: self.config.architecture.into(),
-				cpu_price: offer.cpu_price.0,
-				bandwidth_price: offer.bandwidth_price.0,
+				cpu_price,
+				bandwidth_price,
 				valid_from: number,
-				valid_to: number.saturating_add(window),
-				max_fees: self.max_fees(&actors),
+				valid_to,
+				max_fees: self.max_fees(actors),
 				deposit: offer.deposit.0,
 			};
 			if submit(&self.chain, &self.metrics, "post_resource_offer", call.into()).await {
-				tracing::info!(target: "modicum", "provider: resource offer posted");
+				tracing::info!(target: "modicum", cpu_price, bandwidth_price, "provider: resource offer posted");
 			}
 		}
 		Ok(())
