@@ -1,8 +1,13 @@
 //! A job's image: built from a folder's Dockerfile on a base the providers keep, with an
 //! optional data layer, and pushed by digest to the job's directory. Docker is driven through
-//! its own command line, as job authors use it.
+//! its own command line, as job authors use it, to build and save the image; the push goes
+//! through the market's registry client (https with the directory's CA and credentials,
+//! `--registry-config`), so Docker needs no registry settings for a directory elsewhere.
 
-use modicum_offchain_worker::{config::Sha256, registry::Registry};
+use modicum_offchain_worker::{
+	config::Sha256,
+	registry::{Registry, RegistryError},
+};
 use pallet_market::Digest;
 use std::{
 	path::{Path, PathBuf},
@@ -49,6 +54,9 @@ pub enum ImageError {
 	/// Docker took too long.
 	#[error("docker {0} did not finish within {1:?}")]
 	Timeout(String, Duration),
+	/// The directory's registry refused or failed the push.
+	#[error("pushing to the directory: {0}")]
+	Registry(#[from] RegistryError),
 }
 
 /// An image pushed to a directory.
@@ -225,21 +233,23 @@ pub async fn add_input(from: &str, input: &Path, tag: &str) -> Result<(), ImageE
 	Ok(())
 }
 
-/// Pushes local image `image` to the directory's registry as `repository`; its manifest
-/// digest.
-pub async fn push(image: &str, registry: &Registry, repository: &str) -> Result<Digest, ImageError> {
-	let target = format!("{}/{repository}:latest", registry.host());
-	docker(&["tag", image, &target], None, QUERY_TIMEOUT).await?;
-	let output = docker(&["push", &target], None, PUSH_TIMEOUT).await;
-	// The tag is only the way to the registry.
-	let _ = docker(&["image", "rm", "--no-prune", &target], None, QUERY_TIMEOUT).await;
-	let output = output?;
-	output
-		.split_whitespace()
-		.filter_map(|word| word.parse::<Sha256>().ok())
-		.last()
-		.map(|d| d.0)
-		.ok_or_else(|| ImageError::Docker { command: "push".into(), message: format!("no digest in its output: {output}") })
+/// Pushes local image `image` to the directory's registry as `repository` by digest: `docker
+/// save`, then each layer the registry lacks (the base too), the config and the manifest. Its
+/// manifest digest. `work` (a new folder) holds the saved image meanwhile and is removed.
+pub async fn push(image: &str, registry: &Registry, repository: &str, work: &Path) -> Result<Digest, ImageError> {
+	let _ = std::fs::remove_dir_all(work);
+	std::fs::create_dir_all(work).map_err(|e| ImageError::Docker { command: "save".into(), message: format!("{}: {e}", work.display()) })?;
+	let saved = work.join("image.tar");
+	let pushed = async {
+		docker(&["save", "-o", &saved.to_string_lossy(), image], None, PUSH_TIMEOUT).await?;
+		tokio::time::timeout(PUSH_TIMEOUT, registry.push_saved_image(repository, &saved, &work.join("layers")))
+			.await
+			.map_err(|_| ImageError::Timeout("push".into(), PUSH_TIMEOUT))?
+			.map_err(ImageError::from)
+	}
+	.await;
+	let _ = std::fs::remove_dir_all(work);
+	pushed
 }
 
 /// A repository name for a job folder or image: lower-case letters, digits, `.`, `_`, `-`.

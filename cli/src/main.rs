@@ -13,7 +13,8 @@ use modicum_cli::{
 use modicum_offchain_worker::{
 	config::Amount,
 	directory_endpoint,
-	registry::{Registry, RegistryError},
+	config::ConfigError,
+	registry::{Registries, RegistryError},
 };
 use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, RuntimeEvent};
 use pallet_market::{
@@ -49,6 +50,12 @@ struct Cli {
 	/// `human` (default) or `json` on stdout; progress goes to stderr.
 	#[arg(long, global = true, value_enum, default_value_t = Output::Human)]
 	output: Output,
+	/// A TOML file of `[[registry]]` entries — `endpoint`, and optionally `ca_file` (a PEM CA
+	/// trusted instead of the system's), `username` and `password_file` — for directories
+	/// whose registries use https with their own CA or need a login; used by pushes, result
+	/// fetches and the verifier [env: MODICUM_REGISTRY_CONFIG].
+	#[arg(long, global = true, value_name = "FILE")]
+	registry_config: Option<PathBuf>,
 	#[command(subcommand)]
 	command: Command,
 }
@@ -221,6 +228,8 @@ enum CliError {
 	#[error("directory: {0}")]
 	Registry(#[from] RegistryError),
 	#[error(transparent)]
+	Config(#[from] ConfigError),
+	#[error(transparent)]
 	Verifier(#[from] VerifierError),
 	#[error("{0}")]
 	Usage(String),
@@ -263,18 +272,23 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 		(None, None, None) => std::env::var("MODICUM_SEED").ok().map(KeySource::Seed),
 	};
 	let signer = key.map(|k| k.load()).transpose()?;
+	let registries = match cli.registry_config.or_else(|| std::env::var_os("MODICUM_REGISTRY_CONFIG").map(PathBuf::from)) {
+		Some(path) => Registries::from_file(&path)?,
+		None => Registries::default(),
+	};
+	let registries = &registries;
 	let chain = Chain::connect(&url, signer).await?;
 	let output = cli.output;
 	match cli.command {
-		Command::Job(JobCommand::Run(args)) => job_run(&chain, output, args).await,
+		Command::Job(JobCommand::Run(args)) => job_run(&chain, registries, output, args).await,
 		Command::Job(JobCommand::Describe { id, since }) => {
 			let status = status::track(&chain, id, since).await?;
 			emit(output, &status, || status.describe());
 			Ok(())
 		}
 		Command::Job(JobCommand::List { state }) => job_list(&chain, output, state).await,
-		Command::Job(JobCommand::Logs { id }) => job_logs(&chain, output, id).await,
-		Command::Job(JobCommand::Get { id, dir }) => job_get(&chain, output, id, dir).await,
+		Command::Job(JobCommand::Logs { id }) => job_logs(&chain, registries, output, id).await,
+		Command::Job(JobCommand::Get { id, dir }) => job_get(&chain, registries, output, id, dir).await,
 		Command::Job(JobCommand::Cancel { id }) => {
 			let included = chain.submit(RuntimeCall::Market(MarketCall::cancel_job_offer { offer: id })).await?;
 			done(output, "cancelled", id, &included);
@@ -295,7 +309,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 		}
 		Command::Job(JobCommand::Verify { id }) => {
 			let (match_id, terms) = open_match(&chain, id).await?;
-			let verifier = Verifier::start(&chain).await?;
+			let verifier = Verifier::start(&chain, registries).await?;
 			let decision = verify(&verifier, &chain, match_id, &terms, Some(1.0)).await?;
 			emit(output, &decision, || decision_text(&decision));
 			Ok(())
@@ -303,7 +317,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 		Command::Offers => offers(&chain, output).await,
 		Command::WhyNoMatch { job } => why_no_match(&chain, output, job).await,
 		Command::Balance => balance(&chain, output).await,
-		Command::Verifier { verify_rate } => run_verifier(&chain, output, verify_rate).await,
+		Command::Verifier { verify_rate } => run_verifier(&chain, registries, output, verify_rate).await,
 	}
 }
 
@@ -360,7 +374,7 @@ fn decision_text(decision: &Decision) -> String {
 	)
 }
 
-async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), CliError> {
+async fn job_run(chain: &Chain, registries: &Registries, output: Output, args: RunArgs) -> Result<(), CliError> {
 	let best = chain.best().await?;
 	let actors = chain.actors(best.hash).await?;
 	let supported = offer::supported_bases(&actors);
@@ -370,7 +384,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		.map(|d| AccountId::from_ss58check(d).map_err(|_| CliError::Usage(format!("--directory {d} is not an SS58 account"))))
 		.transpose()?;
 	let directory = offer::choose_directory(chain, &actors, asked.as_ref(), best.hash).await?;
-	let registry = Registry::new(&directory.1)?;
+	let registry = registries.client(&directory.1)?;
 
 	let (name, local) = match (&args.dir, &args.image) {
 		(Some(dir), _) => {
@@ -396,7 +410,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 		(None, None) => return Err(CliError::Usage("give a folder with a Dockerfile, or --image".into())),
 	};
 	progress(format!("pushing {local} to the directory at {}", directory.1));
-	let digest = image::push(&local, &registry, &name).await?;
+	let digest = image::push(&local, &registry, &name, &home(chain).join("push")).await?;
 	let manifest = registry.manifest(&name, &digest, 64 << 10).await?;
 	let config = registry.image_config(&name, &manifest, 64 << 10).await?;
 	let base_layer: modicum_offchain_worker::config::Sha256 = config
@@ -502,7 +516,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 	}
 	if args.wait {
 		progress(format!("job {id} posted in block #{}; waiting for a match", included.block.number));
-		let status = follow(chain, id, args.verify_rate).await?;
+		let status = follow(chain, registries, id, args.verify_rate).await?;
 		if !args.id_only {
 			emit(output, &status, || status.describe());
 		}
@@ -511,7 +525,7 @@ async fn job_run(chain: &Chain, output: Output, args: RunArgs) -> Result<(), Cli
 }
 
 /// Follows job `id` block by block to its end, verifying and settling its result.
-async fn follow(chain: &Chain, id: OfferId, verify_rate: Option<f64>) -> Result<JobStatus, CliError> {
+async fn follow(chain: &Chain, registries: &Registries, id: OfferId, verify_rate: Option<f64>) -> Result<JobStatus, CliError> {
 	let mut last_state = "";
 	let mut decided = false;
 	let mut block = 0;
@@ -525,7 +539,7 @@ async fn follow(chain: &Chain, id: OfferId, verify_rate: Option<f64>) -> Result<
 			"closed" | "cancelled" | "expired" => return Ok(status),
 			"result" if !decided => {
 				if let (Some(match_id), Some(terms)) = (status.match_id, &status.terms) {
-					match Verifier::start(chain).await {
+					match Verifier::start(chain, registries).await {
 						// Once either way: a decision that did not land (the chain accepted by
 						// the deadline meanwhile) shows in the match's ending.
 						Ok(verifier) => {
@@ -590,7 +604,7 @@ async fn job_list(chain: &Chain, output: Output, state: Option<String>) -> Resul
 }
 
 /// The result archive of job `id`, fetched once into the CLI's cache, and the job's status.
-async fn archive_of(chain: &Chain, id: OfferId) -> Result<(PathBuf, JobStatus), CliError> {
+async fn archive_of(chain: &Chain, registries: &Registries, id: OfferId) -> Result<(PathBuf, JobStatus), CliError> {
 	let status = status::track(chain, id, None).await?;
 	let digest = status.receipt.map(|r| r.result_digest).or_else(|| {
 		status.history.iter().rev().find_map(|(_, s)| match s {
@@ -625,11 +639,11 @@ async fn archive_of(chain: &Chain, id: OfferId) -> Result<(PathBuf, JobStatus), 
 	})?;
 	let limit = verifier::archive_cap(bandwidth);
 	progress(format!("fetching the result archive sha256:{} from {endpoint}", hex::encode(digest)));
-	Ok((result::fetch(&endpoint, &digest, limit, &home(chain).join("results")).await?, status))
+	Ok((result::fetch(registries, &endpoint, &digest, limit, &home(chain).join("results")).await?, status))
 }
 
-async fn job_logs(chain: &Chain, output: Output, id: OfferId) -> Result<(), CliError> {
-	let (archive, _) = archive_of(chain, id).await?;
+async fn job_logs(chain: &Chain, registries: &Registries, output: Output, id: OfferId) -> Result<(), CliError> {
+	let (archive, _) = archive_of(chain, registries, id).await?;
 	let (stdout, stderr) = result::logs(&archive)?;
 	match output {
 		Output::Json => emit(output, &json!({
@@ -645,8 +659,8 @@ async fn job_logs(chain: &Chain, output: Output, id: OfferId) -> Result<(), CliE
 	Ok(())
 }
 
-async fn job_get(chain: &Chain, output: Output, id: OfferId, dir: Option<PathBuf>) -> Result<(), CliError> {
-	let (archive, status) = archive_of(chain, id).await?;
+async fn job_get(chain: &Chain, registries: &Registries, output: Output, id: OfferId, dir: Option<PathBuf>) -> Result<(), CliError> {
+	let (archive, status) = archive_of(chain, registries, id).await?;
 	if status.history.iter().any(|(_, s)| matches!(s, Step::Verdict { faulty_party, .. } if faulty_party == "ResourceProvider")) {
 		progress("warning: the mediator found this result wrong; it is the provider's archive, not a correct result");
 	}
@@ -817,9 +831,9 @@ async fn balance(chain: &Chain, output: Output) -> Result<(), CliError> {
 	Ok(())
 }
 
-async fn run_verifier(chain: &Chain, output: Output, requested: Option<f64>) -> Result<(), CliError> {
+async fn run_verifier(chain: &Chain, registries: &Registries, output: Output, requested: Option<f64>) -> Result<(), CliError> {
 	let me = chain.account()?;
-	let verifier = Verifier::start(chain).await?;
+	let verifier = Verifier::start(chain, registries).await?;
 	progress(format!("verifier for {}: deciding every result of its jobs", me.to_ss58check()));
 	let mut decided = std::collections::BTreeSet::new();
 	// One task per result, so a long re-run never pushes another match past its deadline.

@@ -2,7 +2,7 @@
 //! checked against it while they stream, and never more than the job's bandwidth limit),
 //! kept once per digest, unpacked without letting a hostile archive write outside its folder.
 
-use modicum_offchain_worker::registry::{Registry, RegistryError, RESULTS_REPOSITORY};
+use modicum_offchain_worker::registry::{Registries, RegistryError, RESULTS_REPOSITORY};
 use pallet_market::Digest;
 use std::{
 	io::{Read, Write},
@@ -38,9 +38,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ResultError + '_ {
 	move |source| ResultError::Io { path: path.into(), source }
 }
 
-/// Fetches the archive `digest` from the directory at `endpoint` into `cache` (once), at most
-/// `max_bytes`; its path.
-pub async fn fetch(endpoint: &str, digest: &Digest, max_bytes: u64, cache: &Path) -> Result<PathBuf, ResultError> {
+/// Fetches the archive `digest` from the directory at `endpoint` (reached through
+/// `registries`) into `cache` (once), at most `max_bytes`; its path.
+pub async fn fetch(
+	registries: &Registries,
+	endpoint: &str,
+	digest: &Digest,
+	max_bytes: u64,
+	cache: &Path,
+) -> Result<PathBuf, ResultError> {
 	let path = cache.join(format!("{}.tar", hex::encode(digest)));
 	// A cached copy is used only while it still hashes to the digest.
 	if path.exists() {
@@ -50,7 +56,7 @@ pub async fn fetch(endpoint: &str, digest: &Digest, max_bytes: u64, cache: &Path
 		std::fs::remove_file(&path).map_err(io(&path))?;
 	}
 	std::fs::create_dir_all(cache).map_err(io(cache))?;
-	let registry = Registry::new(endpoint)?;
+	let registry = registries.client(endpoint)?;
 	let partial = path.with_extension("part");
 	let mut file = std::fs::File::create(&partial).map_err(io(&partial))?;
 	let streamed = registry

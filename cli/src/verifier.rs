@@ -13,6 +13,7 @@ use modicum_offchain_worker::{
 	config::oci_architecture,
 	directory_endpoint,
 	executor::{Executor, ExecutorError, Job},
+	registry::Registries,
 	verdict::{judge, verdict, CostBound, DirectoryCheck, RunOutcome},
 };
 use modicum_runtime::{BlockNumber, Runtime, RuntimeCall, MILLI_SECS_PER_BLOCK};
@@ -105,12 +106,14 @@ pub struct Verifier {
 	/// The executor, or why this host cannot run jobs (each decision then accepts).
 	executor: Result<Executor, String>,
 	work_dir: PathBuf,
+	/// The CA and credentials of directories' registries (`--registry-config`).
+	registries: Registries,
 	_lock: Arc<std::fs::File>,
 }
 
 impl Verifier {
 	/// Takes the account's verifier lock on this host and connects to Docker.
-	pub async fn start(chain: &Chain) -> Result<Self, VerifierError> {
+	pub async fn start(chain: &Chain, registries: &Registries) -> Result<Self, VerifierError> {
 		let account = chain.account().map(|a| hex::encode(&<[u8; 32]>::from(a)[..4])).unwrap_or_default();
 		let work_dir = home(chain).join(format!("verifier-{account}"));
 		let io = |path: &PathBuf| {
@@ -131,8 +134,12 @@ impl Verifier {
 		if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
 			return Err(VerifierError::Busy(lock_path.display().to_string()));
 		}
-		let executor = Executor::connect(work_dir.join("runs"), &namespace).await.map_err(|e| e.to_string());
-		Ok(Self { chain: chain.clone(), executor, work_dir, _lock: Arc::new(lock) })
+		let executor = Executor::connect(work_dir.join("runs"), &namespace)
+			.await
+			.map(|executor| executor.with_registries(registries.clone()))
+			.map_err(|e| e.to_string());
+		let registries = registries.clone();
+		Ok(Self { chain: chain.clone(), executor, work_dir, registries, _lock: Arc::new(lock) })
 	}
 
 	/// Decides on the result of match `id` (its terms `terms`) at rate `rate` and acts: accept
@@ -182,7 +189,7 @@ impl Verifier {
 			let now = chain.best().await.map(|b| b.number).unwrap_or(reaction_deadline);
 			let spare = reaction_deadline.saturating_sub(now).saturating_sub(terms.run_length.saturating_add(2));
 			let budget = std::time::Duration::from_millis(u64::from(spare) * MILLI_SECS_PER_BLOCK / 2);
-			let fetched = tokio::time::timeout(budget, result::fetch(&endpoint, &digest, max, &home(chain).join("results"))).await;
+			let fetched = tokio::time::timeout(budget, result::fetch(&self.registries, &endpoint, &digest, max, &home(chain).join("results"))).await;
 			if !matches!(fetched, Ok(Ok(_))) {
 				tracing::info!(match_id = id, "the result could not be fetched as posted in time: verifying");
 				rate = 1.0;

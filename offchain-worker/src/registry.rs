@@ -234,9 +234,8 @@ impl Registries {
 			path: path.display().to_string(),
 			message,
 		};
-		let read = |path: &Path| {
-			std::fs::read(path)
-				.map_err(|source| ConfigError::Read { path: path.display().to_string(), source })
+		let read = |path: &Path, what: &str, endpoint: &str| {
+			std::fs::read(path).map_err(|e| invalid(path, format!("the {what} of [[registry]] {endpoint}: {e}")))
 		};
 		let mut access = HashMap::new();
 		for entry in entries {
@@ -248,7 +247,7 @@ impl Registries {
 				Some(path) => {
 					use rustls::pki_types::{pem::PemObject, CertificateDer};
 					let mut roots = rustls::RootCertStore::empty();
-					for cert in CertificateDer::pem_slice_iter(&read(path)?) {
+					for cert in CertificateDer::pem_slice_iter(&read(path, "ca_file", &entry.endpoint)?) {
 						let cert = cert.map_err(|e| invalid(path, format!("unreadable PEM: {e}")))?;
 						roots
 							.add(cert)
@@ -262,7 +261,7 @@ impl Registries {
 			};
 			let credentials = match (&entry.username, &entry.password_file) {
 				(Some(username), Some(path)) => {
-					let text = String::from_utf8(read(path)?)
+					let text = String::from_utf8(read(path, "password_file", &entry.endpoint)?)
 						.map_err(|_| invalid(path, "the password is not UTF-8".into()))?;
 					let password = text.strip_suffix('\n').unwrap_or(&text);
 					let password = password.strip_suffix('\r').unwrap_or(password);
@@ -297,6 +296,29 @@ impl Registries {
 			credentials: access.and_then(|a| a.credentials.clone()),
 			token: Default::default(),
 		})
+	}
+}
+
+/// A file of `[[registry]]` entries alone: the CLI's `--registry-config`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessFile {
+	/// The entries.
+	#[serde(default)]
+	pub registry: Vec<RegistryAccess>,
+}
+
+impl crate::config::Validate for AccessFile {
+	fn validate(&self) -> Result<(), String> {
+		validate_access(&self.registry)
+	}
+}
+
+impl Registries {
+	/// The access a file of `[[registry]]` entries configures.
+	pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+		let file: AccessFile = crate::config::load(path)?;
+		Self::load(&file.registry)
 	}
 }
 
