@@ -166,7 +166,7 @@ pub fn validate_access(entries: &[RegistryAccess]) -> Result<(), String> {
 		let key = normalize(&entry.endpoint).ok_or_else(|| {
 			format!("`registry.endpoint` {} must be http://host[:port] or https://host[:port]", entry.endpoint)
 		})?;
-		if !seen.insert(key) {
+		if !seen.insert(key.clone()) {
 			return Err(format!("`registry.endpoint` {} is configured twice", entry.endpoint));
 		}
 		if entry.username.is_some() != entry.password_file.is_some() {
@@ -175,8 +175,13 @@ pub fn validate_access(entries: &[RegistryAccess]) -> Result<(), String> {
 				entry.endpoint
 			));
 		}
-		if entry.ca_file.is_some() && !entry.endpoint.starts_with("https://") {
+		if entry.ca_file.is_some() && !key.starts_with("https://") {
 			return Err(format!("`registry` {}: `ca_file` needs an https:// endpoint", entry.endpoint));
+		}
+		// A password over plain http is readable on the way; only loopback stays on the host.
+		let host = key.strip_prefix("http://").map(|authority| authority.rsplit_once(':').map_or(authority, |(host, _)| host));
+		if entry.username.is_some() && host.is_some_and(|host| !(host == "localhost" || host == "[::1]" || host.starts_with("127."))) {
+			return Err(format!("`registry` {}: a password goes only over https:// (or to loopback)", entry.endpoint));
 		}
 	}
 	Ok(())
@@ -1169,6 +1174,8 @@ mod tests {
 		assert!(validate_access(&[entry("https://d:5443", true, true, true)]).is_ok());
 		assert!(validate_access(&[entry("https://d:5443", false, true, false)]).is_err());
 		assert!(validate_access(&[entry("http://d:5000", true, false, false)]).is_err());
+		assert!(validate_access(&[entry("http://d:5000", false, true, true)]).unwrap_err().contains("only over https"));
+		assert!(validate_access(&[entry("http://127.0.0.1:5000", false, true, true)]).is_ok());
 		assert!(validate_access(&[entry("https://d", false, false, false), entry("https://D:443/", false, false, false)])
 			.unwrap_err()
 			.contains("twice"));
