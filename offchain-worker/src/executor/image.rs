@@ -145,6 +145,7 @@ impl From<RegistryError> for Failure {
 				return Self::Registry(e)
 			}
 		};
+		tracing::info!(error = %e, ?status, "the directory's answer ends the job");
 		status.into()
 	}
 }
@@ -222,8 +223,7 @@ async fn checked(
 		}
 	} else {
 		unpacked_size(&registry, &job.repository, base_blob, &base, MAX_BASE_UNPACKED_BYTES, None)
-			.await
-			.inspect_err(|_| tracing::info!(run = %job.run_id, "base layer refused"))?;
+			.await?;
 		verified_bases.lock().unwrap_or_else(|e| e.into_inner()).insert(base_blob.digest.clone());
 	}
 	let mut archive =
@@ -238,9 +238,8 @@ async fn checked(
 			return Err(Failure::Refused(Refused { status: ResultStatus::BandwidthExceeded, layer_kib }));
 		}
 		let room = MAX_UNPACKED_BYTES - unpacked;
-		unpacked += unpacked_size(&registry, &job.repository, layer, diff_id, room, archive.as_mut())
-			.await
-			.inspect_err(|_| tracing::info!(run = %job.run_id, layer = %layer.digest, "job layer refused"))?;
+		unpacked +=
+			unpacked_size(&registry, &job.repository, layer, diff_id, room, archive.as_mut()).await?;
 	}
 	let reference = match (keep, archive) {
 		(Some(keep), Some(archive)) => {
