@@ -2,7 +2,8 @@
 # The executor's metering and limit tests (offchain-worker/tests/executor.rs) against a real
 # Docker engine: on this host, then inside a real cgroup v2 host — a Debian 12 VM whose Docker
 # uses the systemd cgroup driver (scripts/cgroup2-vm.sh) — from the same test binary and the same
-# registry content, so both cgroup trees are held to one interface. `--host` or `--vm` runs one.
+# registry content, so both cgroup trees are held to one interface. `--host` or `--vm` runs one;
+# `--vm-cgroupfs` runs the VM with Docker switched to the cgroupfs driver (not part of CI).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -11,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/modicum/target}"
 . "$ROOT/scripts/services.sh"
 
 where="${1:-both}"
-case "$where" in both | --host | --vm) ;; *) echo "usage: $0 [--host|--vm]" >&2; exit 2 ;; esac
+case "$where" in both | --host | --vm | --vm-cgroupfs) ;; *) echo "usage: $0 [--host|--vm|--vm-cgroupfs]" >&2; exit 2 ;; esac
 
 ensure_dockerd
 BASE=modicum/base:busybox
@@ -38,7 +39,7 @@ for line in sys.stdin:
         print(m["executable"])')"
 [ -x "$binary" ] || { echo "no executor test binary" >&2; exit 1; }
 
-if [ "$where" != --vm ]; then
+if [ "$where" = both ] || [ "$where" = --host ]; then
 	printf '\n--- this host: cgroup %s, Docker driver %s\n' \
 		"$(stat -fc %T /sys/fs/cgroup)" "$(docker info --format '{{.CgroupDriver}} v{{.CgroupVersion}}')"
 	"$binary" --ignored --test-threads=1
@@ -50,7 +51,16 @@ if [ "$where" != --host ]; then
 	cp "$binary" "$payload/executor"
 	cp -r "$work/registry/data" "$payload/registry"
 	docker save "$BASE" -o "$payload/images/base.tar"
-	cat >"$payload/run.sh" <<RUN
+	driver=systemd
+	if [ "$where" = --vm-cgroupfs ]; then
+		driver=cgroupfs
+		cat >"$payload/run.sh" <<'RUN'
+echo '{"iptables":false,"ip6tables":false,"bridge":"none","exec-opts":["native.cgroupdriver=cgroupfs"]}' >/etc/docker/daemon.json
+systemctl restart docker
+docker info --format 'Docker now on the {{.CgroupDriver}} driver, cgroup v{{.CgroupVersion}}'
+RUN
+	fi
+	cat >>"$payload/run.sh" <<RUN
 set -eu
 cat >/payload/registry.yml <<YAML
 version: 0.1
@@ -68,6 +78,6 @@ export MODICUM_EXECUTOR_REGISTRY='$MODICUM_EXECUTOR_REGISTRY' MODICUM_EXECUTOR_B
 export MODICUM_EXECUTOR_JOBS='$MODICUM_EXECUTOR_JOBS' MODICUM_EXECUTOR_EMULATED=1 RUST_LOG=warn
 /payload/executor --ignored --test-threads=1
 RUN
-	printf '\n--- a cgroup v2 VM (Debian 12, Docker on the systemd driver)\n'
+	printf '\n--- a cgroup v2 VM (Debian 12, Docker on the %s driver)\n' "$driver"
 	scripts/cgroup2-vm.sh run "$payload" "${MODICUM_VM_TIMEOUT:-900}"
 fi

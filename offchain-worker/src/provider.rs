@@ -353,7 +353,7 @@ impl Provider {
 			if !submit(&self.chain, &self.metrics, "cancel_resource_offer", call.into()).await {
 				continue;
 			}
-			// Its slot is free to offer again at once, at the ask now.
+			// Its slot is offered again at the ask now as soon as the cancel is in.
 			self.offered_at = None;
 			if losing.contains(id) {
 				self.pricing.withdrawn(*id, *ask, &quote);
@@ -363,8 +363,9 @@ impl Provider {
 		}
 		self.withdrawn.retain(|id, _| mine.iter().any(|(open, _)| open == id));
 		let Quote::Ask { cpu: cpu_price, bandwidth: bandwidth_price, .. } = quote else { return Ok(()) };
-		let kept = mine.len() - withdraw.len();
-		let free = (self.slots.count as usize).saturating_sub(occupied + kept);
+		// A withdrawn offer holds its slot until its cancel is in a block: a cancel that fails
+		// because the offer was matched meanwhile must not leave a job without cores.
+		let free = (self.slots.count as usize).saturating_sub(occupied + mine.len());
 		if free == 0 || !due(self.offered_at, number) {
 			return Ok(());
 		}

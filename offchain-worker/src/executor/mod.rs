@@ -261,6 +261,13 @@ impl Executor {
 	/// removes what an earlier process of this executor's namespace (`<chain>-<account>-<role>`)
 	/// left behind.
 	pub async fn connect(work_dir: PathBuf, namespace: &str) -> Result<Self, ExecutorError> {
+		if !rustix::process::geteuid().is_root() {
+			// Found now, not at the first job: a run that fails on the host ends in `Declined`.
+			return Err(ExecutorError::Host {
+				what: "privileges",
+				source: std::io::Error::other("the executor runs as root: it mounts each run's tmpfs and makes its cgroup"),
+			});
+		}
 		let docker = Docker::connect_with_unix_defaults()
 			.map_err(|e| ExecutorError::Docker { call: "connect", message: e.to_string() })?;
 		let docker =
