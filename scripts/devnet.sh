@@ -129,14 +129,17 @@ stop_dockerd() { # name pid
 # --hosts: ends what still runs in the hosts' namespaces (a dockerd's containerd and shims), then
 # removes their runtime state, the namespaces (their veths with them) and the bridge.
 remove_hosts() {
-	local name address ns
+	local i=0 name address ns
 	if [ -f "$HOSTS_FILE" ]; then
 		while read -r name address ns; do
 			ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 			for _ in $(seq 50); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; sleep 0.1; done
 			unmount_under "/run/$ns/"
 			rm -rf "/run/$ns"
+			# The veth pair at once (a namespace's own links go only once the kernel frees it).
+			ip link delete "$BRIDGE-$i" 2>/dev/null || true
 			ip netns delete "$ns" 2>/dev/null || true
+			i=$((i + 1))
 		done <"$HOSTS_FILE"
 	fi
 	ip link delete "$BRIDGE" 2>/dev/null || true

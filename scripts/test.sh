@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, runtime and node tests (`cargo test --release --workspace`), the
 # market fuzzer on a fixed seed, the Polkadot.js compatibility check against a real dev node, the market workers end to end on the
-# devnet (real dockerd, real registry), the solver benchmark, and the 4-validator devnet's
-# finality with one validator stopped.
+# devnet (real dockerd, real registry), the solver benchmark, the 4-validator devnet's
+# finality with one validator stopped, and an accepted and a mediated match on the devnet of
+# network-namespace hosts (`devnet.sh --hosts`: a dockerd per host, the registry over https).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,6 +83,80 @@ until [ "$(finalized)" -ge $((before + 5)) ]; do
 done
 scripts/devnet.sh status
 echo "finalized #$before -> #$(finalized) with dave stopped"
+elapsed "$t"
+
+step "netns devnet: an accepted and a mediated match across hosts"
+t=$SECONDS
+# The previous step's devnet goes; this one puts each node, the provider's and the mediator's
+# dockerd and the directory's registry (https, basic auth) on a host (network namespace) of its
+# own. The job creator is this namespace: the CLI reaches alice and the registry over the bridge.
+scripts/devnet.sh stop
+rm -rf "$MODICUM_DEVNET_DIR"
+export MODICUM_DEVNET_DIR="$(mktemp -d)"
+scripts/devnet.sh start --hosts --detach --validators 2
+echo "    (devnet up in $((SECONDS - t))s)"
+host_address() { awk -v name="$1" '$1 == name { print $2 }' "$MODICUM_DEVNET_DIR/hosts"; }
+alice="$(host_address alice)"
+export MODICUM_REGISTRY_CONFIG="$MODICUM_DEVNET_DIR/config/registry.toml" MODICUM_HOME="$MODICUM_DEVNET_DIR/creator"
+# The CLI as the job creator, bounded by SECONDS.
+jc() { # seconds args...
+	timeout "$1" "$CARGO_TARGET_DIR/release/modicum" --url "http://$alice:$((9944 + MODICUM_DEVNET_PORT_OFFSET))" \
+		--seed //Bob//stash --output json "${@:2}"
+}
+hosts_failed() { # what
+	echo "$1" >&2
+	tail -n 30 "$MODICUM_DEVNET_DIR"/logs/{eve,market,directory}.log >&2
+	exit 1
+}
+# Checks the CLI's JSON answer on stdin: the Python expression CHECK over `s`, with
+# `step(name)` the job's history entry of that step.
+expect() { # check what
+	python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+step = lambda name: next((e[1] for e in s.get("history", []) if e[1].get("step") == name), {})
+if not eval(sys.argv[1]):
+    sys.exit(sys.argv[2] + ": " + json.dumps(s, indent=1))' "$1" "$2"
+}
+# `job describe ID` once the job is in STATE, waiting at most SECONDS.
+described_as() { # id state seconds
+	local deadline=$((SECONDS + $3)) answer=""
+	until expect "s.get('state') == '$2'" "" <<<"$answer" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || hosts_failed "job $1 never became $2: $answer"
+		sleep 2
+		answer="$(jc 30 job describe "$1")" || true
+	done
+	echo "$answer"
+}
+
+# Accepted: the provider pulls the image from the directory's host, runs it in its own dockerd
+# and uploads the result there; the job creator fetches it.
+answer="$(jc 300 job run examples/mandelbrot --cpu 20000 --memory 64 --storage 4 --yes --wait --verify-rate 0)" ||
+	hosts_failed "mandelbrot: $answer"
+expect 's["state"] == "closed" and step("closed").get("ending") == "Accepted"' "mandelbrot accepted" <<<"$answer"
+id="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["jobOffer"])' <<<"$answer")"
+answer="$(jc 60 job get "$id" --dir "$MODICUM_DEVNET_DIR/creator/mandelbrot")" || hosts_failed "job get: $answer"
+[ -s "$MODICUM_DEVNET_DIR/creator/mandelbrot/out/mandelbrot.pgm" ] || hosts_failed "job get: $answer"
+
+# Mediated: a non-deterministic job rejected by hand; the mediator pulls image and result from
+# the directory's host and re-runs it in its own dockerd: the job creator is at fault.
+id="$(jc 120 job run examples/coin-flip --cpu 5000 --memory 64 --storage 1 --yes --id-only)" || hosts_failed "coin-flip: $id"
+described_as "$id" result 180 >/dev/null
+answer="$(jc 60 job reject "$id" WrongResults)" || hosts_failed "job reject: $answer"
+described_as "$id" closed 300 |
+	expect 'step("verdict").get("faultyParty") == "JobCreator" and step("closed").get("ending") == "Mediated(JobCreator)"' \
+		"coin-flip mediated"
+# Each party reached the registry from its own host: the provider pulled and uploaded, the
+# mediator pulled, the job creator (this namespace: the bridge's address) pushed.
+registry_saw() { # address request
+	awk -v address="$1" -v request="\"$2" '$1 == address && index($0, request) { seen = 1 } END { exit !seen }' \
+		"$MODICUM_DEVNET_DIR/registry/registry.log" || hosts_failed "the registry never saw $2 from $1"
+}
+registry_saw "$(host_address eve)" "GET /v2/jobs/mandelbrot/manifests/"
+registry_saw "$(host_address eve)" "PUT /v2/modicum/results/blobs/uploads/"
+registry_saw "$(host_address market)" "GET /v2/jobs/coin-flip/manifests/"
+registry_saw "${alice%.*}.1" "PUT /v2/jobs/coin-flip/manifests/"
+scripts/devnet.sh stop
 elapsed "$t"
 
 step "all tests passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"
