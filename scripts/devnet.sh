@@ -357,9 +357,8 @@ wait_until() { # seconds what command...
 
 finalizing() { [ "$(finalized_number "$(rpc_address 0)")" -ge 2 ]; }
 
-# --hosts: the bridge, and on it a network namespace for each node NAME (the hosts file). Both
-# files are written first, so that stop removes whatever a failed start created.
-add_hosts() { # name...
+# --hosts: fails unless this offset's bridge and /24 are free.
+check_hosts_free() {
 	if ip link show "$BRIDGE" >/dev/null 2>&1; then
 		echo "the bridge $BRIDGE exists: a --hosts devnet with offset $OFFSET runs from another MODICUM_DEVNET_DIR" >&2
 		exit 1
@@ -368,6 +367,11 @@ add_hosts() { # name...
 		echo "$SUBNET.0/24 is in use on this machine; choose another MODICUM_DEVNET_PORT_OFFSET" >&2
 		exit 1
 	fi
+}
+
+# --hosts: the bridge, and on it a network namespace for each node NAME (the hosts file). Both
+# files are written first, so that stop removes whatever a failed start created.
+add_hosts() { # name...
 	printf 'BRIDGE=%s\nSUBNET=%s\nREGISTRY_URL=%s\n' "$BRIDGE" "$SUBNET" "$REGISTRY_URL" >"$NETWORK_FILE"
 	: >"$HOSTS_FILE"
 	ip link add "$BRIDGE" type bridge
@@ -426,6 +430,7 @@ start() {
 	[ "$HOSTS" = 0 ] || remove_hosts
 	HOSTS="$hosts"
 	network_of_offset
+	[ "$HOSTS" = 0 ] || check_hosts_free
 	unmount_runs
 	rm -rf "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config" "$DEVNET/registry"
 	mkdir -p "$DEVNET/data" "$DEVNET/logs" "$DEVNET/config"

@@ -123,7 +123,10 @@ YAML
 	"${enter[@]}" docker-registry serve "$1/config.yml" >"$1/registry.log" 2>&1 &
 	local pid=$! deadline=$((SECONDS + 30))
 	until "${check[@]}" "$url/v2/"; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "docker-registry did not start; see $1/registry.log" >&2; return 1; }
+		if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
+			echo "docker-registry did not start; see $1/registry.log" >&2
+			return 1
+		fi
 		sleep 0.2
 	done
 	echo "docker-registry $pid"
