@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, runtime and node tests (`cargo test --release --workspace`), the
-# market fuzzer on a fixed seed, the Polkadot.js compatibility check against a real dev node, the market workers end to end on the
+# market fuzzer on a fixed seed, the Polkadot.js compatibility check against a real dev node, the
+# executor's metering on this host and in a cgroup v2 VM, registries over TLS and directory
+# retention, the market workers end to end on the
 # devnet (real dockerd, real registry), the solver benchmark, the 4-validator devnet's
 # finality with one validator stopped, and an accepted and a mediated match on the devnet of
 # network-namespace hosts (`devnet.sh --hosts`: a dockerd per host, the registry over https).
@@ -44,6 +46,14 @@ done
 kill $node_pid; wait $node_pid 2>/dev/null || true
 trap - EXIT
 rm -rf "$tmp"
+elapsed "$t"
+
+step "executor, registries and directory retention against real Docker and docker-registry; the executor again in a cgroup v2 VM"
+t=$SECONDS
+# This host is cgroup v1; the VM is Debian 12 on cgroup v2 with Docker's systemd driver, built
+# once into ~/.cache/modicum/vm (scripts/cgroup2-vm.sh).
+scripts/executor-tests.sh
+cargo test --release --locked -p modicum-offchain-worker --test registry --test retention -- --ignored --test-threads 1
 elapsed "$t"
 
 step "market workers and the modicum CLI end to end: devnet with provider, solver, mediator, directory; real Docker"
