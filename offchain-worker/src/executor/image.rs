@@ -12,7 +12,7 @@ use crate::{
 };
 use pallet_market::ResultStatus;
 use sha2::{Digest as _, Sha256};
-use std::{collections::HashSet, io::Write, path::PathBuf, sync::Mutex};
+use std::{collections::HashSet, io::Write, path::PathBuf};
 
 /// The largest manifest a job may have.
 pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
@@ -26,9 +26,6 @@ pub const MAX_LAYERS: usize = 16;
 /// The most bytes the layers above the base may unpack to: with the storage limit, what a job
 /// can make a provider's disk hold.
 pub const MAX_UNPACKED_BYTES: u64 = 512 << 20;
-
-/// The most bytes a base layer may unpack to, checked once per host and base.
-pub const MAX_BASE_UNPACKED_BYTES: u64 = 4 << 30;
 
 /// Config keys (folded) that would make Docker give the job more than the market's profile.
 const REFUSED_CONFIG_KEYS: [&str; 3] = ["volumes", "healthcheck", "devices"];
@@ -71,6 +68,38 @@ pub fn refused_by_docker(image: &bollard::models::ImageInspect) -> Option<&'stat
 	(!runs(&config.cmd) && !runs(&config.entrypoint)).then_some("cmd")
 }
 
+/// Whether an object of the config has two keys that Docker reads as one (it takes the last):
+/// then the check and Docker could read two different images.
+fn ambiguous(map: &serde_json::Map<String, serde_json::Value>) -> bool {
+	let mut seen = HashSet::new();
+	!map.keys().all(|key| seen.insert(fold(key)))
+}
+
+/// Why the config is refused as written, if it is: keys Docker would read otherwise than the
+/// check (at the top or in `rootfs`).
+fn ambiguous_config(config_bytes: &[u8]) -> Option<&'static str> {
+	let Ok(serde_json::Value::Object(top)) = serde_json::from_slice(config_bytes) else { return Some("config") };
+	if ambiguous(&top) {
+		return Some("duplicate keys");
+	}
+	for rootfs in folded(&top, "rootfs") {
+		if rootfs.as_object().is_none_or(ambiguous) {
+			return Some("rootfs keys");
+		}
+	}
+	None
+}
+
+/// Why an image is refused as Docker loaded it, if it is: other layers or another config than
+/// the check verified (a config read one way by the check and another by Docker).
+pub fn loaded_otherwise(image: &bollard::models::ImageInspect, checked: &Image) -> Option<&'static str> {
+	if image.id.as_deref() != Some(checked.config_digest.as_str()) {
+		return Some("image id");
+	}
+	let layers = image.root_fs.as_ref().and_then(|r| r.layers.as_ref());
+	(layers != Some(&checked.diff_ids)).then_some("layers")
+}
+
 /// Why an image's config is refused, if it is: something beyond the profile, another OS, or
 /// nothing to run.
 fn refused_config(rest: &serde_json::Map<String, serde_json::Value>) -> Option<&'static str> {
@@ -100,6 +129,10 @@ pub struct Image {
 	pub reference: String,
 	/// KiB of compressed layers above the base: what a provider fetches, counted in bandwidth.
 	pub layer_kib: u64,
+	/// The config's digest: the image's ID once Docker holds it.
+	pub config_digest: String,
+	/// The uncompressed layers, base first, as checked.
+	pub diff_ids: Vec<String>,
 }
 
 /// An image that is not run: the status to post, and the KiB of layers counted when they
@@ -160,17 +193,15 @@ pub struct Keep {
 }
 
 /// Checks `job`'s image at its directory, reached through `registries`; `Ok(Err(_))` is the
-/// status that ends the job, `Err` this host's own failure. `verified_bases` holds the base
-/// layer blobs this host already checked. With `keep`, the config and the layers above the
+/// status that ends the job, `Err` this host's own failure. With `keep`, the config and the layers above the
 /// base, as fetched, are written to `keep.path` as a `docker load` archive naming the image
 /// `keep.tag` (bounded by the same caps: the bandwidth limit and the manifest's sizes).
 pub async fn check(
 	job: &Job,
 	registries: &Registries,
-	verified_bases: &Mutex<HashSet<String>>,
 	keep: Option<&Keep>,
 ) -> Result<Result<Image, Refused>, ExecutorError> {
-	match checked(job, registries, verified_bases, keep).await {
+	match checked(job, registries, keep).await {
 		Ok(image) => Ok(Ok(image)),
 		Err(Failure::Refused(refused)) => {
 			if let Some(keep) = keep {
@@ -189,7 +220,6 @@ pub async fn check(
 async fn checked(
 	job: &Job,
 	registries: &Registries,
-	verified_bases: &Mutex<HashSet<String>>,
 	keep: Option<&Keep>,
 ) -> Result<Image, Failure> {
 	let registry = registries.client(&job.endpoint)?;
@@ -197,7 +227,7 @@ async fn checked(
 	let (config, config_bytes) =
 		registry.image_config_blob(&job.repository, &manifest, MAX_CONFIG_BYTES).await?;
 	let base = digest_string(&job.base_layer);
-	if let Some(key) = refused_config(&config.rest) {
+	if let Some(key) = ambiguous_config(&config_bytes).or_else(|| refused_config(&config.rest)) {
 		tracing::info!(run = %job.run_id, key, "image config refused");
 		return Err(ResultStatus::JobDescriptionError.into());
 	}
@@ -210,22 +240,8 @@ async fn checked(
 	{
 		return Err(ResultStatus::JobDescriptionError.into());
 	}
-	// Docker fetched a base layer whose blob it did not know, even holding its diff_id: each
-	// base blob is checked once per host like any layer, though only Docker's copy is loaded.
-	let base_blob = &manifest.layers[0];
-	let known = verified_bases.lock().unwrap_or_else(|e| e.into_inner()).contains(&base_blob.digest);
-	if known {
-		// Checked before, but this repository must still serve it, as on a fresh host.
-		let digest: crate::config::Sha256 =
-			base_blob.digest.parse().map_err(RegistryError::Invalid)?;
-		if !registry.has_blob(&job.repository, &digest.0).await? {
-			return Err(ResultStatus::JobNotFound.into());
-		}
-	} else {
-		unpacked_size(&registry, &job.repository, base_blob, &base, MAX_BASE_UNPACKED_BYTES, None)
-			.await?;
-		verified_bases.lock().unwrap_or_else(|e| e.into_inner()).insert(base_blob.digest.clone());
-	}
+	// The base layer is never fetched: Docker loads the job's layers onto its own installed
+	// copy (by diff_id), so the directory's base blob, whatever its size, plays no part.
 	let mut archive =
 		keep.map(|keep| ArchiveWriter::create(&keep.path)).transpose().map_err(Failure::Disk)?;
 	let mut unpacked = 0u64;
@@ -248,7 +264,12 @@ async fn checked(
 		}
 		_ => format!("{}/{}@{}", registry.host(), job.repository, digest_string(&job.digest)),
 	};
-	Ok(Image { reference, layer_kib: layer_bytes.div_ceil(1024) })
+	Ok(Image {
+		reference,
+		layer_kib: layer_bytes.div_ceil(1024),
+		config_digest: manifest.config.digest.clone(),
+		diff_ids: config.rootfs.diff_ids.clone(),
+	})
 }
 
 /// Whether a config value declares something (an empty map or list, or null, declares nothing;
@@ -297,11 +318,13 @@ async fn unpacked_size(
 	if let Some(archive) = archive.as_deref_mut() {
 		archive.begin_layer(layer.size).map_err(Failure::Disk)?;
 	}
-	let (mut fetched, mut disk) = (0u64, None);
+	let (mut fetched, mut disk, mut head) = (0u64, None, Vec::new());
 	// Inflating, hashing and writing are blocking work: the runtime's other tasks go on.
 	let streamed = registry
 		.stream_blob(repository, &digest.0, layer.size, |chunk| {
 			fetched += chunk.len() as u64;
+			let wanted = 6usize.saturating_sub(head.len()).min(chunk.len());
+			head.extend_from_slice(&chunk[..wanted]);
 			tokio::task::block_in_place(|| {
 				if let Some(archive) = archive.as_deref_mut() {
 					if let Err(e) = archive.write_layer(chunk) {
@@ -317,6 +340,12 @@ async fn unpacked_size(
 		return Err(Failure::Disk(e));
 	}
 	streamed?;
+	// Docker decompresses a layer it is told is a plain tar before checking its diff_id; the
+	// check hashes what it is told: a compressed "plain" layer would pass one and fail the other.
+	let compressed = [&[0x1f, 0x8b][..], b"BZh", &[0xfd, b'7', b'z', b'X', b'Z', 0], &[0x28, 0xb5, 0x2f, 0xfd]];
+	if layer.media_type == "application/vnd.oci.image.layer.v1.tar" && compressed.iter().any(|m| head.starts_with(m)) {
+		return Err(RegistryError::Invalid(format!("layer {} is compressed but typed a plain tar", layer.digest)).into());
+	}
 	// The manifest's size is what `docker load` reads the layer by: a blob of another size
 	// is the manifest's error, on every host alike.
 	if fetched != layer.size {
@@ -441,6 +470,40 @@ mod tests {
 		let checked = bollard::models::ImageConfig { healthcheck: Some(health), ..plain };
 		assert_eq!(refused_by_docker(&image(checked)), Some("healthcheck"));
 		assert_eq!(refused_by_docker(&image(Default::default())), Some("cmd"));
+	}
+
+	#[test]
+	fn a_config_docker_would_read_as_other_layers_is_refused_before_loading() {
+		let base = "sha256:aa";
+		let plain = json!({"architecture": "amd64", "rootfs": {"type": "layers", "diff_ids": [base, "sha256:11"]}});
+		assert_eq!(ambiguous_config(plain.to_string().as_bytes()), None);
+		// Checked as [base, 11]; Docker takes the last of the keys it folds alike: [base, 22],
+		// a chain it may already hold, so it would skip the verified layer.
+		let swapped = r#"{"architecture":"amd64","rootfs":{"type":"layers","diff_ids":["sha256:aa","sha256:11"]},"RootFS":{"type":"layers","diff_ids":["sha256:aa","sha256:22"]}}"#;
+		assert_eq!(ambiguous_config(swapped.as_bytes()), Some("duplicate keys"));
+		let inner = r#"{"rootfs":{"type":"layers","diff_ids":["sha256:aa"],"DIFF_IDS":["sha256:bb"]}}"#;
+		assert_eq!(ambiguous_config(inner.as_bytes()), Some("rootfs keys"));
+	}
+
+	#[test]
+	fn an_image_docker_loaded_as_other_layers_or_another_config_is_refused() {
+		let checked = Image {
+			reference: "x".into(),
+			layer_kib: 1,
+			config_digest: "sha256:cc".into(),
+			diff_ids: vec!["sha256:aa".into(), "sha256:11".into()],
+		};
+		let loaded = |id: &str, layers: &[&str]| bollard::models::ImageInspect {
+			id: Some(id.into()),
+			root_fs: Some(bollard::models::ImageInspectRootFs {
+				layers: Some(layers.iter().map(|l| l.to_string()).collect()),
+				..Default::default()
+			}),
+			..Default::default()
+		};
+		assert_eq!(loaded_otherwise(&loaded("sha256:cc", &["sha256:aa", "sha256:11"]), &checked), None);
+		assert_eq!(loaded_otherwise(&loaded("sha256:cc", &["sha256:aa", "sha256:22"]), &checked), Some("layers"));
+		assert_eq!(loaded_otherwise(&loaded("sha256:dd", &["sha256:aa", "sha256:11"]), &checked), Some("image id"));
 	}
 
 	#[test]

@@ -249,10 +249,11 @@ pub struct Executor {
 	layout: Layout,
 	/// Images pulled for runs, with how many runs use each now.
 	images: Arc<Mutex<HashMap<String, usize>>>,
-	/// Base layer blobs checked on this host.
-	verified_bases: Arc<Mutex<std::collections::HashSet<String>>>,
 	/// The CA and credentials of directories' registries, which images are fetched from.
 	registries: crate::registry::Registries,
+	/// Held while an image is loaded or removed: a run's load never meets another's removal
+	/// of the same image.
+	image_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Executor {
@@ -286,7 +287,7 @@ impl Executor {
 			cores: CorePool::new(&cores),
 			layout,
 			images: Default::default(),
-			verified_bases: Default::default(),
+			image_turn: Default::default(),
 			registries: Default::default(),
 		};
 		executor.clean_leftovers().await?;
@@ -381,8 +382,10 @@ impl Executor {
 			cores = self.cores.take(job.cores) => cores.ok_or(ExecutorError::Cores { needed: job.cores, available: self.cores.total() })?,
 			Ok(_) = cancel.wait_for(|cancelled| *cancelled) => return Err(ExecutorError::Cancelled),
 		};
-		let result = self.run(job, &image, &cores, archive_to, cancel).await;
-		drop(cores);
+		// The cores go back only once the container is gone, on every path: the guard holds
+		// them, a dropped run's too.
+		let cores = guard.cores.insert(cores);
+		let result = self.run(job, &image, cores, archive_to, cancel).await;
 		guard.release().await;
 		result
 	}
@@ -405,7 +408,7 @@ impl Executor {
 			// executors never see it.
 			tag: format!("{}/job:{}", self.prefix.to_ascii_lowercase(), hex::encode(job.digest)),
 		};
-		let check = || image::check(job, &self.registries, &self.verified_bases, Some(&keep));
+		let check = || image::check(job, &self.registries, Some(&keep));
 		let mut pause = CHECK_RETRY;
 		let mut checked = check().await?;
 		for _ in 1..CHECK_ATTEMPTS {
@@ -426,7 +429,9 @@ impl Executor {
 		let inspect =
 			docker_call("image inspect", DOCKER_TIMEOUT, self.docker.inspect_image(&image.reference))
 				.await?;
-		if let Some(why) = image::refused_by_docker(&inspect) {
+		if let Some(why) =
+			image::refused_by_docker(&inspect).or_else(|| image::loaded_otherwise(&inspect, &image))
+		{
 			tracing::info!(run = %job.run_id, why, "image refused as Docker reads it");
 			return Ok(Err(ResultStatus::JobDescriptionError.into()));
 		}
@@ -437,7 +442,7 @@ impl Executor {
 	/// own failure to read the directory is logged and answered `DirectoryUnavailable`: for
 	/// the mediator, nothing measured, tried again.
 	pub async fn check_image(&self, job: &Job) -> Result<Image, image::Refused> {
-		image::check(job, &self.registries, &self.verified_bases, None).await.unwrap_or_else(|e| {
+		image::check(job, &self.registries, None).await.unwrap_or_else(|e| {
 			tracing::error!(run = %job.run_id, error = %e, "this host cannot read the directory as configured");
 			Err(ResultStatus::DirectoryUnavailable.into())
 		})
@@ -446,6 +451,7 @@ impl Executor {
 	/// Loads the image the check kept in `keep` unless Docker has it under its name already;
 	/// records the run's use of it. The archive is removed either way.
 	async fn pull(&self, keep: &image::Keep, base_layer: &str) -> Result<String, ExecutorError> {
+		let _turn = self.image_turn.lock().await;
 		let reference = keep.tag.clone();
 		let inspect = tokio::time::timeout(DOCKER_TIMEOUT, self.docker.inspect_image(&reference));
 		let present = match inspect.await {
@@ -471,6 +477,7 @@ impl Executor {
 
 	/// Ends a run's use of an image, removing it when no run of this executor needs it.
 	async fn release_image(&self, reference: &str) {
+		let _turn = self.image_turn.lock().await;
 		let unused = {
 			let mut images = self.images.lock().unwrap_or_else(|e| e.into_inner());
 			match images.get_mut(reference) {
@@ -759,22 +766,25 @@ struct RunGuard {
 	executor: Executor,
 	run_id: String,
 	image: Option<String>,
+	/// The run's cores, returned after its container is removed.
+	cores: Option<Cores>,
 	armed: bool,
 }
 
 impl RunGuard {
 	fn new(executor: Executor, run_id: &str) -> Self {
-		Self { executor, run_id: run_id.into(), image: None, armed: true }
+		Self { executor, run_id: run_id.into(), image: None, cores: None, armed: true }
 	}
 
 	async fn release(mut self) {
 		self.armed = false;
-		cleanup(self.executor.clone(), self.run_id.clone(), self.image.take()).await;
+		cleanup(self.executor.clone(), self.run_id.clone(), self.image.take(), self.cores.take()).await;
 	}
 }
 
-async fn cleanup(executor: Executor, run_id: String, image: Option<String>) {
+async fn cleanup(executor: Executor, run_id: String, image: Option<String>, cores: Option<Cores>) {
 	executor.discard(&run_id).await;
+	drop(cores);
 	if let Some(reference) = image {
 		executor.release_image(&reference).await;
 	}
@@ -785,7 +795,12 @@ impl Drop for RunGuard {
 		if !self.armed {
 			return;
 		}
-		let job = cleanup(self.executor.clone(), std::mem::take(&mut self.run_id), self.image.take());
+		let job = cleanup(
+			self.executor.clone(),
+			std::mem::take(&mut self.run_id),
+			self.image.take(),
+			self.cores.take(),
+		);
 		// Without a runtime (the node shutting down) the next start removes the leftovers.
 		if let Ok(runtime) = tokio::runtime::Handle::try_current() {
 			runtime.spawn(job);
