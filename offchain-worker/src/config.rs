@@ -219,7 +219,8 @@ pub struct MachineConfig {
 	/// Disk of the work directory that pulled layers and result archives may use, MiB; if
 	/// omitted, three quarters of what is free.
 	pub disk: Option<u64>,
-	/// Jobs run at once, one resource offer each; if omitted, as many as the machine fits.
+	/// Jobs run at once, one resource offer each; if omitted, one (side-by-side jobs inflate
+	/// each other's CPU time on many hosts: measure with `scripts/metering.sh` first).
 	pub slots: Option<u32>,
 }
 
