@@ -260,7 +260,7 @@ fn a_job_image_reaches_docker_over_https_with_basic_auth_by_load_never_pull() {
 	// Without the password: this host's failure, no result for the job.
 	let anonymous = executor.clone().with_registries(directory.access(true, None));
 	let refused = rt.block_on(anonymous.execute(&job, &work.join("refused.tar"), cancelled.clone())).unwrap_err();
-	assert!(matches!(refused, ExecutorError::Pull { .. }), "{refused}");
+	assert!(matches!(refused, ExecutorError::Load { .. }), "{refused}");
 	assert!(refused.to_string().contains("needs credentials"), "{refused}");
 
 	let executor = executor.with_registries(directory.trusted());

@@ -209,7 +209,7 @@ pub async fn check(
 			}
 			Ok(Err(refused))
 		}
-		Err(Failure::Registry(e)) => Err(ExecutorError::Pull {
+		Err(Failure::Registry(e)) => Err(ExecutorError::Load {
 			reference: format!("{}/{}@{}", job.endpoint, job.repository, digest_string(&job.digest)),
 			message: e.to_string(),
 		}),

@@ -7,7 +7,7 @@
 //! already holds, and the base is installed on every host that runs jobs (checked on Docker
 //! 20.10 by loading such an archive).
 
-use super::{ExecutorError, PULL_TIMEOUT};
+use super::{ExecutorError, LOAD_TIMEOUT};
 use bollard::{query_parameters::ImportImageOptions, Docker};
 use futures::StreamExt;
 use hyper::body::Bytes;
@@ -141,7 +141,7 @@ pub async fn load(docker: &Docker, path: &Path, base_layer: &str) -> Result<(), 
 		}
 		Ok(())
 	};
-	let failed = |message: String| ExecutorError::Pull {
+	let failed = |message: String| ExecutorError::Load {
 		reference: path.display().to_string(),
 		message: if message.contains(BASE_ENTRY) {
 			format!("this host's Docker lacks the base layer {base_layer} (job bases are installed, never fetched): install it ({message})")
@@ -149,7 +149,7 @@ pub async fn load(docker: &Docker, path: &Path, base_layer: &str) -> Result<(), 
 			message
 		},
 	};
-	tokio::time::timeout(PULL_TIMEOUT, loading)
+	tokio::time::timeout(LOAD_TIMEOUT, loading)
 		.await
 		.map_err(|_| ExecutorError::Timeout("image load"))?
 		.map_err(|e: bollard::errors::Error| failed(e.to_string()))

@@ -2,7 +2,7 @@
 //! own, and turns every way a run can end into a result status, usage and canonical archive
 //! (PROTOCOL.md, "Jobs"). Providers, mediators and job-creator verifiers run jobs through the
 //! same code with bounds taken from the match's terms alone, so honest runs on different hosts
-//! agree. What a run creates (container, tmpfs, cgroup, pulled image) is removed by a guard on
+//! agree. What a run creates (container, tmpfs, cgroup, loaded image) is removed by a guard on
 //! every path, and named after the chain, account and role so two chains or nodes sharing a
 //! Docker engine never touch each other's runs.
 
@@ -62,11 +62,11 @@ const STORAGE_OVERSHOOT: u64 = 64 << 10;
 /// Docker's least memory limit for a container.
 const DOCKER_MIN_MEMORY: u64 = 6 * MIB;
 
-/// How long a Docker call other than a pull may take.
+/// How long a Docker call other than an image load may take.
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long an image pull may take.
-const PULL_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long loading an image into Docker may take.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often an image check is tried while the directory does not answer, and the first pause.
 const CHECK_ATTEMPTS: u32 = 4;
@@ -188,9 +188,10 @@ pub enum ExecutorError {
 	/// A Docker call timed out.
 	#[error("docker {0} timed out")]
 	Timeout(&'static str),
-	/// Docker could not pull an image the directory serves and the executor checked.
-	#[error("pulling {reference}: {message}")]
-	Pull {
+	/// The image the executor checked could not be fetched as configured (this host's
+	/// credentials or trusted CAs) or loaded into Docker.
+	#[error("loading {reference}: {message}")]
+	Load {
 		/// The image.
 		reference: String,
 		/// Docker's answer.
@@ -247,7 +248,7 @@ pub struct Executor {
 	cores: Arc<CorePool>,
 	/// The host's cgroup tree and Docker's driver in it.
 	layout: Layout,
-	/// Images pulled for runs, with how many runs use each now.
+	/// Images loaded for runs, with how many runs use each now.
 	images: Arc<Mutex<HashMap<String, usize>>>,
 	/// The CA and credentials of directories' registries, which images are fetched from.
 	registries: crate::registry::Registries,
@@ -364,7 +365,7 @@ impl Executor {
 			return Err(ExecutorError::Cores { needed: job.cores, available: self.cores.total() });
 		}
 		let mut guard = RunGuard::new(self.clone(), &job.run_id);
-		// Checking and pulling wait on the directory: a cancel ends them at once.
+		// Checking and fetching wait on the directory: a cancel ends them at once.
 		let prepared = tokio::select! {
 			prepared = self.prepare(job, &mut guard) => prepared?,
 			Ok(_) = cancel.wait_for(|cancelled| *cancelled) => return Err(ExecutorError::Cancelled),
@@ -423,7 +424,7 @@ impl Executor {
 			}
 		}
 		let Ok(image) = checked else { return Ok(checked) };
-		guard.image = Some(self.pull(&keep, &crate::config::digest_string(&job.base_layer)).await?);
+		guard.image = Some(self.load(&keep, &crate::config::digest_string(&job.base_layer)).await?);
 		// Docker's own reading of the config decides: a config written to read one way to
 		// the check and another to Docker (duplicate keys, …) is refused here.
 		let inspect =
@@ -450,7 +451,7 @@ impl Executor {
 
 	/// Loads the image the check kept in `keep` unless Docker has it under its name already;
 	/// records the run's use of it. The archive is removed either way.
-	async fn pull(&self, keep: &image::Keep, base_layer: &str) -> Result<String, ExecutorError> {
+	async fn load(&self, keep: &image::Keep, base_layer: &str) -> Result<String, ExecutorError> {
 		let _turn = self.image_turn.lock().await;
 		let reference = keep.tag.clone();
 		let inspect = tokio::time::timeout(DOCKER_TIMEOUT, self.docker.inspect_image(&reference));
