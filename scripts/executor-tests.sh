@@ -14,13 +14,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/modicum/target}"
 where="${1:-both}"
 case "$where" in both | --host | --vm | --vm-cgroupfs) ;; *) echo "usage: $0 [--host|--vm|--vm-cgroupfs]" >&2; exit 2 ;; esac
 
-ensure_dockerd
-BASE=modicum/base:busybox
-build_base_image "$BASE"
-work="$(mktemp -d)"
 port="${MODICUM_EXECUTOR_PORT:-5800}"
-registry_pid="$(start_registry "$work/registry" "$port" | awk '{print $2}')"
-trap 'kill "$registry_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+start_job_registry "$port"
+work="$WORK"
 
 jobs=""
 for job in honest memory-bomb busy fork-bomb steady sleeper; do

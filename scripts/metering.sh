@@ -10,13 +10,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/modicum/target}"
 # shellcheck source=scripts/services.sh
 . "$ROOT/scripts/services.sh"
 
-ensure_dockerd
-BASE=modicum/base:busybox
-build_base_image "$BASE"
-work="$(mktemp -d)"
 port="${MODICUM_METERING_PORT:-5900}"
-registry_pid="$(start_registry "$work/registry" "$port" | awk '{print $2}')"
-trap 'kill "$registry_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+start_job_registry "$port"
+work="$WORK"
 
 # Work per second of CPU on this machine's busybox sh (about 1 s for one million iterations).
 jobs=""

@@ -28,15 +28,34 @@ start_dockerd() { # name data_root run_dir log [netns]
 		--pidfile "$run/docker.pid" -H "unix://$run/docker.sock" \
 		--containerd-namespace "$(basename "$run")" --containerd-plugins-namespace "$(basename "$run")-plugins" \
 		--iptables=false --ip6tables=false --bridge=none >>"$log" 2>&1 &
-	local pid=$! deadline=$((SECONDS + 60))
-	until DOCKER_HOST="unix://$run/docker.sock" docker info >/dev/null 2>&1; do
+	local pid=$!
+	wait_started "$pid" 60 "dockerd $name" "$log" env DOCKER_HOST="unix://$run/docker.sock" docker info || return 1
+	echo "dockerd-$name $pid"
+}
+
+# Waits until CMD succeeds, at most SECONDS and only while process PID lives; else says that WHAT
+# did not start, pointing at LOG.
+wait_started() { # pid seconds what log cmd...
+	local pid="$1" deadline=$((SECONDS + $2)) what="$3" log="$4"
+	shift 4
+	until "$@" >/dev/null 2>&1; do
 		if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
-			echo "dockerd $name did not start; see $log" >&2
+			echo "$what did not start; see $log" >&2
 			return 1
 		fi
 		sleep 0.2
 	done
-	echo "dockerd-$name $pid"
+}
+
+# dockerd, the busybox base image (BASE) and a throwaway registry for jobs on 127.0.0.1:PORT in a
+# new temporary folder (WORK, the registry under WORK/registry), all gone when the script exits.
+start_job_registry() { # port
+	ensure_dockerd
+	BASE=modicum/base:busybox
+	build_base_image "$BASE"
+	WORK="$(mktemp -d)"
+	REGISTRY_PID="$(start_registry "$WORK/registry" "$1" | awk '{print $2}')"
+	trap 'kill "$REGISTRY_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 }
 
 # Job base images: one layer each, reproducible on any host and day (the same diff_id, which the
@@ -121,14 +140,8 @@ auth:
 YAML
 	fi
 	"${enter[@]}" docker-registry serve "$1/config.yml" >"$1/registry.log" 2>&1 &
-	local pid=$! deadline=$((SECONDS + 30))
-	until "${check[@]}" "$url/v2/"; do
-		if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
-			echo "docker-registry did not start; see $1/registry.log" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
+	local pid=$!
+	wait_started "$pid" 30 docker-registry "$1/registry.log" "${check[@]}" "$url/v2/" || return 1
 	echo "docker-registry $pid"
 }
 
