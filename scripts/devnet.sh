@@ -174,18 +174,43 @@ stop_all() {
 	unmount_runs
 }
 
+# The index of node NAME (its ports' offset), from the nodes file; empty if it has none.
+node_index() { # name
+	[ -f "$NODES_FILE" ] || return 0
+	awk -v name="$1" '$1 == name { print NR - 1; exit }' "$NODES_FILE"
+}
+
+# Stops node NAME and succeeds only once it is down: every process of it gone (it has closed its
+# database, so it can be restarted at once) and its JSON-RPC no longer answering. Otherwise it
+# fails, saying what still runs.
 stop_node() {
-	local target="$1" found=""
+	local target="$1" pids=() alive name pid index
 	[ -f "$PIDS" ] || { echo "the devnet is not running" >&2; exit 1; }
 	while read -r name pid; do
 		if [ "$name" = "$target" ] && is_ours "$pid"; then
-			kill "$pid" && found="$pid"
+			kill "$pid" 2>/dev/null || true
+			pids+=("$pid")
 		fi
 	done <"$PIDS"
-	[ -n "$found" ] || { echo "no running node named $target" >&2; exit 1; }
-	# Gone only once it has closed its database, so it can be restarted at once.
-	for _ in $(seq 300); do is_ours "$found" || break; sleep 0.1; done
-	log "stopped $target (pid $found)"
+	[ "${#pids[@]}" -gt 0 ] || { echo "no running node named $target" >&2; exit 1; }
+	for _ in $(seq 300); do
+		alive=0
+		for pid in "${pids[@]}"; do is_ours "$pid" && alive=1; done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${pids[@]}"; do
+		if is_ours "$pid"; then
+			echo "stop-node: $target (pid $pid) still runs 30 s after SIGTERM; it is not stopped" >&2
+			exit 1
+		fi
+	done
+	index="$(node_index "$target")"
+	if [ -n "$index" ] && rpc "$(rpc_address "$index")" system_health >/dev/null 2>&1; then
+		echo "stop-node: $target's process is gone but its JSON-RPC at $(rpc_address "$index") still answers; it is not stopped" >&2
+		exit 1
+	fi
+	log "stopped $target (pid ${pids[*]}); its JSON-RPC no longer answers"
 }
 
 status() {

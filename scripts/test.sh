@@ -53,7 +53,7 @@ t=$SECONDS
 # This host is cgroup v1; the VM is Debian 12 on cgroup v2 with Docker's systemd driver, built
 # once into ~/.cache/modicum/vm (scripts/cgroup2-vm.sh).
 scripts/executor-tests.sh
-cargo test --release --locked -p modicum-offchain-worker --test registry --test retention -- --ignored --test-threads 1
+cargo test --release --locked --workspace --test registry --test retention -- --ignored --test-threads 1
 elapsed "$t"
 
 step "market workers and the modicum CLI end to end: devnet with provider, solver, mediator, directory; real Docker"
@@ -77,6 +77,22 @@ t=$SECONDS
 scripts/devnet.sh start --detach --validators 4 --no-roles
 scripts/devnet.sh stop-node dave
 RPC="http://127.0.0.1:$((9944 + MODICUM_DEVNET_PORT_OFFSET))"
+# Finality counts as kept without dave only while dave is really down: no process of it left and
+# its JSON-RPC (node 3) not answering, before the measurement and after it.
+DAVE_RPC="http://127.0.0.1:$((9944 + MODICUM_DEVNET_PORT_OFFSET + 3))"
+dave_down() { # when
+	local pid
+	for pid in $(awk '$1 == "dave" { print $2 }' "$MODICUM_DEVNET_DIR/pids"); do
+		if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q modicum-node; then
+			echo "dave (pid $pid) still runs $1" >&2; scripts/devnet.sh status; exit 1
+		fi
+	done
+	if curl -s -m 5 -o /dev/null -H 'Content-Type: application/json' \
+		-d '{"id":1,"jsonrpc":"2.0","method":"system_health","params":[]}' "$DAVE_RPC"; then
+		echo "dave's JSON-RPC at $DAVE_RPC still answers $1" >&2; scripts/devnet.sh status; exit 1
+	fi
+}
+dave_down "after stop-node"
 finalized() {
 	curl -sf -m 5 -H 'Content-Type: application/json' \
 		-d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead","params":[]}' "$RPC" |
@@ -91,6 +107,7 @@ until [ "$(finalized)" -ge $((before + 5)) ]; do
 	[ "$SECONDS" -lt "$deadline" ] || { echo "finality stalled with 3 of 4 validators" >&2; scripts/devnet.sh status; exit 1; }
 	sleep 2
 done
+dave_down "once finality was measured"
 scripts/devnet.sh status
 echo "finalized #$before -> #$(finalized) with dave stopped"
 elapsed "$t"
