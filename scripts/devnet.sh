@@ -193,7 +193,7 @@ stop_node() {
 		fi
 	done <"$PIDS"
 	[ "${#pids[@]}" -gt 0 ] || { echo "no running node named $target" >&2; exit 1; }
-	for _ in $(seq 300); do
+	for _ in $(seq 700); do
 		alive=0
 		for pid in "${pids[@]}"; do is_ours "$pid" && alive=1; done
 		[ "$alive" = 0 ] && break
@@ -201,7 +201,7 @@ stop_node() {
 	done
 	for pid in "${pids[@]}"; do
 		if is_ours "$pid"; then
-			echo "stop-node: $target (pid $pid) still runs 30 s after SIGTERM; it is not stopped" >&2
+			echo "stop-node: $target (pid $pid) still runs 70 s after SIGTERM (a node gives its workers at most 60 s to end); it is not stopped" >&2
 			exit 1
 		fi
 	done
@@ -263,65 +263,23 @@ password_file = "$DEVNET/config/$1.password"
 TOML
 }
 
-# Role configuration files (docs/workers.md) for the devnet's accounts and base images.
+# The role files of scripts/devnet-roles/ (the devnet's accounts), with this devnet's folder for
+# `/devnet/`, its registry's URL and the base layers it built; with --hosts, each role's login.
 write_role_configs() { # base_layer...
-	local mediator directory layers
-	mediator="$(account_of //Ferdie)"
-	directory="$(account_of //Dave)"
-	layers="$(printf '"%s", ' "$@")"
-	layers="[${layers%, }]"
-	cat >"$DEVNET/config/provider.toml" <<TOML
-account = "$(account_of //Eve)"
-architecture = "amd64"
-speed = 1000
-trusted_mediators = ["$mediator"]
-trusted_directories = ["$directory"]
-base_layers = $layers
-
-[offer]
-cpu = 120000
-memory = 256
-storage = 64
-bandwidth = 65536
-cpu_price = "1 uMDC"
-bandwidth_price = "1000 planck"
-deposit = "100 MDC"
-window = 600
-
-# Two jobs at once, one core each (the reference speed is one core's rate).
-[machine]
-slots = 2
-
-# The cpu ask follows the electricity price in this file: 100 MDC per kWh at 36 W per busy core
-# costs exactly 1 uMDC per cpu unit (ms of CPU).
-[price]
-policy = "electricity"
-electricity_price = "$DEVNET/electricity-price"
-watts_per_core = 36
-margin_percent = 0
-refresh_seconds = 2
-TOML
+	local role
+	for role in provider mediator directory solver; do
+		python3 - "$ROOT/scripts/devnet-roles/$role.toml" "$DEVNET" "$REGISTRY_URL" "$@" \
+			>"$DEVNET/config/$role.toml" <<'PY'
+import re, sys
+path, devnet, registry, layers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+text = open(path).read()
+text = text.replace('"/devnet/', '"' + devnet + '/').replace('"http://127.0.0.1:5000"', '"' + registry + '"')
+text = re.sub(r"base_layers = \[[^\]]*\]", "base_layers = [" + ", ".join('"%s"' % l for l in layers) + "]", text)
+sys.stdout.write(text)
+PY
+		[ "$role" = solver ] || registry_login "$role" >>"$DEVNET/config/$role.toml"
+	done
 	echo "100 MDC" >"$DEVNET/electricity-price"
-	registry_login provider >>"$DEVNET/config/provider.toml"
-	cat >"$DEVNET/config/mediator.toml" <<TOML
-account = "$mediator"
-architecture = "amd64"
-fee = "10 mMDC"
-bond = "100 MDC"
-trusted_directories = ["$directory"]
-base_layers = $layers
-TOML
-	registry_login mediator >>"$DEVNET/config/mediator.toml"
-	cat >"$DEVNET/config/directory.toml" <<TOML
-account = "$directory"
-endpoint = "$REGISTRY_URL"
-fee = "10 mMDC"
-bond = "100 MDC"
-TOML
-	registry_login directory >>"$DEVNET/config/directory.toml"
-	cat >"$DEVNET/config/solver.toml" <<TOML
-account = "$(account_of //Charlie)"
-TOML
 }
 
 # Starts node NAME; its command line is kept in data/NAME.command for restart-node. With --hosts
@@ -441,7 +399,7 @@ start_host_services() {
 
 start() {
 	local detach="$1" validators="$2" roles="$3" hosts="$4"
-	[ -f "$ROOT/.setup-done" ] || "$ROOT/scripts/setup.sh"
+	"$ROOT/scripts/setup.sh"
 	if [ -f "$PIDS" ]; then
 		while read -r _ pid; do
 			is_ours "$pid" && { echo "the devnet is already running; scripts/devnet.sh stop first" >&2; exit 1; }

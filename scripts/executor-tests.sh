@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The executor's metering and limit tests (offchain-worker/tests/executor.rs) against a real
+# The executor's metering and limit tests (offchain-worker/executor/tests/executor.rs) against a real
 # Docker engine: on this host, then inside a real cgroup v2 host — a Debian 12 VM whose Docker
 # uses the systemd cgroup driver (scripts/cgroup2-vm.sh) — from the same test binary and the same
 # registry content, so both cgroup trees are held to one interface. `--host` or `--vm` runs one;
@@ -27,7 +27,7 @@ export MODICUM_EXECUTOR_REGISTRY="http://127.0.0.1:$port" MODICUM_EXECUTOR_JOBS=
 MODICUM_EXECUTOR_BASE="$(base_layer_of "$BASE")"
 export MODICUM_EXECUTOR_BASE
 
-binary="$(cargo test --release --locked -p modicum-offchain-worker --test executor --no-run --message-format=json |
+binary="$(cargo test --release --locked --workspace --test executor --no-run --message-format=json |
 	python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -58,6 +58,10 @@ RUN
 	fi
 	cat >>"$payload/run.sh" <<RUN
 set -eu
+# The layout this run stands for, or nothing it measures counts.
+layout="\$(stat -fc %T /sys/fs/cgroup) \$(docker info --format '{{.CgroupDriver}} v{{.CgroupVersion}}')"
+[ "\$layout" = "cgroup2fs $driver v2" ] || { echo "expected cgroup2fs with Docker's $driver driver, found: \$layout" >&2; exit 1; }
+echo "cgroup layout: \$layout"
 cat >/payload/registry.yml <<YAML
 version: 0.1
 log:

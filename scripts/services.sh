@@ -174,7 +174,7 @@ add_registry_user() { # dir user password_file
 # BASE_IMAGE with its run.sh as the image's command — pushes it to the registry as REPO and prints
 # "<manifest digest> <base layer diff_id>".
 publish_job() { # dir repository registry base_image
-	local context reference digest base
+	local context reference published
 	context="$(mktemp -d)"
 	cp -r "$1/." "$context/"
 	if [ ! -f "$1/Dockerfile" ]; then
@@ -186,17 +186,20 @@ DOCKERFILE
 		# A job may add instructions of its own (the hostile images of the tests declare volumes…).
 		if [ -f "$1/Dockerfile.extra" ]; then cat "$1/Dockerfile.extra" >>"$context/Dockerfile"; fi
 	fi
-	reference="$3/$2:latest"
+	reference="modicum-publish/$2:latest"
 	if ! DOCKER_BUILDKIT=0 docker build -q -t "$reference" "$context" >"$context.log" 2>&1; then
 		cat "$context.log" >&2
 		rm -rf "$context" "$context.log"
 		return 1
 	fi
 	rm -rf "$context" "$context.log"
-	digest="$(docker push "$reference" | sed -n 's/.*digest: \(sha256:[0-9a-f]*\).*/\1/p')"
-	[ -n "$digest" ] || { echo "pushing $reference gave no digest" >&2; return 1; }
-	base="$(base_layer_of "$reference")"
-	# The job creator's copy goes: a provider on this host pulls the job like any other.
+	# Pushed as job creators push: through the market's registry client (`modicum image push`),
+	# never `docker push`. The registry is http://$3 unless $3 names a scheme.
+	local registry="$3"
+	case "$registry" in http://* | https://*) ;; *) registry="http://$registry" ;; esac
+	published="$("${CARGO_TARGET_DIR:-$HOME/.cache/modicum/target}/release/modicum" image push "$reference" \
+		--registry "$registry" --repository "$2")" || { docker image rm "$reference" >/dev/null; return 1; }
+	# The job creator's copy goes: a provider on this host loads the job like any other.
 	docker image rm "$reference" >/dev/null
-	echo "$digest $base"
+	echo "$published"
 }

@@ -57,5 +57,4 @@ if [ ! -d "$ROOT/tests/js/node_modules/@polkadot/api" ]; then
 	(cd "$ROOT/tests/js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-touch "$ROOT/.setup-done"
 log "ready"

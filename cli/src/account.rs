@@ -1,7 +1,7 @@
 //! The job creator's signing key: a secret URI (`//Alice`, a mnemonic, a hex seed) given
 //! directly, read from a file, or taken from a node keystore's `mdcm` keys.
 
-use modicum_offchain_worker::chain::KEY_TYPE;
+use modicum_common::signing::KEY_TYPE;
 use sp_core::{sr25519, Pair};
 use std::path::{Path, PathBuf};
 

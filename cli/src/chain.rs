@@ -3,9 +3,7 @@
 
 use crate::rpc::{Rpc, RpcError};
 use codec::{Decode, Encode};
-use modicum_offchain_worker::chain::{
-	birth_number, signed_extrinsic, ChainError as SignError, SigningContext, MORTALITY,
-};
+use modicum_common::signing::{birth_number, signed_extrinsic, SigningContext, MORTALITY};
 use modicum_runtime::{
 	AccountId, Balance, BlockNumber, Hash, Runtime, RuntimeCall, RuntimeEvent,
 };
@@ -71,9 +69,6 @@ pub enum ChainError {
 	/// It did not show up in a block before its era ended.
 	#[error("the transaction was not included within {0} blocks (dropped by the pool?)")]
 	NotIncluded(u64),
-	/// Signing failed.
-	#[error("signing failed: {0}")]
-	Signing(String),
 	/// The node's best block did not move.
 	#[error("the node's best block stayed at #{0} for {STALL_TIMEOUT:?}: is it syncing or cut off from its peers?")]
 	Stalled(BlockNumber),
@@ -339,8 +334,10 @@ impl Chain {
 			genesis: self.genesis,
 			era: (Era::mortal(MORTALITY, birth.into()), birth_hash),
 		};
-		let extrinsic = signed_extrinsic(call, account, nonce, context, |payload| Ok(pair.sign(payload)))
-			.map_err(|e: SignError| ChainError::Signing(e.to_string()))?;
+		let extrinsic = signed_extrinsic(call, account, nonce, context, |payload| {
+			Ok::<_, std::convert::Infallible>(pair.sign(payload))
+		})
+		.unwrap_or_else(|never| match never {});
 		let encoded = hex_of(&extrinsic.encode());
 		let _: Value = self.rpc.call("author_submitExtrinsic", json!([encoded])).await?;
 		*next_nonce = Some(nonce + 1);

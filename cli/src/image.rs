@@ -4,10 +4,8 @@
 //! through the market's registry client (https with the directory's CA and credentials,
 //! `--registry-config`), so Docker needs no registry settings for a directory elsewhere.
 
-use modicum_offchain_worker::{
-	config::Sha256,
-	registry::{Registry, RegistryError},
-};
+use modicum_common::digest::Sha256;
+use modicum_registry::{Registry, RegistryError};
 use pallet_market::Digest;
 use std::{
 	path::{Path, PathBuf},

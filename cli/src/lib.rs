@@ -2,6 +2,7 @@
 //! push it to a directory, price and post the job offer, follow it to its result, verify it
 //! as the protocol's verifier does, and read, fetch and settle it.
 //!
+//! - [`args`]: the command line's subcommands and flags;
 //! - [`rpc`]: JSON-RPC to a node;
 //! - [`chain`]: the market read and changed with the runtime's own types;
 //! - [`account`]: the signing key;
@@ -12,6 +13,7 @@
 //! - [`verifier`]: p_v and the re-runs behind accept or reject.
 
 pub mod account;
+pub mod args;
 pub mod chain;
 pub mod image;
 pub mod offer;

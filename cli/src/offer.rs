@@ -3,13 +3,16 @@
 //! pallet's own rules.
 
 use crate::chain::{Chain, ChainError};
-use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, MDC};
+use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime};
 use pallet_market::{
 	ActorsOf, Architecture, Digest, ImageOf, JobOfferOf, MaxFees,
 	MinReputation, OfferId, OfferState, Resources, ResourceOfferOf,
 };
+use modicum_common::amount::mdc;
 use serde::Serialize;
 use sp_core::crypto::Ss58Codec;
+
+type Market = pallet_market::Pallet<Runtime>;
 
 /// What the job creator asks for; `None` takes the default.
 #[derive(Clone, Debug)]
@@ -74,17 +77,6 @@ pub enum OfferError {
 	},
 }
 
-/// An amount in MDC, for people.
-pub fn mdc(amount: Balance) -> String {
-	let whole = amount / MDC;
-	let fraction = amount % MDC;
-	if fraction == 0 {
-		return format!("{whole} MDC");
-	}
-	let digits = format!("{fraction:012}");
-	format!("{whole}.{} MDC", digits.trim_end_matches('0'))
-}
-
 /// A priced job offer, shown before it is posted.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -145,26 +137,20 @@ pub fn image_name(image: &ImageOf<Runtime>) -> String {
 	format!("{}@sha256:{}", String::from_utf8_lossy(&image.repository), hex::encode(image.digest))
 }
 
-/// Whether `offer` could take a job with these terms (capacity, architecture, base layer,
-/// directory trust, window): the chain checks the rest at match time.
+/// Whether `offer` could take a job with these terms at block `now`, by the chain's own rules
+/// between a job offer and a resource offer (window, deadline, capacity, architecture, base
+/// layer, directory trust, prices): the mediator's are checked at match time.
 pub fn fits(
 	offer: &ResourceOfferOf<Runtime>,
 	actors: &ActorsOf<Runtime>,
 	job: &JobOfferOf<Runtime>,
+	now: BlockNumber,
 ) -> bool {
-	let c = &offer.capacity;
-	let l = &job.limits;
-	let provider = actors.resource_providers.iter().find(|(who, _)| *who == offer.provider);
-	c.cpu >= l.cpu
-		&& c.memory >= l.memory
-		&& c.storage >= l.storage
-		&& c.bandwidth >= l.bandwidth
-		&& offer.architecture == job.architecture
-		&& offer.valid_to >= job.completion_deadline
-		&& provider.is_some_and(|(_, info)| {
-			info.base_layers.contains(&job.base_layer)
-				&& info.trusted_directories.contains(&job.directory)
-		})
+	actors
+		.resource_providers
+		.iter()
+		.find(|(who, _)| *who == offer.provider)
+		.is_some_and(|(_, provider)| Market::check_pair(job, offer, provider, now).is_ok())
 }
 
 /// The bases any registered provider keeps.
@@ -329,11 +315,13 @@ pub async fn plan(
 	};
 
 	let open = chain.open_resource_offers(best.hash).await?;
-	// Offers that can take the job as the chain will check it: capacity, base and directory,
-	// and a mediator of the job creator's the provider trusts, at fees both accept.
+	// Offers that can take the job as the chain will check it, at whatever price they ask
+	// (the bids come from them): the pair's rules, and a mediator of the job creator's the
+	// provider trusts, at fees both accept.
+	let unpriced = JobOfferOf::<Runtime> { cpu_bid: Balance::MAX, bandwidth_bid: Balance::MAX, ..offer.clone() };
 	let fitting: Vec<&(OfferId, ResourceOfferOf<Runtime>)> = open
 		.iter()
-		.filter(|(_, o)| fits(o, actors, &offer))
+		.filter(|(_, o)| fits(o, actors, &unpriced, best.number))
 		.filter(|(_, o)| {
 			let trusted = actors
 				.resource_providers
@@ -341,8 +329,9 @@ pub async fn plan(
 				.find(|(p, _)| *p == o.provider)
 				.map(|(_, info)| info.trusted_mediators.to_vec())
 				.unwrap_or_default();
-			o.max_fees.directory >= directory_fee
-				&& mediators.iter().any(|(m, fee)| *m != o.provider && trusted.contains(m) && o.max_fees.mediator >= *fee)
+			mediators.iter().any(|(m, fee)| {
+				*m != o.provider && trusted.contains(m) && Market::check_fees(&offer, o, *fee, directory_fee).is_ok()
+			})
 		})
 		.collect();
 	// Bid the asks of the cheapest offer that can take the job: a stranger's absurd ask must
@@ -368,11 +357,11 @@ pub async fn plan(
 	};
 	let fitting: Vec<_> = fitting
 		.into_iter()
-		.filter(|(_, o)| o.cpu_price <= offer.cpu_bid && o.bandwidth_price <= offer.bandwidth_bid)
+		.filter(|(_, o)| Market::check_prices(&offer, o).is_ok())
 		.collect();
-	let estimated_price = pallet_market::Pallet::<Runtime>::estimated_price(&offer)
+	let estimated_price = Market::estimated_price(&offer)
 		.map_err(|e| OfferError::Invalid(format!("the estimated price overflows: {e:?}")))?;
-	let minimum = pallet_market::Pallet::<Runtime>::minimum_job_deposit(&offer, &parameters)
+	let minimum = Market::minimum_job_deposit(&offer, &parameters)
 		.map_err(|e| OfferError::Invalid(format!("the deposit overflows: {e:?}")))?;
 	offer.deposit = match request.deposit {
 		Some(deposit) if deposit < minimum => {

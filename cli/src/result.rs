@@ -2,7 +2,7 @@
 //! checked against it while they stream, and never more than the job's bandwidth limit),
 //! kept once per digest, unpacked without letting a hostile archive write outside its folder.
 
-use modicum_offchain_worker::registry::{Registries, RegistryError, RESULTS_REPOSITORY};
+use modicum_registry::{Registries, RegistryError, RESULTS_REPOSITORY};
 use pallet_market::Digest;
 use std::{
 	io::{Read, Write},
@@ -175,7 +175,7 @@ pub fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, ResultError> {
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use modicum_offchain_worker::scratch::Scratch;
+	use modicum_common::scratch::Scratch;
 
 	fn archive(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Scratch {
 		let temp = Scratch::new("cli-archive");

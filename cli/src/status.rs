@@ -7,7 +7,7 @@ use crate::{
 	chain::{Chain, ChainError},
 	rpc::RpcError,
 };
-use crate::offer::mdc;
+use modicum_common::amount::mdc;
 use modicum_runtime::{Balance, BlockNumber, Runtime, RuntimeEvent};
 use pallet_market::{
 	Event as MarketEvent, JobOfferOf, MarketParametersOf, MatchId, MatchOf, MatchState, OfferId,
@@ -97,7 +97,7 @@ impl Step {
 /// What the CLI knows of one job offer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Journal {
+pub struct JobJournal {
 	/// The job offer.
 	pub job_offer: OfferId,
 	/// Its match, once matched.
@@ -130,7 +130,7 @@ fn journal_path(chain: &Chain, id: OfferId) -> PathBuf {
 	home(chain).join("jobs").join(format!("{id}.json"))
 }
 
-impl Journal {
+impl JobJournal {
 	/// The journal of job offer `id`, empty if never seen.
 	pub fn load(chain: &Chain, id: OfferId) -> Option<Self> {
 		let text = std::fs::read(journal_path(chain, id)).ok()?;
@@ -291,9 +291,9 @@ impl JobStatus {
 pub async fn track(chain: &Chain, id: OfferId, since: Option<BlockNumber>) -> Result<JobStatus, ChainError> {
 	let best = chain.best().await?;
 	let offer = chain.job_offer(id, best.hash).await?;
-	let known = Journal::load(chain, id);
+	let known = JobJournal::load(chain, id);
 	let mine = known.is_some() || offer.as_ref().is_some_and(|o| chain.account().is_ok_and(|me| me == o.creator));
-	let mut journal = known.unwrap_or(Journal { job_offer: id, ..Default::default() });
+	let mut journal = known.unwrap_or(JobJournal { job_offer: id, ..Default::default() });
 	let mut incomplete = false;
 	if let Some(offer) = &offer {
 		let parameters = chain.parameters(best.hash).await?;
@@ -375,7 +375,7 @@ fn horizon(offer: &JobOfferOf<Runtime>, parameters: &MarketParametersOf<Runtime>
 }
 
 /// Records the job's events of blocks `from..=to`; whether pruned blocks were skipped.
-async fn scan(chain: &Chain, journal: &mut Journal, from: BlockNumber, to: BlockNumber) -> Result<bool, ChainError> {
+async fn scan(chain: &Chain, journal: &mut JobJournal, from: BlockNumber, to: BlockNumber) -> Result<bool, ChainError> {
 	let mut incomplete = false;
 	for number in from.max(1)..=to {
 		let Some(hash) = chain.block_hash(number).await? else { break };
@@ -397,7 +397,7 @@ async fn scan(chain: &Chain, journal: &mut Journal, from: BlockNumber, to: Block
 }
 
 fn state_and_next(
-	journal: &Journal,
+	journal: &JobJournal,
 	offer: Option<&JobOfferOf<Runtime>>,
 	terms: Option<&MatchOf<Runtime>>,
 	best: BlockNumber,
@@ -446,7 +446,7 @@ mod tests {
 
 	#[test]
 	fn a_journal_keeps_amounts_beyond_64_bits_across_a_save() {
-		let journal = Journal {
+		let journal = JobJournal {
 			job_offer: 7,
 			match_id: Some(3),
 			scanned_to: 40,
@@ -459,7 +459,7 @@ mod tests {
 			],
 		};
 		let text = serde_json::to_vec(&journal).unwrap();
-		let back: Journal = serde_json::from_slice(&text).unwrap();
+		let back: JobJournal = serde_json::from_slice(&text).unwrap();
 		assert_eq!(back.steps, journal.steps);
 		assert!(back.finished());
 	}

@@ -1,4 +1,4 @@
-//! The job creator's verifier (PROTOCOL.md, "Verification and acceptance"): it fetches each
+//! The job creator's verifier (docs/protocol.md, "Verification and acceptance"): it fetches each
 //! result, re-runs the job with probability p_v exactly as a provider would, and rejects only
 //! what the mediator would find against the provider — using the mediator's own decision
 //! function. Its own failure, or own runs that disagree, accept: a job creator at fault loses
@@ -9,13 +9,13 @@ use crate::{
 	result,
 	status::home,
 };
-use modicum_offchain_worker::{
-	config::oci_architecture,
-	directory_endpoint,
-	executor::{Executor, ExecutorError, Job},
-	registry::Registries,
+use modicum_common::{
+	actors::directory_endpoint,
+	arch::oci_architecture,
 	verdict::{judge, verdict, CostBound, DirectoryCheck, RunOutcome},
 };
+use modicum_executor::{Executor, ExecutorError, Job};
+use modicum_registry::Registries;
 use modicum_runtime::{BlockNumber, Runtime, RuntimeCall, MILLI_SECS_PER_BLOCK};
 use pallet_market::{
 	Architecture, MatchId, MatchOf, MatchState, Party, Receipt, RejectReason, Reputation,

@@ -7,14 +7,9 @@
 //! They need the devnet with its roles, so they are `#[ignore]`d in a plain `cargo test`;
 //! `scripts/test.sh` starts the devnet and runs them with `--ignored`.
 
-use modicum_cli::{
-	chain::{Chain, ChainError},
-	offer::mdc,
-};
-use modicum_offchain_worker::{
-	registry::{sha256, Registry, RESULTS_REPOSITORY},
-	scratch::Scratch,
-};
+use modicum_cli::chain::{Chain, ChainError};
+use modicum_common::{amount::mdc, digest::sha256, scratch::Scratch};
+use modicum_registry::{Registry, RESULTS_REPOSITORY};
 use modicum_runtime::{AccountId, BlockNumber, RuntimeCall, MDC};
 use pallet_market::{
 	Architecture, Call as MarketCall, Ending, MaxFees, Party, Resources, ResultStatus,
@@ -146,18 +141,36 @@ fn history_has(status: &Value, step: &str) -> Option<Value> {
 fn a_job_with_a_data_layer_runs_from_its_folder_to_a_verified_accepted_result() {
 	let (_turn, home, _) = story("cli-honest");
 	let example = examples().join("word-stats");
-	let status = ok(modicum(&home.0, JC, &[
+	let run = modicum(&home.0, JC, &[
 		"job", "run", example.to_str().unwrap(),
 		"--input", example.join("input").to_str().unwrap(),
 		"--cpu", "20000", "--memory", "128", "--storage", "4",
 		"--yes", "--wait", "--verify-rate", "1",
-	]));
+	]);
+	let progress = String::from_utf8_lossy(&run.stderr).into_owned();
+	let status = ok(run);
 	let id = status["jobOffer"].as_u64().unwrap().to_string();
 	assert_eq!(status["state"], "closed", "{status:#}");
 	let closed = history_has(&status, "closed").expect("a closing step");
 	assert_eq!(closed["ending"], "Accepted", "the honest result was accepted: {status:#}");
 	let posted = history_has(&status, "resultPosted").unwrap();
 	assert_eq!(posted["status"], "Completed");
+	// Accepted by the verifier's decision, not by the chain at the reaction deadline (which
+	// accepts whatever the job creator does).
+	let match_id = history_has(&status, "matched").unwrap()["matchId"].as_u64().unwrap();
+	assert!(
+		progress.contains(&format!("match {match_id}: accept")),
+		"the verifier decided to accept: {progress}"
+	);
+	let accepted_at = status["history"]
+		.as_array()
+		.unwrap()
+		.iter()
+		.find(|entry| entry[1]["step"] == "accepted")
+		.and_then(|entry| entry[0].as_u64())
+		.expect("an acceptance");
+	let deadline = posted["reactionDeadline"].as_u64().unwrap();
+	assert!(accepted_at < deadline, "accepted at #{accepted_at}, not before the reaction deadline #{deadline}: {status:#}");
 
 	// The result: fetched by digest, unpacked, and its logs readable.
 	let out = home.0.join("result");

@@ -17,7 +17,7 @@ pub struct Cli {
 }
 
 /// Market roles the node runs beside validating, each configured by a TOML file
-/// (docs/workers.md). Each signs with an `mdcm` key of the node keystore.
+/// (docs/reference/role-files.md). Each signs with an `mdcm` key of the node keystore.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RoleArgs {
 	/// Run a resource provider: offer this machine and run matched jobs in Docker.
@@ -37,7 +37,7 @@ pub struct RoleArgs {
 	pub directory: Option<PathBuf>,
 }
 
-impl From<RoleArgs> for modicum_offchain_worker::Roles {
+impl From<RoleArgs> for modicum_roles::Roles {
 	fn from(args: RoleArgs) -> Self {
 		Self {
 			provider: args.provider,

@@ -141,7 +141,7 @@ pub fn run() -> sc_cli::Result<()> {
 		}
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
-			let roles: modicum_offchain_worker::Roles = cli.roles.clone().into();
+			let roles: modicum_roles::Roles = cli.roles.clone().into();
 			runner.run_node_until_exit(|config| async move {
 				match config.network.network_backend {
 					sc_network::config::NetworkBackendType::Libp2p => service::new_full::<

@@ -3,6 +3,8 @@
 mod chain_spec;
 mod cli;
 mod command;
+#[cfg(test)]
+mod docs_tests;
 mod rpc;
 mod service;
 

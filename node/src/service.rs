@@ -130,7 +130,7 @@ pub async fn new_full<
 	N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>,
 >(
 	config: Configuration,
-	roles: modicum_offchain_worker::Roles,
+	roles: modicum_roles::Roles,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
 		client,
@@ -303,21 +303,26 @@ pub async fn new_full<
 
 /// Starts the market workers of the enabled roles; a role that cannot work stops the node with
 /// the reason.
+///
+/// The workers run on a runtime of their own, inside a blocking task of the node's: when the
+/// node stops, Substrate drops its tasks at once but waits up to 60 s for blocking ones, so the
+/// workers are told to stop (a guard dropped with the task manager) and get to end or journal
+/// their running jobs and join their tasks ([`modicum_roles::SHUTDOWN_GRACE`]).
 async fn start_workers(
-	roles: &modicum_offchain_worker::Roles,
+	roles: &modicum_roles::Roles,
 	task_manager: &TaskManager,
 	client: Arc<FullClient>,
 	pool: Arc<sc_transaction_pool::TransactionPoolHandle<Block, FullClient>>,
 	keystore: sp_keystore::KeystorePtr,
 	prometheus: Option<substrate_prometheus_endpoint::Registry>,
 	work_dir: std::path::PathBuf,
-	syncing: modicum_offchain_worker::chain::SyncOracle,
+	syncing: modicum_roles::chain::SyncOracle,
 ) -> Result<(), ServiceError> {
 	use codec::Decode;
 	use sc_transaction_pool_api::{TransactionPool, TransactionSource};
-	let (heads, follow) = modicum_offchain_worker::chain::follow(client.clone());
+	let (heads, follow) = modicum_roles::chain::follow(client.clone());
 	task_manager.spawn_essential_handle().spawn("modicum-heads", Some("modicum"), follow);
-	let submitter: modicum_offchain_worker::chain::Submitter = Arc::new(move |at, encoded| {
+	let submitter: modicum_roles::chain::Submitter = Arc::new(move |at, encoded| {
 		let pool = pool.clone();
 		Box::pin(async move {
 			let extrinsic =
@@ -328,7 +333,8 @@ async fn start_workers(
 				.map_err(|e| e.to_string())
 		})
 	});
-	let node = modicum_offchain_worker::NodeHandles {
+	let (stop, stopping) = tokio::sync::watch::channel(false);
+	let node = modicum_roles::NodeHandles {
 		state: client,
 		syncing,
 		submitter,
@@ -336,13 +342,53 @@ async fn start_workers(
 		heads,
 		prometheus,
 		work_dir,
+		stop: stopping,
 	};
-	let workers = modicum_offchain_worker::prepare(roles, node)
-		.await
-		.map_err(|e| ServiceError::Other(e.to_string()))?;
-	// Not essential: a worker that fails logs it and ends, and the validator goes on.
-	for (name, worker) in workers {
-		task_manager.spawn_handle().spawn(name, Some("modicum"), worker);
+	// Told to stop when the task manager drops its tasks, before the runtime shuts down.
+	struct StopOnDrop(tokio::sync::watch::Sender<bool>);
+	impl Drop for StopOnDrop {
+		fn drop(&mut self) {
+			let _ = self.0.send(true);
+		}
 	}
-	Ok(())
+	let guard = StopOnDrop(stop);
+	task_manager.spawn_handle().spawn("modicum-stop", Some("modicum"), async move {
+		let _guard = guard;
+		std::future::pending::<()>().await
+	});
+	let roles = roles.clone();
+	let (ready, started) = tokio::sync::oneshot::channel();
+	// Not essential: a worker that fails logs it and ends, and the validator goes on.
+	tokio::task::spawn_blocking(move || {
+		let runtime = match tokio::runtime::Builder::new_multi_thread()
+			.thread_name("modicum-worker")
+			.enable_all()
+			.build()
+		{
+			Ok(runtime) => runtime,
+			Err(e) => {
+				let _ = ready.send(Err(format!("the workers' runtime: {e}")));
+				return;
+			},
+		};
+		runtime.block_on(async move {
+			let workers = match modicum_roles::prepare(&roles, node).await {
+				Ok(workers) => workers,
+				Err(e) => {
+					let _ = ready.send(Err(e.to_string()));
+					return;
+				},
+			};
+			let _ = ready.send(Ok(()));
+			let running = workers.into_iter().map(|(name, worker)| async move {
+				worker.await;
+				log::info!(target: "modicum", "{name} stopped");
+			});
+			futures::future::join_all(running).await;
+		});
+	});
+	started
+		.await
+		.map_err(|_| ServiceError::Other("the workers ended before they started".into()))?
+		.map_err(ServiceError::Other)
 }

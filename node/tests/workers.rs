@@ -536,7 +536,7 @@ fn hostile_jobs_are_contained_and_reported_while_the_node_keeps_running() {
 	let (receipt, archive) = hostile(rpc, "log-flood", tight);
 	assert_eq!(receipt.status, ResultStatus::Completed, "{receipt:?}");
 	assert_eq!(archive["stdout"], (0..=255u8).collect::<Vec<u8>>());
-	assert_eq!(archive["stderr"].len(), modicum_offchain_worker::executor::LOG_LIMIT);
+	assert_eq!(archive["stderr"].len(), modicum_executor::LOG_LIMIT);
 
 	// The provider's node and the chain are still going: an honest job still runs.
 	let (receipt, _) = hostile(rpc, "honest", SMALL);
@@ -556,8 +556,8 @@ fn executor_job(
 	image: &ImageOf<Runtime>,
 	base: [u8; 32],
 	wall_limit: Duration,
-) -> modicum_offchain_worker::executor::Job {
-	modicum_offchain_worker::executor::Job {
+) -> modicum_executor::Job {
+	modicum_executor::Job {
 		run_id: run_id.into(),
 		endpoint: format!("http://127.0.0.1:{}", 5000 + offset()),
 		repository: String::from_utf8(image.repository.to_vec()).unwrap(),
@@ -574,7 +574,7 @@ fn executor_job(
 #[test]
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn one_job_under_two_host_cpu_counts_ends_alike() {
-	use modicum_offchain_worker::executor::Executor;
+	use modicum_executor::Executor;
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let (image, base) = publish("cores");
 	let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -708,7 +708,7 @@ fn honest_results_disputed_for_cost_or_output_never_convict_the_provider_but_inf
 		&block_hash(rpc, header_number(rpc, None)),
 	)
 	.unwrap();
-	let bound = modicum_offchain_worker::verdict::CostBound {
+	let bound = modicum_common::verdict::CostBound {
 		tolerance: parameters.too_much_cost_tolerance,
 		floor: parameters.too_much_cost_floor,
 	};
@@ -770,14 +770,14 @@ fn a_provider_killed_mid_job_leads_to_the_no_result_timeout_payout() {
 
 /// Runs the `nap` job, doing `interrupt` while its container runs; checks its one `Completed`
 /// result and accepts it. The match's id.
-fn nap_interrupted(rpc: &Rpc, interrupt: impl FnOnce()) -> MatchId {
+fn nap_interrupted(rpc: &Rpc, interrupt: impl FnOnce(&str)) -> MatchId {
 	ensure_job_creator(rpc, JC, MEDIATOR);
 	let (image, base) = publish("nap");
 	let tracked = track(rpc);
 	post_job(rpc, image, base, SMALL, 100);
 	let (at, id) = matched(rpc, tracked.start);
-	wait_for_container(id);
-	interrupt();
+	let container = wait_for_container(id);
+	interrupt(&container);
 	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(180));
 	assert_eq!(receipt.status, ResultStatus::Completed, "{receipt:?}");
 	let archive = result_archive(receipt.result_digest.expect("a completed job has a result"));
@@ -799,12 +799,34 @@ fn nap_interrupted(rpc: &Rpc, interrupt: impl FnOnce()) -> MatchId {
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn a_restarted_provider_recovers_its_matched_job_from_the_chain() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-	// The node goes down mid-job and comes back: the match is read back from the chain, the
-	// orphaned container removed, and the job run again (once) to its end.
-	nap_interrupted(&devnet(), || {
+	// The node is stopped mid-job and comes back: its run is cancelled on the way down (the
+	// container removed), the match read back from the chain, and the job run again — once —
+	// to its end.
+	let mut stopped_container = String::new();
+	let id = nap_interrupted(&devnet(), |container| {
+		stopped_container = container_id(container);
 		devnet_script(&["stop-node", "eve"]);
 		devnet_script(&["restart-node", "eve"]);
 	});
+	let inspect = Command::new("docker").args(["inspect", &stopped_container]).output().unwrap();
+	assert!(!inspect.status.success(), "the container of the stopped run {stopped_container} is gone");
+	let log = std::fs::read_to_string(devnet_dir().join("logs/eve.log")).unwrap();
+	let runs = log
+		.lines()
+		.filter(|l| l.contains("running job") && l.contains(&format!("match_id={id} ")))
+		.count();
+	assert_eq!(runs, 2, "run before the stop and once after the restart");
+	assert!(
+		log.lines().any(|l| l.contains("provider: stopped")),
+		"the provider shut down, not dropped: its tasks were joined"
+	);
+}
+
+/// The engine's id of a container.
+fn container_id(name: &str) -> String {
+	let out = Command::new("docker").args(["inspect", "-f", "{{.Id}}", name]).output().unwrap();
+	assert!(out.status.success(), "docker inspect {name}");
+	String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The devnet's registry process (`docker-registry serve <devnet>/registry/…`).
@@ -824,7 +846,7 @@ fn a_result_upload_survives_a_directory_outage_and_the_job_is_not_run_again() {
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	// The directory hangs (every request stalls, as on a dead link) while the job ends and
 	// the provider tries to upload; it comes back 40 s later.
-	let id = nap_interrupted(&devnet(), || {
+	let id = nap_interrupted(&devnet(), |_| {
 		let registry = registry_pid();
 		signal(registry, "STOP");
 		std::thread::sleep(Duration::from_secs(40));
@@ -841,7 +863,7 @@ fn a_result_upload_survives_a_directory_outage_and_the_job_is_not_run_again() {
 #[test]
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn a_cancelled_or_dropped_run_leaves_no_container_mount_or_cgroup() {
-	use modicum_offchain_worker::executor::{Executor, ExecutorError};
+	use modicum_executor::{Executor, ExecutorError};
 	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
 	let (image, base) = publish("sleeper");
 	let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -922,7 +944,8 @@ fn two_jobs_run_side_by_side_on_one_provider_and_both_are_accepted() {
 		provider_offers(rpc).len() == 2
 	});
 	let (image, base) = publish("nap");
-	let from = header_number(rpc, None);
+	let tracked = track(rpc);
+	let from = tracked.start;
 	post_job(rpc, image.clone(), base, SMALL, 100);
 	post_job(rpc, image, base, SMALL, 100);
 	let mut ids = Vec::new();
@@ -941,16 +964,33 @@ fn two_jobs_run_side_by_side_on_one_provider_and_both_are_accepted() {
 	let running = Command::new("docker").args(["ps", "--format", "{{.Names}}"]).output().unwrap();
 	let running = String::from_utf8_lossy(&running.stdout);
 	assert!(running.contains(&first) && running.contains(&second), "both run at once: {running}");
-	let receipts: Vec<_> =
-		ids.iter().map(|id| result_posted(rpc, from, *id, Duration::from_secs(180)).1).collect();
+	let posted: Vec<_> =
+		ids.iter().map(|id| result_posted(rpc, from, *id, Duration::from_secs(180))).collect();
+	let receipts: Vec<_> = posted.iter().map(|(_, receipt)| receipt).collect();
 	for receipt in &receipts {
 		assert_eq!(receipt.status, ResultStatus::Completed, "{receipt:?}");
 	}
 	assert_eq!(receipts[0].result_digest, receipts[1].result_digest, "the neighbour changed nothing");
-	for id in ids {
-		let (_, ending) = closed(rpc, from, id, Duration::from_secs(240));
-		assert!(matches!(ending, Ending::Accepted), "{ending:?}");
+	// Accepted by the job creator (not left to the reaction deadline), each paid its own price.
+	let (mut end, mut expected) = (0, [0i128; 5]);
+	for (id, (at, receipt)) in ids.iter().zip(&posted) {
+		let terms = terms(rpc, *id, *at);
+		submit(rpc, JC, market(MarketCall::accept_result { match_id: *id }));
+		let (closed_at, ending) = closed(rpc, from, *id, Duration::from_secs(30));
+		assert_eq!(ending, Ending::Accepted);
+		end = end.max(closed_at);
+		let (incentive, f_m, f_d) = fees(&terms);
+		let pi_c = price(&terms, &receipt.usage);
+		let changes = [-incentive - pi_c - f_m - f_d, -incentive + pi_c - f_m - f_d, 2 * f_m, 2 * f_d, 2 * incentive];
+		for (total, change) in expected.iter_mut().zip(changes) {
+			*total += change;
+		}
 	}
+	tracked.assert_changes(
+		rpc,
+		end,
+		&[(JC, expected[0]), (RP, expected[1]), (MEDIATOR, expected[2]), (DIRECTORY, expected[3]), (SOLVER, expected[4])],
+	);
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 };
 
 /// Milliseconds per block: the one constant that sets block time. A job must not wait long to
-/// start; why 2 s is docs/operations.md's question.
+/// start; why 2 s: docs/performance.md.
 pub const MILLI_SECS_PER_BLOCK: u64 = 2000;
 /// Aura's slot duration; a slot is a block. Cannot change once the chain runs.
 pub const SLOT_DURATION: u64 = MILLI_SECS_PER_BLOCK;

@@ -138,7 +138,7 @@ where
 	}
 }
 
-pub use modicum_offchain_worker::chain::RuntimeMarketApi;
+pub use modicum_roles::chain::RuntimeMarketApi;
 
 impl<C> MarketApiServer for Market<C>
 where

@@ -129,7 +129,7 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Every feasibility rule of a match, in the order PROTOCOL.md lists them; the first that
+	/// Every feasibility rule of a match, in the order docs/protocol.md lists them; the first that
 	/// fails names the error. Writes nothing.
 	pub(crate) fn check_match(
 		job_offer: OfferId,
@@ -316,16 +316,51 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// The rules between a job offer, a resource offer and its provider alone — window,
+	/// deadline, capacity, architecture, base layer, directory trust and prices — in
+	/// [`Self::check_match`]'s order: what the solver and the job creators' CLI ask of an offer
+	/// before a mediator is chosen.
+	pub fn check_pair(
+		job: &JobOfferOf<T>,
+		resource: &ResourceOfferOf<T>,
+		provider: &ResourceProviderInfo<T>,
+		now: BlockNumberFor<T>,
+	) -> Result<(), Error<T>> {
+		Self::check_window(job, resource, now)?;
+		Self::check_deadline(job, now, provider.speed)?;
+		Self::check_capacity(&job.limits, &resource.capacity)?;
+		Self::check_offer_architecture(job, resource)?;
+		Self::check_provider_base_layer(job, provider)?;
+		Self::check_provider_directory(job, provider)?;
+		Self::check_prices(job, resource)
+	}
+
+	fn check_offer_architecture(
+		job: &JobOfferOf<T>,
+		resource: &ResourceOfferOf<T>,
+	) -> Result<(), Error<T>> {
+		ensure!(job.architecture == resource.architecture, Error::<T>::ArchitectureMismatch);
+		Ok(())
+	}
+
 	fn check_architecture(
 		job: &JobOfferOf<T>,
 		resource: &ResourceOfferOf<T>,
 		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
-		ensure!(job.architecture == resource.architecture, Error::<T>::ArchitectureMismatch);
+		Self::check_offer_architecture(job, resource)?;
 		ensure!(
 			job.architecture == mediator.architecture,
 			Error::<T>::MediatorArchitectureMismatch
 		);
+		Ok(())
+	}
+
+	fn check_provider_base_layer(
+		job: &JobOfferOf<T>,
+		provider: &ResourceProviderInfo<T>,
+	) -> Result<(), Error<T>> {
+		ensure!(provider.base_layers.contains(&job.base_layer), Error::<T>::BaseLayerUnsupported);
 		Ok(())
 	}
 
@@ -334,7 +369,7 @@ impl<T: Config> Pallet<T> {
 		provider: &ResourceProviderInfo<T>,
 		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
-		ensure!(provider.base_layers.contains(&job.base_layer), Error::<T>::BaseLayerUnsupported);
+		Self::check_provider_base_layer(job, provider)?;
 		ensure!(
 			mediator.base_layers.contains(&job.base_layer),
 			Error::<T>::MediatorBaseLayerUnsupported
@@ -364,16 +399,24 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	fn check_directory(
+	fn check_provider_directory(
 		job: &JobOfferOf<T>,
 		provider: &ResourceProviderInfo<T>,
-		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
 		ensure!(job.directory != job.creator, Error::<T>::DirectoryIsJobCreator);
 		ensure!(
 			provider.trusted_directories.contains(&job.directory),
 			Error::<T>::DirectoryNotTrustedByProvider
 		);
+		Ok(())
+	}
+
+	fn check_directory(
+		job: &JobOfferOf<T>,
+		provider: &ResourceProviderInfo<T>,
+		mediator: &MediatorInfo<T>,
+	) -> Result<(), Error<T>> {
+		Self::check_provider_directory(job, provider)?;
 		ensure!(
 			mediator.trusted_directories.contains(&job.directory),
 			Error::<T>::DirectoryNotTrustedByMediator

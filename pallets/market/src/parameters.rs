@@ -17,7 +17,7 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Each rule of PROTOCOL.md's Chain parameters, in its order, with its own error.
+	/// Each rule of docs/protocol.md's Chain parameters, in its order, with its own error.
 	pub fn ensure_valid_parameters(p: &MarketParametersOf<T>) -> Result<(), Error<T>> {
 		let two: BlockNumberFor<T> = 2u32.into();
 		let at_most_all = |share: Perbill| share.deconstruct() <= Perbill::ACCURACY;

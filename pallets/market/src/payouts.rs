@@ -1,4 +1,4 @@
-//! Closing a match: the payments of each ending of PROTOCOL.md's payout table.
+//! Closing a match: the payments of each ending of docs/protocol.md's payout table.
 //!
 //! J and R are what remains of the job creator's and the provider's deposits after the match
 //! incentive. Payments are made in the table's order and stop at what is held; what a faulty

@@ -1,4 +1,4 @@
-//! Reputation (PROTOCOL.md, Reputation): per resource provider and per mediator, the counted
+//! Reputation (docs/protocol.md, Reputation): per resource provider and per mediator, the counted
 //! matches by ending and a decayed beta reputation. A match counts only when its four parties
 //! are distinct accounts and π̂_c ≥ `MinReputationPrice`; each counted success pays
 //! `ReputationFee`·π̂_c to the penalty pool, so a score bought with self-made matches has a price.

@@ -482,7 +482,7 @@ pub struct EndingCounts {
 }
 
 /// A provider's or a mediator's reputation: a decayed beta reputation over its counted
-/// matches (PROTOCOL.md, Reputation).
+/// matches (docs/protocol.md, Reputation).
 #[derive(
 	Clone,
 	Copy,

@@ -1,0 +1,51 @@
+//! The host's side of a run: its tmpfs, mounted and unmounted with the host's own tools.
+
+use super::{archive, host, ExecutorError, DOCKER_TIMEOUT, MAX_ENTRIES, STORAGE_OVERSHOOT};
+use std::path::{Path, PathBuf};
+
+/// Mounts the run's tmpfs at `<run_dir>/fs`, the size of the storage limit and with at most
+/// [`MAX_ENTRIES`] inodes, holding the job's `/out` and `/tmp`: the kernel bounds what a job
+/// can store, and both are still there to measure after the container exits.
+pub(crate) async fn mount_run_fs(run_dir: &Path, bytes: u64) -> Result<(PathBuf, PathBuf), ExecutorError> {
+	let fs = run_dir.join("fs");
+	std::fs::create_dir_all(&fs).map_err(host("run directory"))?;
+	// Each entry counts 4 KiB of storage: one inode more than fit (besides the root, out and
+	// tmp) takes the count past the limit.
+	let inodes = (bytes / archive::ENTRY_BYTES).min(MAX_ENTRIES) + 4;
+	let size = bytes + STORAGE_OVERSHOOT;
+	let options = format!("size={size},nr_inodes={inodes},mode=0755,nosuid,nodev,noexec");
+	run_command(
+		"mount",
+		&["-t".as_ref(), "tmpfs".as_ref(), "-o".as_ref(), options.as_ref(), "tmpfs".as_ref(), fs.as_os_str()],
+	)
+	.await?;
+	let (out, tmp) = (fs.join("out"), fs.join("tmp"));
+	for (dir, mode) in [(&out, 0o777), (&tmp, 0o1777)] {
+		std::fs::create_dir(dir).map_err(host("run directory"))?;
+		std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+			.map_err(host("run directory"))?;
+	}
+	Ok((out, tmp))
+}
+
+pub(crate) async fn run_command(program: &'static str, args: &[&std::ffi::OsStr]) -> Result<(), ExecutorError> {
+	let output = tokio::time::timeout(
+		DOCKER_TIMEOUT,
+		tokio::process::Command::new(program).args(args).kill_on_drop(true).output(),
+	)
+	.await
+	.map_err(|_| ExecutorError::Host { what: program, source: std::io::ErrorKind::TimedOut.into() })?
+	.map_err(host(program))?;
+	if !output.status.success() {
+		let message = String::from_utf8_lossy(&output.stderr).trim().to_string();
+		return Err(ExecutorError::Host { what: program, source: std::io::Error::other(message) });
+	}
+	Ok(())
+}
+
+pub(crate) fn is_mount_point(path: &Path) -> bool {
+	let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else { return false };
+	let wanted = path.display().to_string();
+	mounts.lines().any(|line| line.split(' ').nth(1) == Some(wanted.as_str()))
+}
+
