@@ -160,10 +160,11 @@ stop_all() {
 			log "stopped $name (pid $pid)"
 		fi
 	done <"$PIDS"
-	# Wait for them to close their databases.
+	# Wait for them to close their databases; a provider or mediator ends or cancels its runs
+	# first (a node gives its workers at most 60 s).
 	while read -r name pid; do
 		[ "${name#dockerd-}" = "$name" ] || continue
-		for _ in $(seq 50); do is_ours "$pid" || break; sleep 0.1; done
+		for _ in $(seq 700); do is_ours "$pid" || break; sleep 0.1; done
 	done <"$PIDS"
 	# --hosts: the engines once no node uses them.
 	while read -r name pid; do
@@ -554,16 +555,13 @@ status) status ;;
 stop-node) stop_node "${2:?which node?}" ;;
 restart-node) restart_node "${2:?which node?}" && log "restarted $2" ;;
 publish-job)
-	if [ "$HOSTS" = 1 ]; then
-		echo "publish-job pushes with docker, which does not trust the --hosts devnet's CA; push with" \
-			"the modicum CLI (MODICUM_REGISTRY_CONFIG=$DEVNET/config/registry.toml modicum job run …)" >&2
-		exit 2
-	fi
 	base="${4:-busybox}"
 	case "$base" in busybox | python) ;; *) echo "publish-job: BASE is busybox or python" >&2; exit 2 ;; esac
 	# Both bases, as a Dockerfile of DIR may name either (a no-op when they are up to date).
 	for kind in "${BASE_KINDS[@]}"; do build_base_image "modicum/base:$kind" "$kind" >&2; done
-	publish_job "${2:?job directory}" "${3:?repository}" "127.0.0.1:$REGISTRY_PORT" "modicum/base:$base"
+	# --hosts: the registry over https, with the job creators' CA and login.
+	[ "$HOSTS" != 1 ] || export MODICUM_REGISTRY_CONFIG="$DEVNET/config/registry.toml"
+	publish_job "${2:?job directory}" "${3:?repository}" "$REGISTRY_URL" "modicum/base:$base"
 	;;
 *) usage ;;
 esac

@@ -186,7 +186,8 @@ DOCKERFILE
 		# A job may add instructions of its own (the hostile images of the tests declare volumes…).
 		if [ -f "$1/Dockerfile.extra" ]; then cat "$1/Dockerfile.extra" >>"$context/Dockerfile"; fi
 	fi
-	reference="modicum-publish/$2:latest"
+	# Named for this process: another devnet publishing the same job never removes this one.
+	reference="modicum-publish-$$/$2:latest"
 	if ! DOCKER_BUILDKIT=0 docker build -q -t "$reference" "$context" >"$context.log" 2>&1; then
 		cat "$context.log" >&2
 		rm -rf "$context" "$context.log"
@@ -197,7 +198,9 @@ DOCKERFILE
 	# never `docker push`. The registry is http://$3 unless $3 names a scheme.
 	local registry="$3"
 	case "$registry" in http://* | https://*) ;; *) registry="http://$registry" ;; esac
-	published="$("${CARGO_TARGET_DIR:-$HOME/.cache/modicum/target}/release/modicum" image push "$reference" \
+	local modicum="${CARGO_TARGET_DIR:-$HOME/.cache/modicum/target}/release/modicum"
+	[ -x "$modicum" ] || (cd "$(dirname "${BASH_SOURCE[0]}")/.." && cargo build --release --locked --workspace) >&2
+	published="$("$modicum" image push "$reference" \
 		--registry "$registry" --repository "$2")" || { docker image rm "$reference" >/dev/null; return 1; }
 	# The job creator's copy goes: a provider on this host loads the job like any other.
 	docker image rm "$reference" >/dev/null

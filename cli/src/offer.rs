@@ -139,18 +139,28 @@ pub fn image_name(image: &ImageOf<Runtime>) -> String {
 
 /// Whether `offer` could take a job with these terms at block `now`, by the chain's own rules
 /// between a job offer and a resource offer (window, deadline, capacity, architecture, base
-/// layer, directory trust, prices): the mediator's are checked at match time.
+/// layer, directory trust, prices) and the job's least reputation: an offer that can never
+/// match must not set the job's bids. The mediator's rules are checked at match time.
 pub fn fits(
 	offer: &ResourceOfferOf<Runtime>,
 	actors: &ActorsOf<Runtime>,
 	job: &JobOfferOf<Runtime>,
 	now: BlockNumber,
 ) -> bool {
+	let reputation = actors
+		.provider_reputations
+		.iter()
+		.find(|(who, _)| *who == offer.provider)
+		.map(|(_, reputation)| *reputation)
+		.unwrap_or_default();
 	actors
 		.resource_providers
 		.iter()
 		.find(|(who, _)| *who == offer.provider)
-		.is_some_and(|(_, provider)| Market::check_pair(job, offer, provider, now).is_ok())
+		.is_some_and(|(_, provider)| {
+			Market::check_pair(job, offer, provider, now).is_ok()
+				&& Market::check_reputation(job, &reputation).is_ok()
+		})
 }
 
 /// The bases any registered provider keeps.
@@ -229,7 +239,9 @@ pub async fn plan(
 	let registered = actors.job_creators.iter().find(|(who, _)| *who == creator);
 	let serves = |who: &AccountId| {
 		actors.mediators.iter().find(|(m, _)| m == who).filter(|(_, info)| {
-			info.trusted_directories.contains(&directory) && info.base_layers.contains(&base_layer)
+			info.trusted_directories.contains(&directory)
+				&& info.base_layers.contains(&base_layer)
+				&& info.architecture == request.architecture
 		})
 	};
 	// A job creator's trust list is its own choice; a new one trusts the one serving mediator
@@ -321,7 +333,8 @@ pub async fn plan(
 	let unpriced = JobOfferOf::<Runtime> { cpu_bid: Balance::MAX, bandwidth_bid: Balance::MAX, ..offer.clone() };
 	let fitting: Vec<&(OfferId, ResourceOfferOf<Runtime>)> = open
 		.iter()
-		.filter(|(_, o)| fits(o, actors, &unpriced, best.number))
+		// A match lands two blocks from now at the earliest.
+		.filter(|(_, o)| fits(o, actors, &unpriced, best.number + 2))
 		.filter(|(_, o)| {
 			let trusted = actors
 				.resource_providers

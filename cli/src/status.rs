@@ -119,11 +119,15 @@ pub struct JobJournal {
 
 /// The CLI's own data directory for this chain.
 pub fn home(chain: &Chain) -> PathBuf {
-	let base = std::env::var_os("MODICUM_HOME").map(PathBuf::from).unwrap_or_else(|| {
+	data_dir().join(hex::encode(&chain.genesis()[..4]))
+}
+
+/// `$MODICUM_HOME`, else `~/.local/share/modicum`: the user's own, never a shared `/tmp`.
+pub fn data_dir() -> PathBuf {
+	std::env::var_os("MODICUM_HOME").map(PathBuf::from).unwrap_or_else(|| {
 		let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
 		home.join(".local/share/modicum")
-	});
-	base.join(hex::encode(&chain.genesis()[..4]))
+	})
 }
 
 fn journal_path(chain: &Chain, id: OfferId) -> PathBuf {

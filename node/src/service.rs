@@ -301,6 +301,9 @@ pub async fn new_full<
 	Ok(task_manager)
 }
 
+/// How long the workers may take to stop: within the 60 s a Substrate node waits for them.
+const WORKERS_STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(45);
+
 /// Starts the market workers of the enabled roles; a role that cannot work stops the node with
 /// the reason.
 ///
@@ -334,6 +337,7 @@ async fn start_workers(
 		})
 	});
 	let (stop, stopping) = tokio::sync::watch::channel(false);
+	let mut stopped = stopping.clone();
 	let node = modicum_roles::NodeHandles {
 		state: client,
 		syncing,
@@ -384,7 +388,16 @@ async fn start_workers(
 				worker.await;
 				log::info!(target: "modicum", "{name} stopped");
 			});
-			futures::future::join_all(running).await;
+			// Whatever a worker waits on while it stops, the node ends within its 60 s: what
+			// is left then is removed at the next start.
+			let deadline = async {
+				let _ = stopped.wait_for(|stop| *stop).await;
+				tokio::time::sleep(WORKERS_STOP_WITHIN).await;
+			};
+			tokio::select! {
+				_ = futures::future::join_all(running) => {},
+				_ = deadline => log::warn!(target: "modicum", "workers still running {WORKERS_STOP_WITHIN:?} after the stop; left to the next start"),
+			}
 		});
 	});
 	started

@@ -94,7 +94,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
 	// Publishing needs no chain.
 	if let Command::Image(ImageCommand::Push { image, registry, repository }) = &cli.command {
 		let registry = registries.client(registry)?;
-		let published = job::push_image(&registry, image, repository, &std::env::temp_dir().join(format!("modicum-push-{}", std::process::id()))).await?;
+		let work = status::data_dir().join(format!("push-{}", std::process::id()));
+		let published = job::push_image(&registry, image, repository, &work).await?;
 		let (digest, base) = (digest_string(&published.image.digest), digest_string(&published.base_layer));
 		emit(cli.output, &json!({ "digest": digest, "baseLayer": base }), || format!("{digest} {base}\n"));
 		return Ok(());

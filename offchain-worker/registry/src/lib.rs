@@ -18,7 +18,7 @@ mod read;
 pub use access::{validate_access, AccessFile, Registries, RegistryAccess};
 pub use client::Registry;
 pub use delete::Deletion;
-pub use oci::{Descriptor, ImageConfig, Manifest, RootFs};
+pub use oci::{is_repository_name, Descriptor, ImageConfig, Manifest, RootFs};
 pub use push::MANIFEST_V2;
 
 use std::time::Duration;

@@ -2,6 +2,20 @@
 
 use serde::Deserialize;
 
+/// Whether `name` is a repository name as distribution reads them: `/`-separated components of
+/// lowercase letters, digits and inner `.`, `_`, `-`. Anything else never reaches a URL.
+pub fn is_repository_name(name: &str) -> bool {
+	let component = |c: &str| {
+		let bytes = c.as_bytes();
+		!bytes.is_empty()
+			&& bytes.iter().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+			&& bytes[0].is_ascii_alphanumeric()
+			&& bytes[bytes.len() - 1].is_ascii_alphanumeric()
+			&& !c.contains("..")
+	};
+	name.len() <= 255 && name.split('/').all(component)
+}
+
 /// An image manifest (Docker v2 schema 2 or OCI), the fields the market needs.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Manifest {

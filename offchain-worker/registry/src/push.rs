@@ -1,7 +1,7 @@
 //! Pushing blobs, manifests and whole `docker save` images (the `modicum` CLI, providers' results).
 
 use crate::{
-	ImageConfig, Registry, RegistryError, MAX_BODY, UPLOAD_CHUNK,
+	is_repository_name, ImageConfig, Registry, RegistryError, MAX_BODY, UPLOAD_CHUNK,
 };
 use hyper::{
 	body::Bytes,
@@ -143,6 +143,12 @@ impl Registry {
 		saved: &Path,
 		scratch: &Path,
 	) -> Result<Digest, RegistryError> {
+		// Checked before anything is read or sent: the name becomes a URL path.
+		if !is_repository_name(repository) {
+			return Err(RegistryError::Invalid(format!(
+				"`{repository}` is not a repository name (lowercase letters, digits and inner `.`, `_`, `-`, in `/`-separated parts)"
+			)));
+		}
 		let (from, to) = (saved.to_path_buf(), scratch.to_path_buf());
 		let image = tokio::task::spawn_blocking(move || read_saved(&from, &to))
 			.await

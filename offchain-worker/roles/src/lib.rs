@@ -21,10 +21,12 @@ pub mod mediator;
 pub mod metrics;
 pub mod provider;
 mod registration;
+mod shutdown;
 pub mod solver;
 mod startup;
 
-pub use startup::{namespace, prepare, NodeHandles, Worker, WorkerError, SHUTDOWN_GRACE};
+pub use shutdown::SHUTDOWN_GRACE;
+pub use startup::{namespace, prepare, NodeHandles, Worker, WorkerError};
 
 use std::path::PathBuf;
 

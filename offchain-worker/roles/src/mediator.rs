@@ -7,7 +7,8 @@ use crate::{
 	config::MediatorConfig,
 	metrics::Metrics,
 	registration::{due, submit, Registration},
-	startup::{bounded, ensure_bond, SHUTDOWN_GRACE},
+	shutdown,
+	startup::{bounded, ensure_bond},
 	WorkerError,
 };
 use modicum_common::{
@@ -155,38 +156,24 @@ impl Mediator {
 		self.shut_down().await;
 	}
 
-	/// The node stops: no new mediation; running ones get [`SHUTDOWN_GRACE`] to reach a verdict,
-	/// then are cancelled (their matches stay assigned on chain and are mediated again at the
-	/// next start), and every task is joined.
+	/// The node stops: no new mediation; running ones get their grace ([`shutdown`]) to reach
+	/// a verdict; a cancelled one is mediated again at the next start (its match stays assigned).
 	async fn shut_down(mut self) {
-		tracing::info!(target: "modicum", running = self.active.len(), grace_s = SHUTDOWN_GRACE.as_secs(), "mediator: stopping");
-		let grace = tokio::time::sleep(SHUTDOWN_GRACE);
-		tokio::pin!(grace);
-		let mut cancelled = false;
-		loop {
-			let done = tokio::select! {
-				done = self.mediations.join_next_with_id() => done,
-				_ = &mut grace, if !cancelled => {
-					for cancel in self.active.values() {
-						let _ = cancel.send(true);
-					}
-					cancelled = true;
-					continue;
-				},
-			};
+		tracing::info!(target: "modicum", running = self.active.len(), "mediator: stopping");
+		for done in shutdown::drain(&mut self.mediations, &self.active).await {
 			match done {
-				None => break,
-				Some(Ok((task, (id, Ok((party, digest)))))) => {
+				Ok((task, (id, Ok((party, digest))))) => {
 					self.tasks.remove(&task);
 					self.active.remove(&id);
-					self.post_verdict(id, party, digest).await;
+					let post = self.post_verdict(id, party, digest);
+					let _ = tokio::time::timeout(shutdown::LAST_SUBMIT, post).await;
 				},
-				Some(Ok((task, (id, Err(e))))) => {
+				Ok((task, (id, Err(e)))) => {
 					self.tasks.remove(&task);
 					self.active.remove(&id);
 					tracing::info!(target: "modicum", match_id = id, error = %e, "mediator: mediation left for the next start");
 				},
-				Some(Err(e)) => {
+				Err(e) => {
 					self.tasks.remove(&e.id());
 				},
 			}

@@ -16,13 +16,8 @@ use modicum_runtime::Balance;
 use pallet_market::Role;
 use sp_core::{crypto::Ss58Codec, sr25519};
 use sp_keystore::KeystorePtr;
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 use tokio::sync::watch;
-
-/// How long a stopping node lets running jobs and mediations end before it cancels them (their
-/// matches stay open on chain and are taken up again at the next start): well within the
-/// 60 s a Substrate node gives its tasks to end.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a role cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +91,7 @@ pub struct NodeHandles {
 	/// Where workers keep their files (journals, job work directories).
 	pub work_dir: PathBuf,
 	/// Turns true when the node stops: the roles stop taking work, and end or journal what
-	/// runs ([`SHUTDOWN_GRACE`]).
+	/// runs ([`crate::shutdown`]).
 	pub stop: watch::Receiver<bool>,
 }
 

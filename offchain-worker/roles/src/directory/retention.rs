@@ -2,6 +2,7 @@
 //! deletions that follow a job offer's or a match's closing `retention` blocks later.
 
 use super::*;
+use modicum_registry::is_repository_name;
 
 /// Something the directory keeps for jobs in its registry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -43,20 +44,6 @@ impl std::fmt::Display for Object {
 			Object::Result { digest } => write!(f, "result {}", digest_string(digest)),
 		}
 	}
-}
-
-/// Whether `name` is a repository name as distribution reads them: `/`-separated components of
-/// lowercase letters, digits and inner `.`, `_`, `-`. Anything else never reaches a URL.
-pub(crate) fn is_repository_name(name: &str) -> bool {
-	let component = |c: &str| {
-		let bytes = c.as_bytes();
-		!bytes.is_empty()
-			&& bytes.iter().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
-			&& bytes[0].is_ascii_alphanumeric()
-			&& bytes[bytes.len() - 1].is_ascii_alphanumeric()
-			&& !c.contains("..")
-	};
-	name.len() <= 255 && name.split('/').all(component)
 }
 
 /// Which job offer or match an entry of the schedule comes from.

@@ -14,7 +14,8 @@ use crate::{
 	config::ProviderConfig,
 	metrics::Metrics,
 	registration::{due, submit, Registration},
-	startup::{bounded, ensure_funded, SHUTDOWN_GRACE},
+	shutdown,
+	startup::{bounded, ensure_funded},
 	WorkerError,
 };
 use journal::{Measured, RunJournal};
@@ -188,42 +189,27 @@ impl Provider {
 		self.shut_down().await;
 	}
 
-	/// The node stops: no new offer or run; running jobs get [`SHUTDOWN_GRACE`] to end (a
-	/// measured one is journaled and its result posted, now or at the next start), then the
-	/// rest are cancelled — their containers removed, their matches run again at the next
-	/// start — and every task is joined.
+	/// The node stops: no new offer or run; running jobs get their grace ([`shutdown`]): a
+	/// measured one is journaled and its result posted, now or at the next start; a cancelled
+	/// one runs again at the next start.
 	async fn shut_down(mut self) {
-		tracing::info!(target: "modicum", running = self.running.len(), grace_s = SHUTDOWN_GRACE.as_secs(), "provider: stopping");
-		let grace = tokio::time::sleep(SHUTDOWN_GRACE);
-		tokio::pin!(grace);
-		let mut cancelled = false;
-		loop {
-			let done = tokio::select! {
-				done = self.runs.join_next_with_id() => done,
-				_ = &mut grace, if !cancelled => {
-					tracing::info!(target: "modicum", running = self.running.len(), "provider: cancelling the runs still going");
-					for cancel in self.running.values() {
-						let _ = cancel.send(true);
-					}
-					cancelled = true;
-					continue;
-				},
-			};
+		tracing::info!(target: "modicum", running = self.running.len(), "provider: stopping");
+		for done in shutdown::drain(&mut self.runs, &self.running).await {
 			match done {
-				None => break,
-				Some(Ok((task, (id, outcome)))) => {
+				Ok((task, (id, outcome))) => {
 					self.tasks.remove(&task);
 					self.running.remove(&id);
 					match outcome {
 						Ok(receipt) => {
 							let number = self.chain.heads().best.number;
-							self.post_result(id, receipt, number).await;
+							let post = self.post_result(id, receipt, number);
+							let _ = tokio::time::timeout(shutdown::LAST_SUBMIT, post).await;
 						},
 						// Neither is the job's: the match is taken up again at the next start.
 						Err(e) => tracing::info!(target: "modicum", match_id = id, error = %e, "provider: run left for the next start"),
 					}
 				},
-				Some(Err(e)) => {
+				Err(e) => {
 					let id = self.tasks.remove(&e.id());
 					tracing::error!(target: "modicum", match_id = ?id, error = %e, "provider: run task failed while stopping");
 				},
