@@ -615,9 +615,14 @@ fn results_after_the_completion_deadline_and_rejections_after_the_reaction_windo
 
 /// The accepted ending: π_c to the provider, both fees from both parties.
 pub(super) fn accepted_changes() -> [i128; 6] {
+	accepted_changes_at(PRICE)
+}
+
+/// The accepted ending at job price `price`.
+fn accepted_changes_at(price: i128) -> [i128; 6] {
 	[
-		-INCENTIVE - PRICE - F_M - F_D,
-		-INCENTIVE + PRICE - F_M - F_D,
+		-INCENTIVE - price - F_M - F_D,
+		-INCENTIVE + price - F_M - F_D,
 		2 * F_M,
 		2 * F_D,
 		2 * INCENTIVE,
@@ -625,30 +630,44 @@ pub(super) fn accepted_changes() -> [i128; 6] {
 	]
 }
 
+/// What a faulty party forfeits to the penalty pool at job price `price`: its deposit less the
+/// incentive, π_m, both fees and π_d = π_c.
+fn forfeit(price: i128) -> i128 {
+	DEPOSIT as i128 - INCENTIVE - MEDIATION - F_M - F_D - price
+}
+
 /// Mediation with the job creator at fault: it pays π_m, both fees and π_d = π_c, and forfeits
 /// the rest of its deposit to the penalty pool.
 fn job_creator_at_fault_changes() -> [i128; 6] {
-	let rest = DEPOSIT as i128 - INCENTIVE - MEDIATION - F_M - F_D - PRICE;
+	job_creator_at_fault_changes_at(PRICE)
+}
+
+/// The job creator at fault with job price `price`.
+fn job_creator_at_fault_changes_at(price: i128) -> [i128; 6] {
 	[
 		-(DEPOSIT as i128),
-		-INCENTIVE + PRICE - F_M - F_D,
+		-INCENTIVE + price - F_M - F_D,
 		MEDIATION + 2 * F_M,
 		2 * F_D,
 		2 * INCENTIVE,
-		rest,
+		forfeit(price),
 	]
 }
 
 /// Mediation with the provider at fault: the mirror image.
 fn provider_at_fault_changes() -> [i128; 6] {
-	let rest = DEPOSIT as i128 - INCENTIVE - MEDIATION - F_M - F_D - PRICE;
+	provider_at_fault_changes_at(PRICE)
+}
+
+/// The provider at fault with job price `price`.
+fn provider_at_fault_changes_at(price: i128) -> [i128; 6] {
 	[
-		-INCENTIVE + PRICE - F_M - F_D,
+		-INCENTIVE + price - F_M - F_D,
 		-(DEPOSIT as i128),
 		MEDIATION + 2 * F_M,
 		2 * F_D,
 		2 * INCENTIVE,
-		rest,
+		forfeit(price),
 	]
 }
 
@@ -682,66 +701,313 @@ fn mediated(reason: RejectReason, faulty: Party) -> [i128; 6] {
 	changes
 }
 
-fn accepted_by_job_creator() -> [i128; 6] {
-	let mut changes = [0; 6];
+// The seven outcomes o1…o7 of the paper's game (seed 003, Fig. 3 and 4), each played as its own
+// story: what the provider does (executes or deceives), what the job creator does (passes, or
+// verifies with a run of its own) and what the mediator's n = 2 runs produce. The chain sees no
+// run — only the provider's receipt, the job creator's reaction and the mediator's verdict — so
+// each story drives it with what its parties would really send, and each outcome must settle
+// with its own events and balances. A deceiving provider makes its receipt up, cheaper than a
+// real run (π_c = 90 against 120), so o1–o3 pay differently from o4–o7.
+
+/// The output of a correct run: every run of a deterministic job, and a non-deterministic
+/// job's "normal" output (probability p_a). The `RESULT` of the other stories.
+const NORMAL: Digest = [9; 32];
+/// A non-deterministic job's "anomalous" output (probability 1 − p_a), which its job creator
+/// designed it to produce and recognises.
+const ANOMALOUS: Digest = [10; 32];
+/// What a deceiving provider posts without running the job.
+const FORGED: Digest = [6; 32];
+/// The usage a deceiving provider makes up: π_c = 50·1 + 40·1 = 90 at the asks.
+const FORGED_USAGE: Resources = Resources { cpu: 50, memory: 20, storage: 1, bandwidth: 40 };
+const FORGED_PRICE: i128 = 90;
+
+/// What the provider does with the job.
+#[derive(Clone, Copy)]
+enum Provider {
+	/// Runs it (cost c_e) and posts what its run produced, with the usage it measured.
+	Executes(Digest),
+	/// Posts `FORGED` and `FORGED_USAGE` without running it (cost c_d).
+	Deceives,
+}
+
+/// What the job creator does with the result.
+#[derive(Clone, Copy)]
+enum Creator {
+	/// Accepts it at once, without fetching or running anything.
+	Passes,
+	/// Runs the job itself (R blocks) and gets this output: accepts a result equal to it,
+	/// disputes any other as `WrongResults`.
+	Verifies(Digest),
+}
+
+/// One play of the game.
+struct Story {
+	provider: Provider,
+	creator: Creator,
+	/// The outputs of the mediator's n = 2 runs, should the result be disputed.
+	mediator_runs: [Digest; 2],
+}
+
+/// What the chain recorded of a story.
+struct Settled {
+	/// The receipt of `ResultPosted`.
+	receipt: Receipt,
+	/// The faulty party and digest of `MediationResultPosted`, if the result was disputed.
+	verdict: Option<(Party, Option<Digest>)>,
+	/// The job price of `ResultAccepted`, if the result was accepted.
+	job_price: Option<Balance>,
+	/// The ending and the penalty of `MatchClosed`.
+	ending: Ending,
+	penalty: Balance,
+	/// The block the match closed in.
+	closed_at: u64,
+	/// Each party's change: JC, RP, M, D, solver, pool.
+	changes: [i128; 6],
+}
+
+/// The mediator's decision on `WrongResults` (docs/protocol.md, "Mediation"): all its runs equal to
+/// the provider's result → JC; two of its own runs differ (a non-deterministic job) → JC;
+/// otherwise → RP.
+fn mediator_finds(posted: Digest, runs: &[Digest]) -> Party {
+	let all_equal_posted = runs.iter().all(|run| *run == posted);
+	let own_runs_differ = runs.windows(2).any(|pair| pair[0] != pair[1]);
+	if all_equal_posted || own_runs_differ {
+		Party::JobCreator
+	} else {
+		Party::ResourceProvider
+	}
+}
+
+/// Plays `story` on a fresh chain from the default match to its close.
+fn play(story: Story) -> Settled {
+	let mut settled = None;
 	ExtBuilder::default().build_and_execute(|| {
 		let before = worth();
 		let match_id = matched();
-		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		assert_ok!(Market::accept_result(RuntimeOrigin::signed(JC), match_id));
-		assert!(has_event(Event::ResultAccepted { match_id, job_price: PRICE as Balance }));
-		assert_changes(before, accepted_changes());
+		let (usage, digest) = match story.provider {
+			Provider::Executes(output) => (USAGE, output),
+			Provider::Deceives => (FORGED_USAGE, FORGED),
+		};
+		assert_ok!(Market::post_result(
+			RuntimeOrigin::signed(RP),
+			match_id,
+			ResultStatus::Completed,
+			usage,
+			Some(digest)
+		));
+		let receipt =
+			Receipt { status: ResultStatus::Completed, usage, result_digest: Some(digest) };
+		// now 1 + reaction window 10 + R 3
+		assert_eq!(
+			last_event(),
+			Event::ResultPosted { match_id, receipt, reaction_deadline: 14 }.into()
+		);
+		match story.creator {
+			Creator::Passes => {
+				assert_ok!(Market::accept_result(RuntimeOrigin::signed(JC), match_id));
+			}
+			Creator::Verifies(own) => {
+				// Its run takes R blocks; the reaction window leaves room for it.
+				run_to_block(System::block_number() + RUN_LENGTH);
+				assert!(Matches::<Test>::contains_key(match_id), "still open for the verifier");
+				if own == digest {
+					assert_ok!(Market::accept_result(RuntimeOrigin::signed(JC), match_id));
+				} else {
+					assert_ok!(Market::reject_result(
+						RuntimeOrigin::signed(JC),
+						match_id,
+						RejectReason::WrongResults
+					));
+					assert_eq!(
+						last_event(),
+						Event::JobAssignedForMediation {
+							match_id,
+							mediator: MEDIATOR,
+							reason: RejectReason::WrongResults,
+							// now 4 + mediation window 40 + n 2 · R 3
+							mediation_deadline: 50,
+						}
+						.into()
+					);
+					// Its n runs take n · R blocks, well within the mediation window.
+					run_to_block(System::block_number() + 2 * RUN_LENGTH);
+					let faulty = mediator_finds(digest, &story.mediator_runs);
+					assert_ok!(Market::post_mediation_result(
+						RuntimeOrigin::signed(MEDIATOR),
+						match_id,
+						faulty,
+						Some(story.mediator_runs[0])
+					));
+				}
+			}
+		}
+		assert!(!Matches::<Test>::contains_key(match_id), "the story closed its match");
 		let after = worth();
-		changes = core::array::from_fn(|i| after[i] - before[i]);
+		let mut verdict = None;
+		let mut job_price = None;
+		let mut closed = None;
+		for record in System::events() {
+			match record.event {
+				RuntimeEvent::Market(Event::MediationResultPosted {
+					match_id: id,
+					faulty_party,
+					result_digest,
+				}) if id == match_id => verdict = Some((faulty_party, result_digest)),
+				RuntimeEvent::Market(Event::ResultAccepted { match_id: id, job_price: price })
+					if id == match_id =>
+				{
+					job_price = Some(price)
+				}
+				RuntimeEvent::Market(Event::MatchClosed {
+					match_id: id, ending, penalty, ..
+				}) if id == match_id => closed = Some((ending, penalty)),
+				_ => {}
+			}
+		}
+		let (ending, penalty) = closed.expect("MatchClosed was deposited");
+		settled = Some(Settled {
+			receipt,
+			verdict,
+			job_price,
+			ending,
+			penalty,
+			closed_at: System::block_number(),
+			changes: core::array::from_fn(|i| after[i] - before[i]),
+		});
 	});
-	changes
+	settled.expect("the story was played")
 }
 
 #[test]
 fn o1_rp_deceives_jc_verifies_mediator_finds_non_determinism_and_faults_the_jc() {
-	assert_eq!(
-		mediated(RejectReason::WrongResults, Party::JobCreator),
-		job_creator_at_fault_changes()
-	);
+	// The job is non-deterministic: the mediator's own two runs differ, so it faults the job
+	// creator although the provider forged its result. The forger gets π_d = π_c of its own
+	// made-up receipt; the job creator forfeits its deposit.
+	let s = play(Story {
+		provider: Provider::Deceives,
+		creator: Creator::Verifies(NORMAL),
+		mediator_runs: [NORMAL, ANOMALOUS],
+	});
+	assert_eq!(s.receipt.result_digest, Some(FORGED));
+	assert_eq!(s.verdict, Some((Party::JobCreator, Some(NORMAL))));
+	assert_eq!(s.job_price, None, "nothing was accepted");
+	assert_eq!(s.ending, Ending::Mediated(Party::JobCreator));
+	assert_eq!(s.closed_at, 1 + RUN_LENGTH + 2 * RUN_LENGTH);
+	assert_eq!(s.changes, job_creator_at_fault_changes_at(FORGED_PRICE));
+	assert_eq!(s.penalty as i128, forfeit(FORGED_PRICE));
 }
 
 #[test]
 fn o2_rp_deceives_jc_verifies_mediator_faults_the_rp() {
-	assert_eq!(
-		mediated(RejectReason::WrongResults, Party::ResourceProvider),
-		provider_at_fault_changes()
-	);
+	// The mediator's runs agree with each other and not with the forged result: the provider
+	// pays π_m, the fees and π_d = π_c of its receipt to the job creator, and forfeits the rest.
+	let s = play(Story {
+		provider: Provider::Deceives,
+		creator: Creator::Verifies(NORMAL),
+		mediator_runs: [NORMAL, NORMAL],
+	});
+	assert_eq!(s.receipt.result_digest, Some(FORGED));
+	assert_eq!(s.verdict, Some((Party::ResourceProvider, Some(NORMAL))));
+	assert_eq!(s.job_price, None, "nothing was accepted");
+	assert_eq!(s.ending, Ending::Mediated(Party::ResourceProvider));
+	assert_eq!(s.changes, provider_at_fault_changes_at(FORGED_PRICE));
+	assert_eq!(s.penalty as i128, forfeit(FORGED_PRICE));
 }
 
 #[test]
 fn o3_rp_deceives_jc_passes_and_pays_the_job_price() {
-	assert_eq!(accepted_by_job_creator(), accepted_changes());
+	// Nobody checks the forged result: the job creator pays π_c of the made-up receipt for an
+	// output no run produced, and the forger keeps it.
+	let s = play(Story {
+		provider: Provider::Deceives,
+		creator: Creator::Passes,
+		mediator_runs: [NORMAL, NORMAL],
+	});
+	assert_eq!(s.receipt.result_digest, Some(FORGED));
+	assert_ne!(s.receipt.result_digest, Some(NORMAL), "the accepted result is not the job's");
+	assert_eq!(s.receipt.usage, FORGED_USAGE);
+	assert_eq!(s.verdict, None, "no mediation");
+	assert_eq!(s.job_price, Some(FORGED_PRICE as Balance));
+	assert_eq!(s.ending, Ending::Accepted);
+	assert_eq!(s.closed_at, 1, "accepted at once, without a run of its own");
+	assert_eq!(s.changes, accepted_changes_at(FORGED_PRICE));
+	assert_eq!(s.penalty, 0);
 }
 
 #[test]
 fn o4_rp_executes_jc_passes_and_pays_the_job_price() {
-	assert_eq!(accepted_by_job_creator(), accepted_changes());
+	// The provider's real run and measured usage; the job creator accepts without verifying.
+	let s = play(Story {
+		provider: Provider::Executes(NORMAL),
+		creator: Creator::Passes,
+		mediator_runs: [NORMAL, NORMAL],
+	});
+	assert_eq!(s.receipt.result_digest, Some(NORMAL));
+	assert_eq!(s.receipt.usage, USAGE);
+	assert_eq!(s.verdict, None, "no mediation");
+	assert_eq!(s.job_price, Some(PRICE as Balance));
+	assert_eq!(s.ending, Ending::Accepted);
+	assert_eq!(s.closed_at, 1, "accepted at once, without a run of its own");
+	assert_eq!(s.changes, accepted_changes_at(PRICE));
+	assert_eq!(s.penalty, 0);
 }
 
 #[test]
 fn o5_rp_executes_jc_verifies_finds_it_correct_and_pays() {
-	assert_eq!(accepted_by_job_creator(), accepted_changes());
+	// The job creator's own run (R blocks, within the reaction window) reproduces the result,
+	// and it accepts before the reaction deadline: the same payment as o4, after the check.
+	let s = play(Story {
+		provider: Provider::Executes(NORMAL),
+		creator: Creator::Verifies(NORMAL),
+		mediator_runs: [NORMAL, NORMAL],
+	});
+	assert_eq!(s.receipt.result_digest, Some(NORMAL));
+	assert_eq!(s.verdict, None, "no mediation");
+	assert_eq!(s.job_price, Some(PRICE as Balance));
+	assert_eq!(s.ending, Ending::Accepted);
+	assert_eq!(s.closed_at, 1 + RUN_LENGTH, "accepted by the job creator after its own run");
+	assert!(s.closed_at < 14, "before the reaction deadline, so not the chain's automatic accept");
+	assert_eq!(s.changes, accepted_changes_at(PRICE));
+	assert_eq!(s.penalty, 0);
 }
 
 #[test]
 fn o6_non_deterministic_job_is_detected_and_the_jc_is_fined() {
-	assert_eq!(
-		mediated(RejectReason::WrongResults, Party::JobCreator),
-		job_creator_at_fault_changes()
-	);
+	// The provider honestly ran a non-deterministic job and got its anomalous output; the job
+	// creator disputes it to avoid paying. The mediator's two runs differ: non-determinism, the
+	// job creator is fined its deposit and the provider gets π_d = π_c of its real usage.
+	let s = play(Story {
+		provider: Provider::Executes(ANOMALOUS),
+		creator: Creator::Verifies(NORMAL),
+		mediator_runs: [NORMAL, ANOMALOUS],
+	});
+	assert_eq!(s.receipt.result_digest, Some(ANOMALOUS));
+	assert_eq!(s.receipt.usage, USAGE);
+	assert_eq!(s.verdict, Some((Party::JobCreator, Some(NORMAL))));
+	assert_eq!(s.job_price, None, "nothing was accepted");
+	assert_eq!(s.ending, Ending::Mediated(Party::JobCreator));
+	assert_eq!(s.changes, job_creator_at_fault_changes_at(PRICE));
+	assert_eq!(s.penalty as i128, forfeit(PRICE));
 }
 
 #[test]
 fn o7_non_determinism_undetected_faults_the_honest_rp() {
-	assert_eq!(
-		mediated(RejectReason::WrongResults, Party::ResourceProvider),
-		provider_at_fault_changes()
-	);
+	// The same honest run and dispute as o6, but both of the mediator's runs come out normal
+	// (probability p_a^n): they agree with each other and not with the provider's anomalous
+	// output, so the honest provider is faulted and the job creator gets π_d = π_c of the real
+	// usage on top of its deposit.
+	let s = play(Story {
+		provider: Provider::Executes(ANOMALOUS),
+		creator: Creator::Verifies(NORMAL),
+		mediator_runs: [NORMAL, NORMAL],
+	});
+	assert_eq!(s.receipt.result_digest, Some(ANOMALOUS));
+	assert_eq!(s.receipt.usage, USAGE);
+	assert_eq!(s.verdict, Some((Party::ResourceProvider, Some(NORMAL))));
+	assert_eq!(s.job_price, None, "nothing was accepted");
+	assert_eq!(s.ending, Ending::Mediated(Party::ResourceProvider));
+	assert_eq!(s.changes, provider_at_fault_changes_at(PRICE));
+	assert_eq!(s.penalty as i128, forfeit(PRICE));
 }
 
 #[test]
