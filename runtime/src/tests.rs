@@ -2,7 +2,7 @@
 
 use crate::{
 	configs::{IssuanceChanging, SudoCall, ToBlockAuthor},
-	genesis_config_presets::{endowments, POOL_ENDOWMENT},
+	genesis_config_presets::POOL_ENDOWMENT,
 	testing::{genesis_ext, produce_block, start_block},
 	*,
 };
@@ -19,9 +19,32 @@ use frame_support::{
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::{generic::Era, traits::Dispatchable};
 
-fn endowed_total() -> Balance {
-	endowments().iter().map(|(_, balance)| balance).sum()
-}
+/// Every planck that exists, written out independently of the presets that endow it: twelve
+/// well-known development accounts (Alice to Ferdie and their stashes) with 1 000 000 MDC each,
+/// and the penalty pool with 1 MDC, at 12 decimals.
+const GENESIS_ISSUANCE: Balance = 12_000_001_000_000_000_000;
+
+/// What each well-known development account holds at genesis: 1 000 000 MDC of 10¹² plancks.
+const DEV_ACCOUNT_GENESIS_BALANCE: Balance = 1_000_000_000_000_000_000;
+
+/// What the penalty pool holds at genesis: 1 MDC.
+const POOL_GENESIS_BALANCE: Balance = 1_000_000_000_000;
+
+/// The accounts endowed at genesis besides the pool.
+const DEV_ACCOUNTS: [Sr25519Keyring; 12] = [
+	Sr25519Keyring::Alice,
+	Sr25519Keyring::Bob,
+	Sr25519Keyring::Charlie,
+	Sr25519Keyring::Dave,
+	Sr25519Keyring::Eve,
+	Sr25519Keyring::Ferdie,
+	Sr25519Keyring::AliceStash,
+	Sr25519Keyring::BobStash,
+	Sr25519Keyring::CharlieStash,
+	Sr25519Keyring::DaveStash,
+	Sr25519Keyring::EveStash,
+	Sr25519Keyring::FerdieStash,
+];
 
 fn account(who: Sr25519Keyring) -> AccountId {
 	who.to_account_id()
@@ -62,8 +85,20 @@ fn genesis_total_issuance_is_the_endowment() {
 		[sp_genesis_builder::DEV_RUNTIME_PRESET, sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET]
 	{
 		genesis_ext(preset).execute_with(|| {
-			assert_eq!(Balances::total_issuance(), endowed_total());
-			assert_eq!(Balances::balance(&Market::account_id()), POOL_ENDOWMENT);
+			assert_eq!(Balances::total_issuance(), GENESIS_ISSUANCE, "{preset}: total issuance");
+			for who in DEV_ACCOUNTS {
+				assert_eq!(
+					Balances::balance(&account(who)),
+					DEV_ACCOUNT_GENESIS_BALANCE,
+					"{preset}: {who:?} at genesis"
+				);
+			}
+			assert_eq!(Balances::balance(&Market::account_id()), POOL_GENESIS_BALANCE);
+			assert_eq!(
+				DEV_ACCOUNT_GENESIS_BALANCE * DEV_ACCOUNTS.len() as Balance + POOL_GENESIS_BALANCE,
+				GENESIS_ISSUANCE,
+				"the accounts above hold every planck"
+			);
 			assert_eq!(Market::parameters().unwrap().verification_count, 2);
 		});
 	}
@@ -101,7 +136,7 @@ fn transfers_and_their_fees_keep_the_supply_fixed() {
 		assert!(fee > 0, "a transfer costs a fee");
 		assert_eq!(Balances::balance(&charlie), ENDOWMENT_OF + amount);
 		assert_eq!(Balances::balance(&alice), ENDOWMENT_OF + fee, "the author receives the fee");
-		assert_eq!(Balances::total_issuance(), endowed_total());
+		assert_eq!(Balances::total_issuance(), GENESIS_ISSUANCE);
 	});
 }
 
@@ -122,7 +157,7 @@ fn dust_and_fees_without_an_author_go_to_the_penalty_pool() {
 		.unwrap();
 		ToBlockAuthor::on_unbalanced(credit);
 		assert_eq!(Balances::balance(&Market::account_id()), POOL_ENDOWMENT + MDC);
-		assert_eq!(Balances::total_issuance(), endowed_total());
+		assert_eq!(Balances::total_issuance(), GENESIS_ISSUANCE);
 	});
 }
 
@@ -180,7 +215,7 @@ fn nobody_not_even_root_can_mint_or_burn() {
 			assert!(refused, "root's attempt to change issuance was refused");
 		}
 		assert_eq!(Balances::balance(&bob), ENDOWMENT_OF);
-		assert_eq!(Balances::total_issuance(), endowed_total());
+		assert_eq!(Balances::total_issuance(), GENESIS_ISSUANCE);
 
 		// Everything else root may still do.
 		let remark = sudo(RuntimeCall::System(SystemCall::remark { remark: vec![1] }));
@@ -269,6 +304,6 @@ fn a_flood_of_offers_expiring_at_one_block_is_settled_within_the_bound() {
 		assert_eq!(pallet_market::Deadlines::<Runtime>::iter().count(), 0);
 		assert_eq!(System::account(account(attacker)).data.reserved, 0, "every deposit released");
 		Market::do_try_state().expect("market invariants hold");
-		assert_eq!(Balances::total_issuance(), endowed_total());
+		assert_eq!(Balances::total_issuance(), GENESIS_ISSUANCE);
 	});
 }
