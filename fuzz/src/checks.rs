@@ -21,12 +21,17 @@ pub fn after_call(issuance: Balance, pool: &mut Balance) -> Result<(), Violation
 	if now != issuance {
 		return Err(format!("total issuance changed from {issuance} to {now}"));
 	}
-	let balance = Balances::free_balance(Market::account_id());
+	let balance = pool_balance();
 	if balance < *pool {
 		return Err(format!("the penalty pool shrank from {pool} to {balance}"));
 	}
 	*pool = balance;
 	Ok(())
+}
+
+/// The penalty pool's balance: what `after_call` checks never shrinks.
+pub fn pool_balance() -> Balance {
+	Balances::free_balance(Market::account_id())
 }
 
 /// The last block any deadline of the index falls due at.

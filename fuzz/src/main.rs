@@ -3,10 +3,13 @@
 //! hooks), modelled on srlabs' substrate-runtime-fuzzer but seeded and structured, so it builds
 //! with the tests' profile on stable Rust. After every call the market's invariants hold, the
 //! total issuance is unchanged and a refused call changed nothing; after each epoch the chain
-//! runs past every deadline and nothing may stay held.
+//! runs past every deadline and nothing may stay held. The same checks hold at genesis, before
+//! the first call. A run passes only if it reached every way a match can end (each variant of
+//! the pallet's `Ending`) and made at least one match.
 //!
 //! `market-fuzz --seed 1 --calls 100000` reproduces a run exactly; a violation or a panic
-//! prints the seed, the call's number and the call, and exits non-zero.
+//! prints the seed, the call's number and the call, and exits non-zero, as does a run that left
+//! an ending unreached.
 
 mod checks;
 mod moves;
@@ -75,7 +78,16 @@ fn main() -> ExitCode {
 	let mut report = Report::default();
 	let started = Instant::now();
 
-	ext.execute_with(|| {
+	// Every invariant holds from genesis: the issuance every later check compares with and the
+	// pool's balance are genesis's own, and the first call's checks start from them.
+	let issuance = ext.execute_with(pallet_balances::Pallet::<Runtime>::total_issuance);
+	let mut pool = ext.execute_with(checks::pool_balance);
+	if let Err(violation) = ext.execute_with(|| checks::after_call(issuance, &mut pool)) {
+		eprintln!("VIOLATION seed {} at genesis: {violation}", args.seed);
+		return ExitCode::FAILURE;
+	}
+
+	let set = ext.execute_with(|| {
 		open_block(1);
 		let mut p = Market::parameters().expect("genesis sets the parameters");
 		// Short windows and horizons, so deadlines pass often within a run.
@@ -90,11 +102,14 @@ fn main() -> ExitCode {
 		let call = pallet_market::Call::<Runtime>::set_parameters { parameters: p };
 		let set = modicum_runtime::RuntimeCall::Market(call).dispatch(RuntimeOrigin::root());
 		assert!(set.is_ok(), "the fuzz parameters are valid: {set:?}");
+		checks::after_call(issuance, &mut pool)
 	});
+	if let Err(violation) = set {
+		eprintln!("VIOLATION seed {} setting the fuzz parameters: {violation}", args.seed);
+		return ExitCode::FAILURE;
+	}
 	let baseline = ext.execute_with(|| Market::parameters().expect("set above"));
 	let mut generator = Generator::new(args.seed, accounts.clone(), baseline);
-	let issuance = ext.execute_with(pallet_balances::Pallet::<Runtime>::total_issuance);
-	let mut pool = 0;
 
 	while report.calls < args.calls {
 		let epoch = args.epoch.max(1);
@@ -133,7 +148,64 @@ fn main() -> ExitCode {
 		ext.commit_all().expect("the in-memory backend commits");
 	}
 	print_report(&report, args.seed, started.elapsed().as_secs_f64());
+	let unreached = unreached(&report);
+	if !unreached.is_empty() {
+		eprintln!(
+			"VIOLATION seed {} after {} calls: the run did not reach the whole protocol: {}",
+			args.seed,
+			report.calls,
+			unreached.join("; ")
+		);
+		return ExitCode::FAILURE;
+	}
 	ExitCode::SUCCESS
+}
+
+/// What a run must have reached, and did not: a successful `post_match`, and every way a match
+/// can end.
+fn unreached(report: &Report) -> Vec<String> {
+	let mut unreached = Vec::new();
+	if report.outcomes.get("post_match").is_none_or(|(succeeded, _)| *succeeded == 0) {
+		unreached.push("post_match never succeeded".to_string());
+	}
+	let missing: Vec<String> = match_endings()
+		.into_iter()
+		.filter(|ending| {
+			!report.endings.keys().any(|seen| {
+				seen == ending
+					|| seen.strip_prefix(ending.as_str()).is_some_and(|r| r.starts_with('('))
+			})
+		})
+		.collect();
+	if !missing.is_empty() {
+		unreached.push(format!("match endings never reached: {}", missing.join(", ")));
+	}
+	unreached
+}
+
+/// Every way a match can end, from the pallet's type information, named as `{ending:?}` prints
+/// it: each variant of `Ending`, one with a field once per variant of the field's enum
+/// (`Mediated(JobCreator)`, `Mediated(ResourceProvider)`, …).
+fn match_endings() -> Vec<String> {
+	fn variants(ty: scale_info::Type) -> Vec<String> {
+		let TypeDef::Variant(def) = ty.type_def else { return Vec::new() };
+		def.variants
+			.iter()
+			.flat_map(|variant| {
+				let name = variant.name.to_string();
+				let inner = match variant.fields.as_slice() {
+					[field] => variants(field.ty.type_info()),
+					_ => Vec::new(),
+				};
+				if inner.is_empty() {
+					vec![name]
+				} else {
+					inner.into_iter().map(|inner| format!("{name}({inner})")).collect()
+				}
+			})
+			.collect()
+	}
+	variants(pallet_market::Ending::type_info())
 }
 
 /// Make one move and check every invariant after it.
@@ -287,8 +359,13 @@ fn print_report(report: &Report, seed: u64, seconds: f64) {
 		println!("| {name} | {ok} | {refused} |");
 	}
 	println!("\n| match ending | count |\n|---|---|");
+	for ending in match_endings() {
+		println!("| {ending} | {} |", report.endings.get(&ending).copied().unwrap_or(0));
+	}
 	for (ending, count) in &report.endings {
-		println!("| {ending} | {count} |");
+		if !match_endings().contains(ending) {
+			println!("| {ending} | {count} |");
+		}
 	}
 	let all = market_errors();
 	let hit: Vec<&String> = all.iter().filter(|e| report.errors.contains_key(*e)).collect();
