@@ -2,7 +2,8 @@
 //! generator, from any of the accounts, or the chain advancing. Arguments are mostly what an
 //! honest party would send (so calls reach deep into the protocol) and often what an attacker
 //! would: boundary numbers, another party's step, absurd speeds, fees raised between offer and
-//! match, directory verdicts on any dispute, parameters that would stop the market.
+//! match, directory verdicts on any dispute, mediators that never answer, parameters that
+//! would stop the market.
 
 use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, MDC, MILLI_MDC};
 use pallet_market::{
@@ -452,8 +453,25 @@ impl Generator {
 				let (match_id, m) =
 					self.pick_match(|s| matches!(s, MatchState::InMediation { .. }))?;
 				let who = self.usually(m.mediator.clone());
-				let faulty_party =
-					self.one_of(&[Party::JobCreator, Party::ResourceProvider, Party::Directory]);
+				// A mediator that never answers: one match in six (by its job offer) is left to
+				// its mediation deadline, so every run sees mediators paying for their silence.
+				if who == m.mediator && m.job_offer % 6 == 5 {
+					return None;
+				}
+				let faulty_party = match m.state {
+					// Where the chain takes a directory verdict (its availability disputed), the
+					// mediator mostly names the directory, as when its heartbeats have stopped;
+					// anywhere, any party sometimes.
+					MatchState::InMediation { reason, receipt, .. }
+						if Market::directory_may_be_at_fault(reason, &receipt)
+							&& self.rng.gen_bool(0.8) =>
+					{
+						Party::Directory
+					}
+					_ => {
+						self.one_of(&[Party::JobCreator, Party::ResourceProvider, Party::Directory])
+					}
+				};
 				let result_digest = self.rng.gen_bool(0.5).then_some([8; 32]);
 				signed(
 					who,
