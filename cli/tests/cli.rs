@@ -159,8 +159,8 @@ fn a_job_with_a_data_layer_runs_from_its_folder_to_a_verified_accepted_result() 
 	// accepts whatever the job creator does).
 	let match_id = history_has(&status, "matched").unwrap()["matchId"].as_u64().unwrap();
 	assert!(
-		progress.contains(&format!("match {match_id}: accept")),
-		"the verifier decided to accept: {progress}"
+		progress.contains(&format!("match {match_id}: accept — own runs reproduce the provider's result")),
+		"the verifier re-ran the job and accepted what it reproduced: {progress}"
 	);
 	let accepted_at = status["history"]
 		.as_array()

@@ -1,7 +1,7 @@
 // A standard @polkadot/api client against a running Modicum node, with no custom types:
 // it connects, reads the token properties, decodes the metadata, and submits market
 // registrations signed by a development account. Then it plays the whole market lifecycle
-// (PROTOCOL.md) from the metadata alone: roles, offers, a match, a result accepted; offers, a
+// (docs/protocol.md) from the metadata alone: roles, offers, a match, a result accepted; offers, a
 // match, a result disputed and mediated. After every step it checks the events and how every
 // party's free and held balances moved, against the payouts table computed from the chain's own
 // parameters. Exits non-zero on any failure.

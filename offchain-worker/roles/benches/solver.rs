@@ -21,9 +21,13 @@ fn main() {
 			times.push(start.elapsed());
 			matched = proposals.len();
 		}
-		// A solver that matches nothing is fast and wrong: the synthetic market has offers
-		// that fit, so a round without matches is a failure, not a number.
-		assert!(matched > 0, "the solver matched none of {jobs} job offers to {resources} resource offers");
+		// A solver that matches little is fast and wrong: on this seed's market it pairs about
+		// two fifths of the offers (394 of 1 000, 4 409 of 10 000), so under a third is a failure,
+		// not a number.
+		assert!(
+			matched * 3 >= jobs.min(resources) as usize,
+			"the solver matched only {matched} of {jobs} job offers to {resources} resource offers"
+		);
 		times.sort();
 		println!(
 			"solver: {jobs} job offers x {resources} resource offers -> {matched} matches; median {:.1} ms (min {:.1}, max {:.1}) over 5 runs",

@@ -316,23 +316,24 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// The rules between a job offer, a resource offer and its provider alone — window,
-	/// deadline, capacity, architecture, base layer, directory trust and prices — in
-	/// [`Self::check_match`]'s order: what the solver and the job creators' CLI ask of an offer
-	/// before a mediator is chosen.
+	/// The rules between a job offer, a resource offer and its provider alone — prices,
+	/// capacity, architecture, base layer, directory trust, window and deadline — the most
+	/// selective first (the solver asks them of every candidate pair; [`Self::check_match`]
+	/// reports failures in its own order): what the solver and the job creators' CLI ask of an
+	/// offer before a mediator is chosen.
 	pub fn check_pair(
 		job: &JobOfferOf<T>,
 		resource: &ResourceOfferOf<T>,
 		provider: &ResourceProviderInfo<T>,
 		now: BlockNumberFor<T>,
 	) -> Result<(), Error<T>> {
-		Self::check_window(job, resource, now)?;
-		Self::check_deadline(job, now, provider.speed)?;
+		Self::check_prices(job, resource)?;
 		Self::check_capacity(&job.limits, &resource.capacity)?;
 		Self::check_offer_architecture(job, resource)?;
 		Self::check_provider_base_layer(job, provider)?;
 		Self::check_provider_directory(job, provider)?;
-		Self::check_prices(job, resource)
+		Self::check_window(job, resource, now)?;
+		Self::check_deadline(job, now, provider.speed)
 	}
 
 	fn check_offer_architecture(
