@@ -217,6 +217,21 @@ mod tests {
 		started
 	}
 
+	#[tokio::test]
+	async fn a_repository_name_that_is_no_url_path_is_refused_before_anything_is_read_or_sent() {
+		// Nothing listens there and the archive does not exist: the name alone is refused.
+		let registry = Registry::new("http://127.0.0.1:9").unwrap();
+		let scratch = Scratch::new("registry-push-name");
+		for name in ["../results", "jobs/a?b", "jobs/a#b", "Jobs/A", "jobs//a", "", "jobs/a/"] {
+			let pushed = registry.push_saved_image(name, &scratch.0.join("missing.tar"), &scratch.0).await;
+			assert!(
+				matches!(&pushed, Err(RegistryError::Invalid(why)) if why.contains("not a repository name")),
+				"{name:?}: {pushed:?}"
+			);
+		}
+		assert!(is_repository_name("jobs/word-stats.v2_1"));
+	}
+
 	#[tokio::test(flavor = "multi_thread")]
 	async fn a_registry_with_token_auth_lets_in_whom_its_token_server_knows() {
 		let endpoint = token_registry(None);
