@@ -315,14 +315,16 @@ insert_key() { # node seed
 		--key-type mdcm --scheme sr25519 --suri "$2"
 }
 
-# Whether the provider, mediator and directory are registered (market_actors over JSON-RPC).
+# Whether the provider, mediator and directory are registered, and the directory trusts the
+# mediator (market_actors over JSON-RPC).
 roles_registered() {
 	rpc "$(rpc_address 0)" market_actors | python3 -c '
 import json, sys
 actors = json.load(sys.stdin)
 registered = lambda role: {entry[0] for entry in actors[role]}
+directory = dict(actors["directories"]).get(sys.argv[3], {})
 sys.exit(0 if sys.argv[1] in registered("resourceProviders") and sys.argv[2] in registered("mediators")
-         and sys.argv[3] in registered("directories") else 1)' \
+         and sys.argv[2] in directory.get("trustedMediators", []) else 1)' \
 		"$(account_of //Eve)" "$(account_of //Ferdie)" "$(account_of //Dave)"
 }
 

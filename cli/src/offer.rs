@@ -234,49 +234,6 @@ pub async fn plan(
 	let parameters = chain.parameters(best.hash).await?;
 	let (directory, endpoint, directory_fee) = directory;
 
-	// Mediators: the job creator's own, or every one that trusts the directory when it
-	// registers now; either way one must trust the directory and keep the base.
-	let registered = actors.job_creators.iter().find(|(who, _)| *who == creator);
-	let serves = |who: &AccountId| {
-		actors.mediators.iter().find(|(m, _)| m == who).filter(|(_, info)| {
-			info.trusted_directories.contains(&directory)
-				&& info.base_layers.contains(&base_layer)
-				&& info.architecture == request.architecture
-		})
-	};
-	// A job creator's trust list is its own choice; a new one trusts the one serving mediator
-	// with the longest record of verdicts in time (then the cheapest), never every stranger
-	// who registered one.
-	let mediators: Vec<(AccountId, Balance)> = match registered {
-		Some((_, info)) => info.trusted_mediators.iter().filter_map(serves).map(|(m, i)| (m.clone(), i.fee)).collect(),
-		None => {
-			let serving: Vec<(AccountId, Balance)> =
-				actors.mediators.iter().filter(|(m, _)| serves(m).is_some()).map(|(m, i)| (m.clone(), i.fee)).collect();
-			match (&request.trust_mediators[..], &serving[..]) {
-				([], [only]) => vec![only.clone()],
-				([], _) => return Err(OfferError::NoMediator(choose_mediator(chain, &serving, best.hash).await?)),
-				(chosen, _) => {
-					let chosen: Vec<_> = serving.iter().filter(|(m, _)| chosen.contains(m)).cloned().collect();
-					if chosen.is_empty() {
-						return Err(OfferError::NoMediator(choose_mediator(chain, &serving, best.hash).await?));
-					}
-					chosen
-				}
-			}
-		}
-	};
-	if mediators.is_empty() {
-		return Err(OfferError::NoMediator(format!(
-			"no mediator {}trusts directory {} and keeps this base layer",
-			if registered.is_some() { "of the job creator's trust list " } else { "" },
-			directory.to_ss58check()
-		)));
-	}
-	let register_trusting = match registered {
-		Some(_) => Vec::new(),
-		None => mediators.iter().map(|(m, _)| m.to_ss58check()).collect(),
-	};
-
 	let mut limits = request.limits;
 	let archive_kib = limits.storage.saturating_mul(1024).saturating_add(2 * 1024 + 64);
 	if limits.bandwidth == 0 {
@@ -314,16 +271,69 @@ pub async fn plan(
 		cpu_bid: 0,
 		bandwidth_bid: 0,
 		completion_deadline: best.number + deadline_in,
-		max_fees: MaxFees {
-			mediator: request
-				.max_mediator_fee
-				.unwrap_or_else(|| mediators.iter().map(|(_, fee)| *fee).max().unwrap_or_default()),
-			directory: request.max_directory_fee.unwrap_or(directory_fee),
-		},
+		// Set once the mediators are known.
+		max_fees: MaxFees::default(),
 		min_reputation: request.min_reputation,
 		run_length,
 		deposit: 0,
 		state: OfferState::Open,
+	};
+
+	// Mediators: the job creator's own, or every one that can serve the job when it registers
+	// now; either way one the chain would name for this job (the directory's trust both ways,
+	// the base, the architecture, a capacity for its limits).
+	let registered = actors.job_creators.iter().find(|(who, _)| *who == creator);
+	let directory_info = actors
+		.directories
+		.iter()
+		.find(|(who, _)| *who == directory)
+		.map(|(_, info)| info)
+		.ok_or_else(|| OfferError::NoDirectory(format!("{} is not registered", directory.to_ss58check())))?;
+	let serves = |who: &AccountId| {
+		actors
+			.mediators
+			.iter()
+			.find(|(m, _)| m == who)
+			.filter(|(m, info)| Market::check_mediator_serves(&offer, m, info, directory_info).is_ok())
+	};
+	// A job creator's trust list is its own choice; a new one trusts the one serving mediator
+	// with the longest record of verdicts in time (then the cheapest), never every stranger
+	// who registered one.
+	let mediators: Vec<(AccountId, Balance)> = match registered {
+		Some((_, info)) => info.trusted_mediators.iter().filter_map(serves).map(|(m, i)| (m.clone(), i.fee)).collect(),
+		None => {
+			let serving: Vec<(AccountId, Balance)> =
+				actors.mediators.iter().filter(|(m, _)| serves(m).is_some()).map(|(m, i)| (m.clone(), i.fee)).collect();
+			match (&request.trust_mediators[..], &serving[..]) {
+				([], [only]) => vec![only.clone()],
+				([], _) => return Err(OfferError::NoMediator(choose_mediator(chain, &serving, best.hash).await?)),
+				(chosen, _) => {
+					let chosen: Vec<_> = serving.iter().filter(|(m, _)| chosen.contains(m)).cloned().collect();
+					if chosen.is_empty() {
+						return Err(OfferError::NoMediator(choose_mediator(chain, &serving, best.hash).await?));
+					}
+					chosen
+				}
+			}
+		}
+	};
+	if mediators.is_empty() {
+		return Err(OfferError::NoMediator(format!(
+			"no mediator {}can serve this job: one trusting directory {} and trusted by it, keeping this base layer and running jobs of these limits",
+			if registered.is_some() { "of the job creator's trust list " } else { "" },
+			directory.to_ss58check()
+		)));
+	}
+	let register_trusting = match registered {
+		Some(_) => Vec::new(),
+		None => mediators.iter().map(|(m, _)| m.to_ss58check()).collect(),
+	};
+
+	offer.max_fees = MaxFees {
+		mediator: request
+			.max_mediator_fee
+			.unwrap_or_else(|| mediators.iter().map(|(_, fee)| *fee).max().unwrap_or_default()),
+		directory: request.max_directory_fee.unwrap_or(directory_fee),
 	};
 
 	let open = chain.open_resource_offers(best.hash).await?;
@@ -413,7 +423,7 @@ async fn choose_mediator(
 	at: modicum_runtime::Hash,
 ) -> Result<String, ChainError> {
 	if serving.is_empty() {
-		return Ok("no registered mediator trusts this directory and keeps this base layer".into());
+		return Ok("no registered mediator can serve this job: none both trusts this directory and is trusted by it, keeps this base layer and runs jobs of these limits".into());
 	}
 	let mut text = String::from("a new job creator names the mediator(s) it trusts with --trust-mediator; these can serve this job:");
 	for (m, fee) in serving {

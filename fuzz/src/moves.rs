@@ -36,7 +36,7 @@ pub enum Move {
 }
 
 /// What the generator draws, with its relative weight.
-const KINDS: [(Kind, u32); 26] = [
+const KINDS: [(Kind, u32); 27] = [
 	(Kind::Advance, 10),
 	(Kind::RegisterJobCreator, 2),
 	(Kind::RegisterResourceProvider, 2),
@@ -46,6 +46,7 @@ const KINDS: [(Kind, u32); 26] = [
 	(Kind::UpdateMediator, 2),
 	(Kind::UpdateDirectory, 2),
 	(Kind::Trust, 2),
+	(Kind::DirectoryTrustsMediator, 3),
 	(Kind::Distrust, 1),
 	(Kind::Deregister, 1),
 	(Kind::TopUpBond, 1),
@@ -76,6 +77,8 @@ enum Kind {
 	UpdateMediator,
 	UpdateDirectory,
 	Trust,
+	/// A directory naming a registered mediator as a judge of its availability.
+	DirectoryTrustsMediator,
 	Distrust,
 	Deregister,
 	TopUpBond,
@@ -174,6 +177,8 @@ impl Generator {
 				let who = self.account();
 				let call = MarketCall::register_mediator {
 					architecture: self.architecture(),
+					capacity: self.mediator_capacity(),
+					slots: self.one_of(&[0, 1, 1, 2, 4]),
 					fee: self.one_of(&FEES),
 					trusted_directories: self.trust_list(&who, directories()),
 					base_layers: self.layers(),
@@ -186,6 +191,7 @@ impl Generator {
 				let call = MarketCall::register_directory {
 					endpoint: self.endpoint(),
 					fee: self.one_of(&FEES),
+					trusted_mediators: self.trust_list(&who, mediators()),
 					bond: self.bond(&parameters),
 				};
 				signed(who, call)
@@ -203,6 +209,8 @@ impl Generator {
 				let who = self.registered(mediators());
 				let call = MarketCall::update_mediator {
 					architecture: self.architecture(),
+					capacity: self.mediator_capacity(),
+					slots: self.one_of(&[0, 1, 2, 4]),
 					fee: self.one_of(&FEES),
 					base_layers: self.layers(),
 				};
@@ -236,6 +244,11 @@ impl Generator {
 					}
 				};
 				signed(who, call)
+			}
+			Kind::DirectoryTrustsMediator => {
+				let who = self.registered(directories());
+				let mediator = self.registered(mediators());
+				signed(who, MarketCall::trust_mediator { role: Role::Directory, mediator })
 			}
 			Kind::Deregister => {
 				let who = self.account();
@@ -421,14 +434,24 @@ impl Generator {
 				let (match_id, m) = self.pick_match(|s| matches!(s, MatchState::Matched))?;
 				let who = self.usually(m.provider.clone());
 				let status = self.one_of(&ResultStatus::ALL);
-				let usage = Resources {
-					cpu: self.rng.gen_range(0..=m.limits.cpu.saturating_mul(2)),
-					memory: self.rng.gen_range(0..=m.limits.memory),
-					storage: self.rng.gen_range(0..=m.limits.storage),
-					bandwidth: self.rng.gen_range(0..=m.limits.bandwidth.saturating_mul(2)),
+				// Mostly a receipt as an honest provider posts it, often one that claims usage
+				// without a run, an archive of no run, no archive of a run or usage over the
+				// limits.
+				let (honest, lie) = (self.rng.gen_bool(0.75), self.rng.gen_range(0..3));
+				let mut usage = |over: u64| Resources {
+					cpu: self.rng.gen_range(0..=m.limits.cpu.saturating_mul(over)),
+					memory: self.rng.gen_range(0..=m.limits.memory.saturating_mul(over)),
+					storage: self.rng.gen_range(0..=m.limits.storage.saturating_mul(over)),
+					bandwidth: self.rng.gen_range(0..=m.limits.bandwidth.saturating_mul(over)),
 				};
-				let digested = status == ResultStatus::Completed || self.rng.gen_bool(0.7);
-				let result_digest = (digested && self.rng.gen_bool(0.97)).then_some([9; 32]);
+				let (usage, result_digest) = match (status.never_started(), honest, lie) {
+					(true, true, _) => (Resources::default(), None),
+					(true, false, 0) => (usage(1), None),
+					(true, false, _) => (Resources::default(), Some([9; 32])),
+					(false, true, _) => (usage(1), Some([9; 32])),
+					(false, false, 0) => (usage(1), None),
+					(false, false, _) => (usage(3), Some([9; 32])),
+				};
 				signed(who, MarketCall::post_result { match_id, status, usage, result_digest })
 			}
 			Kind::AcceptResult => {
@@ -593,6 +616,15 @@ impl Generator {
 		MaxFees { mediator: self.one_of(&FEES), directory: self.one_of(&FEES) }
 	}
 
+	/// A mediator's largest run: mostly one that covers any job, sometimes a small one.
+	fn mediator_capacity(&mut self) -> Resources {
+		if self.rng.gen_bool(0.8) {
+			Resources { cpu: 40_000, memory: 1_024, storage: 128, bandwidth: 8_192 }
+		} else {
+			self.resources(1)
+		}
+	}
+
 	/// Limits (`scale` 1) or capacities (`scale` 2).
 	fn resources(&mut self, scale: u64) -> Resources {
 		Resources {
@@ -606,7 +638,7 @@ impl Generator {
 	/// The current parameters with one to three fields set to boundary or ordinary values.
 	fn parameters(&mut self, mut p: MarketParametersOf<Runtime>) -> MarketParametersOf<Runtime> {
 		for _ in 0..self.rng.gen_range(1..=2) {
-			match self.rng.gen_range(0..17) {
+			match self.rng.gen_range(0..18) {
 				0 => p.penalty_rate = self.one_of(&[0, 1, 3, 50]),
 				1 => p.verification_count = self.one_of(&[0, 1, 2, 3]),
 				2 => p.match_incentive = self.one_of(&[0, MILLI_MDC, 10 * MILLI_MDC]),
@@ -619,6 +651,7 @@ impl Generator {
 				9 => p.heartbeat_period = self.one_of(&[0, 1, 3, 6]),
 				10 => p.reference_speed = self.one_of(&[0, 1, 100, 1_000, u64::MAX]),
 				11 => p.reference_bandwidth = self.one_of(&[0, 1, 2_048]),
+				16 => p.fetch_grace = self.one_of(&[0, 1, 10, BlockNumber::MAX]),
 				12 => p.max_job_duration = self.one_of(&[0, 1, 10, 30, 60, BlockNumber::MAX]),
 				13 => p.max_offer_window = self.one_of(&[0, 1, 20, 40, 80, BlockNumber::MAX]),
 				14 => p.reputation_decay = Perbill::from_percent(self.rng.gen_range(0..=100)),

@@ -50,6 +50,7 @@ fn register_roles(rpc: &Rpc) {
 		market(MarketCall::register_directory {
 			endpoint: b"http://127.0.0.1:5000".to_vec().try_into().unwrap(),
 			fee: FEE,
+			trusted_mediators: Default::default(),
 			bond,
 		}),
 	);
@@ -58,11 +59,19 @@ fn register_roles(rpc: &Rpc) {
 		MEDIATOR,
 		market(MarketCall::register_mediator {
 			architecture: Architecture::Amd64,
+			capacity: Resources { cpu: 60_000, memory: 1_024, storage: 1_024, bandwidth: 65_536 },
+			slots: 1,
 			fee: FEE,
 			trusted_directories: vec![DIRECTORY.to_account_id()].try_into().unwrap(),
 			base_layers: vec![BASE_LAYER].try_into().unwrap(),
 			bond,
 		}),
+	);
+	// The directory names the mediator as a judge of its availability once it is registered.
+	submit(
+		rpc,
+		DIRECTORY,
+		market(MarketCall::trust_mediator { role: Role::Directory, mediator: MEDIATOR.to_account_id() }),
 	);
 	submit(
 		rpc,

@@ -363,6 +363,107 @@ fn a_wrong_result_is_rejected_mediated_and_the_provider_fined() {
 	);
 }
 
+/// How many disputes the flood test posts together.
+const FLOOD: usize = 10;
+
+/// The first `count` market events `found` picks from block `from` on, each with its block, in
+/// chain order.
+fn market_events<T>(
+	rpc: &Rpc,
+	from: u64,
+	count: usize,
+	what: &str,
+	mut found: impl FnMut(MarketEvent<Runtime>) -> Option<T>,
+) -> Vec<(u64, T)> {
+	let deadline = std::time::Instant::now() + Duration::from_secs(180);
+	let (mut picked, mut next) = (Vec::new(), from);
+	while picked.len() < count {
+		while next <= header_number(rpc, None) && picked.len() < count {
+			for event in events_at(rpc, &block_hash(rpc, next)) {
+				if let RuntimeEvent::Market(event) = event {
+					picked.extend(found(event).map(|value| (next, value)));
+				}
+			}
+			next += 1;
+		}
+		assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+		std::thread::sleep(Duration::from_millis(500));
+	}
+	picked.truncate(count);
+	picked
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn ten_disputes_posted_in_one_block_queue_on_the_mediator_and_are_all_mediated_in_time() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc, JC, MEDIATOR);
+	let (image, base) = publish("honest");
+	// A provider cheaper than the devnet's takes every job and posts a wrong result at once.
+	let tracked = track(rpc);
+	for _ in 0..FLOOD {
+		dishonest_offer(rpc, base);
+	}
+	for _ in 0..FLOOD {
+		post_job(rpc, image.clone(), base, SMALL, 300);
+	}
+	let ids: Vec<MatchId> = market_events(rpc, tracked.start, FLOOD, "the matches", |e| match e {
+		MarketEvent::Matched { match_id, creator, provider, .. } if creator == JC.to_account_id() => {
+			assert_eq!(provider, DISHONEST.to_account_id(), "the solver picked the cheaper provider");
+			Some(match_id)
+		},
+		_ => None,
+	})
+	.into_iter()
+	.map(|(_, id)| id)
+	.collect();
+	for id in &ids {
+		let result = MarketCall::post_result {
+			match_id: *id,
+			status: ResultStatus::Completed,
+			usage: Resources { cpu: 1_000, memory: 4, storage: 1, bandwidth: 10 },
+			result_digest: Some([0xAA; 32]),
+		};
+		submit(rpc, DISHONEST, market(result));
+	}
+	// Every rejection sent at once: they land in one block (or two, if a block boundary falls
+	// between them).
+	let sent = header_number(rpc, None);
+	for id in &ids {
+		let reject = MarketCall::reject_result { match_id: *id, reason: RejectReason::WrongResults };
+		let extrinsic = signed_extrinsic(rpc, JC, market(reject));
+		rpc.call("author_submitExtrinsic", json!([extrinsic]));
+	}
+	let assigned = market_events(rpc, sent, FLOOD, "the disputes", |e| match e {
+		MarketEvent::JobAssignedForMediation { match_id, mediation_deadline, .. }
+			if ids.contains(&match_id) =>
+			Some(mediation_deadline),
+		_ => None,
+	});
+	let blocks: std::collections::BTreeSet<u64> = assigned.iter().map(|(at, _)| *at).collect();
+	assert!(blocks.len() <= 2, "the disputes were posted together: {blocks:?}");
+	// Each waits for those before it: ⌈n·R / slots⌉ blocks of the mediator's queue apart.
+	let first = terms(rpc, ids[0], assigned[0].0);
+	let slots = {
+		let actors = rpc.call("market_actors", json!([]));
+		let me = MEDIATOR.to_account_id().to_ss58check();
+		let entry = actors["mediators"].as_array().unwrap().iter().find(|e| e[0] == me).cloned().unwrap();
+		entry[1]["slots"].as_u64().unwrap()
+	};
+	let per_dispute =
+		(first.run_length as u64 * first.parameters.verification_count as u64).div_ceil(slots);
+	let deadlines: Vec<u64> = assigned.iter().map(|(_, d)| *d as u64).collect();
+	for pair in deadlines.windows(2) {
+		assert!(pair[1] >= pair[0] + per_dispute, "queued deadlines {deadlines:?}, {per_dispute} apart");
+	}
+	// The mediator works through its queue: every dispute ends in a verdict, none in a timeout.
+	for id in &ids {
+		let (_, ending) = closed(rpc, sent, *id, Duration::from_secs(900));
+		assert_eq!(ending, Ending::Mediated(Party::ResourceProvider), "match {id}");
+	}
+}
+
 #[test]
 #[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
 fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined() {
@@ -568,6 +669,7 @@ fn executor_job(
 		cpu_rate: 1.0,
 		cores: 1,
 		wall_limit,
+		fetch_limit: Duration::from_secs(60),
 	}
 }
 

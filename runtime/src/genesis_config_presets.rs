@@ -38,6 +38,8 @@ pub fn market_parameters() -> MarketParameters<Balance, crate::BlockNumber> {
 		// One core of the slowest machine: 2 000 ms of CPU per 2 s block; a 1 MiB/s link.
 		reference_speed: 2_000,
 		reference_bandwidth: 2_048,
+		// A registry's first answer and a pull's set-up on top of the transfer itself.
+		fetch_grace: 10,
 		max_job_duration: 12 * HOURS,
 		max_offer_window: 7 * 24 * HOURS,
 		reputation_decay: Perbill::from_percent(98),

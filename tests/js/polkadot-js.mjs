@@ -23,6 +23,8 @@ const IMAGE = { repository: 'jobs/fib', digest: `0x${'ab'.repeat(32)}` };
 const BASE_LAYER = `0x${'11'.repeat(32)}`;
 const RESULT_DIGEST = `0x${'22'.repeat(32)}`;
 const MEDIATOR_DIGEST = `0x${'33'.repeat(32)}`;
+// The largest run the lifecycle's mediator re-executes: above every job it is named for.
+const MEDIATOR_CAPACITY = { cpu: 60_000, memory: 1_024, storage: 1_024, bandwidth: 65_536 };
 // The balance kinds each account is followed in: free, and held per market hold reason.
 const KINDS = ['free', 'Bond', 'JobDeposit', 'ResourceDeposit'];
 
@@ -83,7 +85,7 @@ try {
 
   const endpointBytes = 'http://127.0.0.1:5000';
   const bond = parameters.unwrap().minBond;
-  const directory = await submit(api.tx.market.registerDirectory(endpointBytes, 1_000_000_000n, bond), alice);
+  const directory = await submit(api.tx.market.registerDirectory(endpointBytes, 1_000_000_000n, [], bond), alice);
   check(directory.some((e) => api.events.market.DirectoryRegistered.is(e)), 'a directory registers with its bond');
 
   const sudid = await submit(api.tx.sudo.sudo(api.tx.system.remark('0x4d4443')), alice);
@@ -139,6 +141,7 @@ async function marketLifecycle() {
 
   await registerDirectory(market);
   await registerMediator(market);
+  await directoryTrustsMediator(market);
   await registerJobCreatorAndProvider(market);
 
   // An honest run: the JC accepts and the RP is paid π_c.
@@ -147,11 +150,12 @@ async function marketLifecycle() {
   await postResult(market, match, { cpu: 1_500, memory: 100, storage: 10, bandwidth: 1_800 });
   await acceptResult(market, match);
 
-  // A disputed run: the RP claims more cpu than the limit (π_c is capped at the limit), the JC
-  // rejects the result, and the mediator finds the RP at fault.
+  // A disputed run: the RP claims the whole cpu limit (the chain refuses a completed run above
+  // it), the JC rejects the result as too costly, and the mediator finds the RP at fault.
   offers = await postOffers(market);
   match = await postMatch(market, offers);
-  await postResult(market, match, { cpu: 2_600, memory: 100, storage: 10, bandwidth: 2_048 });
+  const { limits } = market.job;
+  await postResult(market, match, { cpu: limits.cpu, memory: 100, storage: 10, bandwidth: limits.bandwidth });
   await rejectResult(market, match, 'TooMuchCost');
   await postMediationResult(market, match, 'ResourceProvider');
 
@@ -224,7 +228,7 @@ async function registerDirectory(market) {
   const { directory } = market.parties;
   const bond = market.minBond;
   const { events, moved } = await run(market, [
-    api.tx.market.registerDirectory(ENDPOINT, market.fees.directory, bond), directory,
+    api.tx.market.registerDirectory(ENDPOINT, market.fees.directory, [], bond), directory,
   ]);
   const e = eventData(events, 'DirectoryRegistered');
   check(
@@ -239,15 +243,32 @@ async function registerMediator(market) {
   const { mediator, directory } = market.parties;
   const bond = market.minBond;
   const { events, moved } = await run(market, [
-    api.tx.market.registerMediator('Amd64', market.fees.mediator, [directory.address], [BASE_LAYER], bond), mediator,
+    api.tx.market.registerMediator(
+      'Amd64', MEDIATOR_CAPACITY, 2, market.fees.mediator, [directory.address], [BASE_LAYER], bond,
+    ), mediator,
   ]);
   const e = eventData(events, 'MediatorRegistered');
   check(
     e.who.eq(mediator.address) && e.architecture.isAmd64
+      && e.capacity.memory.toNumber() === MEDIATOR_CAPACITY.memory && e.slots.toNumber() === 2
       && e.fee.toBigInt() === market.fees.mediator && e.bond.toBigInt() === bond,
-    `MediatorRegistered: Dave, Amd64, fee ${mdc(market.fees.mediator, '')}, bond ${mdc(bond, '')}`,
+    `MediatorRegistered: Dave, Amd64, ${MEDIATOR_CAPACITY.memory} MiB in 2 slots, fee ${mdc(market.fees.mediator, '')}, bond ${mdc(bond, '')}`,
   );
   expectMoves('register_mediator', moved, { mediator: { free: -bond, Bond: bond } });
+}
+
+// A directory names the mediators it accepts as judges of its availability; a match's mediator
+// must be one of them.
+async function directoryTrustsMediator(market) {
+  const { mediator, directory } = market.parties;
+  const { events } = await run(market, [api.tx.market.trustMediator('Directory', mediator.address), directory]);
+  const e = eventData(events, 'MediatorTrusted');
+  check(
+    e.who.eq(directory.address) && e.role.isDirectory && e.mediator.eq(mediator.address),
+    'MediatorTrusted: Eve, as a directory, trusts Dave',
+  );
+  const info = (await api.query.market.directories(directory.address)).unwrap();
+  check(info.trustedMediators.some((m) => m.eq(mediator.address)), 'market.directories(Eve) lists Dave');
 }
 
 // The JC and the RP register in the same block; both trust Dave, the RP trusts Eve too.

@@ -85,6 +85,7 @@ async fn main() {
 					cpu_rate: 1.0,
 					cores: 1,
 					wall_limit: Duration::from_secs(seconds * 8 + 30),
+					fetch_limit: Duration::from_secs(60),
 				};
 				let archive = work.join("archive.tar");
 				let execution =

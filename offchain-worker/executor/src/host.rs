@@ -1,7 +1,13 @@
-//! The host's side of a run: its tmpfs, mounted and unmounted with the host's own tools.
+//! The host's side of a run: its tmpfs, mounted and unmounted with the host's own tools, and
+//! the files that stand in for the host's in the job's `/proc` and `/sys`.
 
-use super::{archive, host, ExecutorError, DOCKER_TIMEOUT, MAX_ENTRIES, STORAGE_OVERSHOOT};
-use std::path::{Path, PathBuf};
+use super::{
+	archive, host, mask::Masked, ExecutorError, DOCKER_TIMEOUT, MAX_ENTRIES, STORAGE_OVERSHOOT,
+};
+use std::{
+	os::unix::fs::PermissionsExt,
+	path::{Path, PathBuf},
+};
 
 /// Mounts the run's tmpfs at `<run_dir>/fs`, the size of the storage limit and with at most
 /// [`MAX_ENTRIES`] inodes, holding the job's `/out` and `/tmp`: the kernel bounds what a job
@@ -22,10 +28,30 @@ pub(crate) async fn mount_run_fs(run_dir: &Path, bytes: u64) -> Result<(PathBuf,
 	let (out, tmp) = (fs.join("out"), fs.join("tmp"));
 	for (dir, mode) in [(&out, 0o777), (&tmp, 0o1777)] {
 		std::fs::create_dir(dir).map_err(host("run directory"))?;
-		std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+		std::fs::set_permissions(dir, PermissionsExt::from_mode(mode))
 			.map_err(host("run directory"))?;
 	}
 	Ok((out, tmp))
+}
+
+/// Writes `files` into `<run_dir>/view`, gone with the run's directory, and gives the binds
+/// that lay each read-only over the path the job reads.
+pub(crate) fn write_view(run_dir: &Path, files: &[Masked]) -> Result<Vec<String>, ExecutorError> {
+	let view = run_dir.join("view");
+	std::fs::create_dir_all(&view).map_err(host("run directory"))?;
+	std::fs::set_permissions(&view, PermissionsExt::from_mode(0o755))
+		.map_err(host("run directory"))?;
+	files
+		.iter()
+		.map(|file| -> Result<String, ExecutorError> {
+			let path = view.join(file.name);
+			std::fs::write(&path, &file.content).map_err(host("the job's view of the host"))?;
+			// Whatever this process's umask: the job reads them as `nobody`.
+			std::fs::set_permissions(&path, PermissionsExt::from_mode(0o444))
+				.map_err(host("the job's view of the host"))?;
+			Ok(format!("{}:{}:ro", path.display(), file.path))
+		})
+		.collect()
 }
 
 pub(crate) async fn run_command(program: &'static str, args: &[&std::ffi::OsStr]) -> Result<(), ExecutorError> {

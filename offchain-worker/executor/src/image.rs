@@ -133,19 +133,18 @@ pub struct Image {
 	pub diff_ids: Vec<String>,
 }
 
-/// An image that is not run: the status to post, and the KiB of layers counted when they
-/// were too many for the bandwidth limit.
+/// An image that is not run: the status to post, one of those decided before the container
+/// starts (`ResultStatus::never_started`), so a result with no usage and no archive.
 #[derive(Clone, Copy, Debug)]
 pub struct Refused {
 	/// The status.
 	pub status: ResultStatus,
-	/// Bandwidth usage to report.
-	pub layer_kib: u64,
 }
 
 impl From<ResultStatus> for Refused {
 	fn from(status: ResultStatus) -> Self {
-		Self { status, layer_kib: 0 }
+		debug_assert!(status.never_started(), "{status:?} is decided by a run");
+		Self { status }
 	}
 }
 
@@ -246,10 +245,10 @@ async fn checked(
 	let mut layer_bytes = 0u64;
 	for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids).skip(1) {
 		layer_bytes = layer_bytes.saturating_add(layer.size);
-		// Bandwidth is refused before anything is fetched.
+		// Layers beyond the job's own bandwidth limit can never be fetched within it: the job
+		// is misdescribed, decided before anything is fetched or started.
 		if layer_bytes.div_ceil(1024) > job.limits.bandwidth {
-			let layer_kib = layer_bytes.div_ceil(1024);
-			return Err(Failure::Refused(Refused { status: ResultStatus::BandwidthExceeded, layer_kib }));
+			return Err(Failure::Refused(ResultStatus::JobDescriptionError.into()));
 		}
 		let room = MAX_UNPACKED_BYTES - unpacked;
 		unpacked +=

@@ -2,7 +2,8 @@
 //! own, and turns every way a run can end into a result status, usage and canonical archive
 //! (docs/protocol.md, "Jobs"). Providers, mediators and job-creator verifiers run jobs through the
 //! same code with bounds taken from the match's terms alone, so honest runs on different hosts
-//! agree. What a run creates (container, tmpfs, cgroup, loaded image) is removed by a guard on
+//! agree, and a job reads the terms, not the host, in `/proc` and `/sys` (`mask`). What a run
+//! creates (container, tmpfs, view of the host, cgroup, loaded image) is removed by a guard on
 //! every path, and named after the chain, account and role so two chains or nodes sharing a
 //! Docker engine never touch each other's runs.
 
@@ -13,6 +14,7 @@ mod guard;
 mod host;
 pub mod image;
 mod load;
+mod mask;
 mod run;
 
 use bollard::{
@@ -28,11 +30,11 @@ use cgroup::{Layout, RunCgroup};
 pub use cores::allowed_cores;
 use cores::{CorePool, Cores};
 use guard::RunGuard;
-use host::{is_mount_point, mount_run_fs, run_command};
+use host::{is_mount_point, mount_run_fs, run_command, write_view};
 use run::memory_limit;
 use futures::{Stream, StreamExt};
 use image::Image;
-use modicum_runtime::{Runtime, MILLI_SECS_PER_BLOCK};
+use modicum_runtime::{BlockNumber, Runtime, MILLI_SECS_PER_BLOCK};
 use pallet_market::{Architecture, Digest, MatchOf, Resources, ResultStatus};
 use std::{
 	collections::{BTreeSet, HashMap},
@@ -75,9 +77,8 @@ const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long loading an image into Docker may take.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How often an image check is tried while the directory does not answer, and the first pause.
-const CHECK_ATTEMPTS: u32 = 4;
-const CHECK_RETRY: Duration = Duration::from_secs(5);
+/// The first pause before an image check is tried again while the directory does not answer.
+const CHECK_RETRY: Duration = Duration::from_secs(2);
 
 /// How often the watchdog reads the cgroup's CPU time.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(50);
@@ -103,10 +104,14 @@ pub struct Job {
 	pub limits: Resources,
 	/// CPUs the job may use at once.
 	pub cpu_rate: f64,
-	/// Cores the job sees (its CPU affinity), whatever the host has.
+	/// Cores the job sees (its CPU affinity and `/proc/cpuinfo`), whatever the host has.
 	pub cores: usize,
 	/// Wall time after which the job is killed.
 	pub wall_limit: Duration,
+	/// How long fetching its image may take, tries included: the match's fetch bound
+	/// (⌈bandwidth / reference bandwidth⌉ + fetch grace blocks). A directory that has not served
+	/// the image by then is unavailable to the run.
+	pub fetch_limit: Duration,
 }
 
 impl Job {
@@ -146,6 +151,10 @@ impl Job {
 			wall_limit: Duration::from_millis(
 				u64::from(terms.run_length.saturating_add(1)).saturating_mul(MILLI_SECS_PER_BLOCK),
 			),
+			fetch_limit: Duration::from_millis(
+				u64::from(terms.parameters.fetch_bound(&terms.limits).unwrap_or(BlockNumber::MAX))
+					.saturating_mul(MILLI_SECS_PER_BLOCK),
+			),
 		}
 	}
 }
@@ -175,8 +184,10 @@ pub struct Execution {
 }
 
 impl Execution {
-	fn refused(status: ResultStatus, usage: Resources) -> Self {
-		Self { status, usage, archive: None, wall: Duration::ZERO }
+	/// A job decided before its container started: no usage, no archive.
+	fn refused(status: ResultStatus) -> Self {
+		debug_assert!(status.never_started(), "{status:?} is decided by a run");
+		Self { status, usage: Resources::default(), archive: None, wall: Duration::ZERO }
 	}
 }
 
@@ -366,7 +377,7 @@ impl Executor {
 	) -> Result<Execution, ExecutorError> {
 		let memory = memory_limit(&job.limits).ok_or(ExecutorError::Capacity)?;
 		if memory < DOCKER_MIN_MEMORY {
-			return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
+			return Ok(Execution::refused(ResultStatus::JobDescriptionError));
 		}
 		if job.cores > self.cores.total() {
 			return Err(ExecutorError::Cores { needed: job.cores, available: self.cores.total() });
@@ -381,8 +392,7 @@ impl Executor {
 			Ok(image) => image,
 			Err(refused) => {
 				tracing::info!(run = %job.run_id, status = ?refused.status, "job refused before running");
-				let usage = Resources { bandwidth: refused.layer_kib, ..Default::default() };
-				return Ok(Execution::refused(refused.status, usage));
+				return Ok(Execution::refused(refused.status));
 			}
 		};
 		// Cores of its own: a run beside others (slots, confirming runs) waits for them.
@@ -417,19 +427,31 @@ impl Executor {
 			tag: format!("{}/job:{}", self.prefix.to_ascii_lowercase(), hex::encode(job.digest)),
 		};
 		let check = || image::check(job, &self.registries, Some(&keep));
+		// Tried again while the directory does not answer, within the job's fetch bound in all:
+		// a directory that trickles or stalls cannot hold the run past it, and a blip is not
+		// reported as its outage.
+		let until = Instant::now() + job.fetch_limit;
 		let mut pause = CHECK_RETRY;
-		let mut checked = check().await?;
-		for _ in 1..CHECK_ATTEMPTS {
+		let checked = loop {
+			let left = until.saturating_duration_since(Instant::now());
+			let Ok(checked) = tokio::time::timeout(left, check()).await else {
+				tracing::warn!(run = %job.run_id, limit_s = job.fetch_limit.as_secs(), "the directory did not serve the image within the fetch bound");
+				break Err(ResultStatus::DirectoryUnavailable.into());
+			};
+			let checked = checked?;
 			match &checked {
 				Err(refused) if refused.status == ResultStatus::DirectoryUnavailable => {
-					tracing::warn!(run = %job.run_id, retry_in_s = pause.as_secs(), "the directory does not answer; checking the image again");
-					tokio::time::sleep(pause).await;
+					let left = until.saturating_duration_since(Instant::now());
+					if left.is_zero() {
+						break checked;
+					}
+					tracing::warn!(run = %job.run_id, retry_in_s = pause.min(left).as_secs(), "the directory does not answer; checking the image again");
+					tokio::time::sleep(pause.min(left)).await;
 					pause *= 2;
-					checked = check().await?;
-				}
-				_ => break,
+				},
+				_ => break checked,
 			}
-		}
+		};
 		let Ok(image) = checked else { return Ok(checked) };
 		guard.image = Some(self.load(&keep, &modicum_common::digest::digest_string(&job.base_layer)).await?);
 		// Docker's own reading of the config decides: a config written to read one way to

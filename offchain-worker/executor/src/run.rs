@@ -1,5 +1,5 @@
-//! A run: the container created under the hardened profile in the run's tmpfs and cgroup,
-//! watched until it ends, and what it left measured into an [`Execution`].
+//! A run: the container created under the hardened profile in the run's tmpfs and cgroup, with
+//! its view of the host, watched until it ends, and what it left measured into an [`Execution`].
 
 use super::*;
 
@@ -15,6 +15,10 @@ impl Executor {
 		let run_dir = self.work_dir.join(&job.run_id);
 		let storage_bytes = job.limits.storage.checked_mul(MIB).ok_or(ExecutorError::Capacity)?;
 		let (out_dir, tmp_dir) = mount_run_fs(&run_dir, storage_bytes).await?;
+		let memory = memory_limit(&job.limits).ok_or(ExecutorError::Capacity)?;
+		// The host's CPUs, memory, uptime and load as the match's terms describe them, on every
+		// host alike.
+		let view = write_view(&run_dir, &mask::files(job.cores, memory))?;
 		let cgroup =
 			RunCgroup::create(self.layout, &self.name(&job.run_id)).await.map_err(host("cgroup"))?;
 		let container = self.name(&job.run_id);
@@ -23,7 +27,6 @@ impl Executor {
 			soft: Some(value),
 			hard: Some(value),
 		};
-		let memory = memory_limit(&job.limits).ok_or(ExecutorError::Capacity)? as i64;
 		let config = ContainerCreateBody {
 			image: Some(image.reference.clone()),
 			user: Some(JOB_USER.into()),
@@ -44,8 +47,8 @@ impl Executor {
 				security_opt: Some(vec!["no-new-privileges".into()]),
 				pids_limit: Some(PIDS_LIMIT),
 				// tmpfs pages are charged to the container: memory covers memory + storage.
-				memory: Some(memory),
-				memory_swap: Some(memory),
+				memory: Some(memory as i64),
+				memory_swap: Some(memory as i64),
 				nano_cpus: Some((job.cpu_rate * 1e9) as i64),
 				cpuset_cpus: Some(cores.cpuset()),
 				cgroup_parent: Some(cgroup.parent()),
@@ -60,10 +63,12 @@ impl Executor {
 				}),
 				ipc_mode: Some("private".into()),
 				shm_size: Some(MIB as i64),
-				binds: Some(vec![
-					format!("{}:/out:rw", out_dir.display()),
-					format!("{}:/tmp:rw", tmp_dir.display()),
-				]),
+				binds: Some(
+					[format!("{}:/out:rw", out_dir.display()), format!("{}:/tmp:rw", tmp_dir.display())]
+						.into_iter()
+						.chain(view)
+						.collect(),
+				),
 				..Default::default()
 			}),
 			..Default::default()
@@ -96,7 +101,7 @@ impl Executor {
 			// not executable, …): the job's doing, the same on every host.
 			Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 400, message })) => {
 				tracing::info!(run = %job.run_id, message, "the image's container cannot start");
-				return Ok(Execution::refused(ResultStatus::JobDescriptionError, Resources::default()));
+				return Ok(Execution::refused(ResultStatus::JobDescriptionError));
 			}
 			Ok(Err(e)) => {
 				return Err(ExecutorError::Docker { call: "container start", message: e.to_string() })
@@ -118,7 +123,7 @@ impl Executor {
 		}
 		let exit_code = state.exit_code;
 		let cpu = cgroup.cpu_ms().map_err(host("cpu time"))?;
-		let peak = cgroup.peak_memory(memory as u64).map_err(host("peak memory"))?;
+		let peak = cgroup.peak_memory(memory).map_err(host("peak memory"))?;
 		let oom_killed =
 			state.oom_killed == Some(true) || cgroup.oom_killed().map_err(host("OOM kills"))?;
 
@@ -158,7 +163,11 @@ impl Executor {
 		let status = match ending {
 			Ending::CpuLimit => ResultStatus::CpuExceeded,
 			_ if cpu > job.limits.cpu => ResultStatus::CpuExceeded,
-			_ if oom_killed => ResultStatus::MemoryExceeded,
+			// Beyond the container's limit but within the overshoot a file may take before its
+			// size limit stops it: over memory all the same (a completed run is within limits).
+			_ if oom_killed || usage.memory > job.limits.memory.saturating_add(job.limits.storage) => {
+				ResultStatus::MemoryExceeded
+			}
 			_ if over_storage => ResultStatus::StorageExceeded,
 			_ if !archive_fits => ResultStatus::BandwidthExceeded,
 			Ending::WallLimit => ResultStatus::ExceptionOccurred,

@@ -5,11 +5,12 @@
 //!
 //! The jobs (node/tests/jobs) are published to a registry named by the environment:
 //! `MODICUM_EXECUTOR_REGISTRY` (its URL), `MODICUM_EXECUTOR_BASE` (the base layer's diff_id) and
-//! `MODICUM_EXECUTOR_JOBS` (`name=repository@sha256:…`, space separated).
+//! `MODICUM_EXECUTOR_JOBS` (`name=repository@sha256:…`, space separated). A test may build a job
+//! of its own on the base image ([`BASE_IMAGE`]) and push it to the same registry.
 
 use modicum_common::{digest::Sha256, verdict::CostBound};
 use modicum_executor::{Execution, Executor, ExecutorError, Job};
-use pallet_market::{Architecture, Resources, ResultStatus};
+use pallet_market::{Architecture, Digest, Resources, ResultStatus};
 use std::{
 	path::{Path, PathBuf},
 	sync::Mutex,
@@ -20,6 +21,9 @@ use std::{
 static TURN: Mutex<()> = Mutex::new(());
 
 const LIMITS: Resources = Resources { cpu: 20_000, memory: 64, storage: 8, bandwidth: 4_096 };
+
+/// The base image whose layer is `MODICUM_EXECUTOR_BASE`, here and in the VM alike.
+const BASE_IMAGE: &str = "modicum/base:busybox";
 
 fn env(name: &str) -> String {
 	std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/executor-tests.sh"))
@@ -34,17 +38,23 @@ fn job(name: &str, run_id: &str, limits: Resources) -> Job {
 		.find_map(|entry| entry.strip_prefix(name)?.strip_prefix('='))
 		.unwrap_or_else(|| panic!("no job `{name}` in MODICUM_EXECUTOR_JOBS"));
 	let (repository, digest) = reference.split_once('@').expect("repository@digest");
+	job_of(repository, digest.parse::<Sha256>().expect("digest").0, run_id, limits)
+}
+
+/// The job `repository@digest` of the test registry, as [`job`] runs it.
+fn job_of(repository: &str, digest: Digest, run_id: &str, limits: Resources) -> Job {
 	Job {
 		run_id: run_id.into(),
 		endpoint: env("MODICUM_EXECUTOR_REGISTRY"),
 		repository: repository.into(),
-		digest: digest.parse::<Sha256>().expect("digest").0,
+		digest,
 		base_layer: env("MODICUM_EXECUTOR_BASE").parse::<Sha256>().expect("base layer").0,
 		architecture: Architecture::Amd64,
 		limits,
 		cpu_rate: 1.0,
 		cores: 1,
 		wall_limit: Duration::from_secs(300),
+		fetch_limit: Duration::from_secs(60),
 	}
 }
 
@@ -69,6 +79,31 @@ impl Bench {
 	fn run(&self, job: &Job) -> Execution {
 		self.runtime.block_on(run(&self.executor, job, &self.work))
 	}
+
+	/// Builds `script` on [`BASE_IMAGE`] as a job's command and pushes it to the test registry as
+	/// `jobs/<name>`, as a job creator does; its repository and manifest digest.
+	fn publish(&self, name: &str, script: &str) -> (String, Digest) {
+		let context = self.work.join(name);
+		std::fs::create_dir_all(&context).unwrap();
+		std::fs::write(context.join("run.sh"), script).unwrap();
+		let dockerfile =
+			format!("FROM {BASE_IMAGE}\nCOPY run.sh /job/run.sh\nCMD [\"/bin/sh\", \"/job/run.sh\"]\n");
+		std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+		let tag = format!("modicum-{}/{name}:latest", self.namespace);
+		let saved = context.join("image.tar");
+		docker(&["build", "-q", "-t", &tag, &context.display().to_string()]);
+		docker(&["save", "-o", &saved.display().to_string(), &tag]);
+		docker(&["image", "rm", &tag]);
+		let repository = format!("jobs/{name}");
+		let registry = modicum_registry::Registries::default()
+			.client(&env("MODICUM_EXECUTOR_REGISTRY"))
+			.expect("the test registry's URL");
+		let digest = self
+			.runtime
+			.block_on(registry.push_saved_image(&repository, &saved, &context.join("push")))
+			.expect("the job is pushed");
+		(repository, digest)
+	}
 }
 
 impl Drop for Bench {
@@ -81,6 +116,30 @@ async fn run(executor: &Executor, job: &Job, work: &Path) -> Execution {
 	let (_cancel, cancelled) = tokio::sync::watch::channel(false);
 	let archive = work.join(format!("{}.tar", job.run_id));
 	executor.execute(job, &archive, cancelled).await.expect("the executor itself does not fail")
+}
+
+/// Runs `docker` to success, with the classic builder (no network needed for a local base).
+fn docker(args: &[&str]) {
+	let output = std::process::Command::new("docker")
+		.args(args)
+		.env("DOCKER_BUILDKIT", "0")
+		.output()
+		.expect("docker runs");
+	assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The text of the entry `name` (`stdout`, `stderr`) of a result archive.
+fn archive_entry(archive: &[u8], name: &str) -> String {
+	let mut archive = tar::Archive::new(archive);
+	for entry in archive.entries().unwrap() {
+		let mut entry = entry.unwrap();
+		if entry.path().unwrap().as_os_str() == name {
+			let mut text = String::new();
+			std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+			return text;
+		}
+	}
+	panic!("no {name} in the archive")
 }
 
 /// Cgroups anywhere in the tree (four levels deep) whose name holds `needle`, as is or as a
@@ -259,4 +318,51 @@ fn a_cancelled_run_leaves_no_container_cgroup_or_mount() {
 	assert!(left.is_empty(), "its cgroups are gone: {left:?}");
 	let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
 	assert!(!mounts.contains(&bench.work.display().to_string()), "its tmpfs is unmounted");
+}
+
+#[test]
+#[ignore = "needs Docker and a registry with the test jobs: scripts/executor-tests.sh"]
+fn a_job_reading_proc_and_sys_sees_the_matchs_terms_not_the_host() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let bench = Bench::new("view");
+	let host_cores = modicum_executor::allowed_cores().expect("this process's cores");
+	assert!(host_cores.len() >= 2, "this test needs two cores");
+	// What a job may read to learn its host's CPUs, memory, uptime and load.
+	let script = "for file in /proc/cpuinfo /proc/meminfo /proc/stat /proc/uptime /proc/loadavg \
+		/sys/devices/system/cpu/online; do\n\techo \"== $file\"\n\tcat \"$file\"\ndone\n";
+	let (repository, digest) = bench.publish("host-view", script);
+	// The last host core alone, then every core: hosts of other sizes running the same match.
+	let core_sets = [vec![host_cores[host_cores.len() - 1]], host_cores];
+	let mut runs = Vec::new();
+	for (i, cores) in core_sets.into_iter().enumerate() {
+		let executor = bench.executor.clone().with_cores(cores);
+		let job = job_of(&repository, digest, &format!("view-{i}"), LIMITS);
+		let outcome = bench.runtime.block_on(run(&executor, &job, &bench.work));
+		assert_eq!(outcome.status, ResultStatus::Completed, "{outcome:?}");
+		let archive = outcome.archive.expect("an archive");
+		runs.push((archive.digest, std::fs::read(&archive.path).unwrap()));
+	}
+	assert_eq!(runs[0].0, runs[1].0, "the same result digest on one host core and on all");
+	assert_eq!(runs[0].1, runs[1].1, "the same archive, byte for byte");
+
+	let stdout = archive_entry(&runs[0].1, "stdout");
+	assert_eq!(archive_entry(&runs[0].1, "stderr"), "", "the job read every file");
+	// The match's terms: one core and a memory limit of memory + storage + the 64 KiB a file
+	// may overshoot its storage limit, in KiB.
+	assert_eq!(stdout.matches("processor\t: ").count(), 1, "{stdout}");
+	assert!(stdout.contains("model name\t: Modicum virtual CPU\n"), "{stdout}");
+	let limit_kib = (LIMITS.memory + LIMITS.storage) * 1024 + 64;
+	let mem_total = stdout.lines().find_map(|line| line.strip_prefix("MemTotal:")).expect("MemTotal");
+	assert_eq!(mem_total.trim(), format!("{limit_kib} kB"), "{stdout}");
+	assert!(stdout.contains("== /proc/uptime\n0.00 0.00\n"), "{stdout}");
+	assert!(stdout.contains("== /proc/loadavg\n0.00 0.00 0.00 1/1 1\n"), "{stdout}");
+	assert!(stdout.ends_with("== /sys/devices/system/cpu/online\n0\n"), "{stdout}");
+	// Nothing of the host: its memory is not the job's.
+	let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+	let host_total = meminfo
+		.lines()
+		.find_map(|line| line.strip_prefix("MemTotal:"))
+		.map(|value| value.trim().trim_end_matches("kB").trim().to_string())
+		.expect("the host's MemTotal");
+	assert!(!stdout.contains(&host_total), "the host's MemTotal {host_total} kB reached the job: {stdout}");
 }

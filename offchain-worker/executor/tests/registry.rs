@@ -249,6 +249,7 @@ fn a_job_image_reaches_docker_over_https_with_basic_auth_by_load_never_pull() {
 		cpu_rate: 1.0,
 		cores: 1,
 		wall_limit: Duration::from_secs(120),
+		fetch_limit: Duration::from_secs(60),
 	};
 	let work = directory.dir.join("work");
 	let namespace = format!("registry-test-{}", std::process::id());

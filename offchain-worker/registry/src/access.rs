@@ -1,10 +1,13 @@
 //! How this host reaches directories' registries: `[[registry]]` entries (endpoint, CA,
 //! credentials) read once into [`Registries`], which hands out ready clients.
 
-use crate::{Registry, RegistryError};
+use crate::{client::origin, Registry, RegistryError};
 use base64::Engine as _;
-use hyper_rustls::HttpsConnectorBuilder;
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+	client::legacy::{connect::HttpConnector, Client},
+	rt::TokioExecutor,
+};
 use modicum_common::config::{ConfigError, Validate};
 use serde::Deserialize;
 use std::{
@@ -162,19 +165,32 @@ impl Registries {
 	pub fn client(&self, endpoint: &str) -> Result<Registry, RegistryError> {
 		let key = normalize(endpoint).ok_or_else(|| RegistryError::Endpoint(endpoint.into()))?;
 		let access = self.access.get(&key);
-		let tls = access.and_then(|a| a.tls.clone()).unwrap_or_else(system_tls);
-		let connector = HttpsConnectorBuilder::new()
-			.with_tls_config((*tls).clone())
-			.https_or_http()
-			.enable_http1()
-			.build();
 		Ok(Registry {
 			endpoint: key,
-			client: Client::builder(TokioExecutor::new()).build(connector),
+			client: Client::builder(TokioExecutor::new())
+				.build(connector(access.and_then(|a| a.tls.clone()))),
 			credentials: access.and_then(|a| a.credentials.clone()),
 			token: Default::default(),
 		})
 	}
+
+	/// The connector of the registry clients, for any other request of this host to `url`
+	/// (`http://` or `https://`, any path; a provider's price source): HTTP/1, TLS by rustls
+	/// trusting the `ca_file` of the entry for `url`'s `scheme://host[:port]`, else the
+	/// system's store. It only connects: no credentials go with it.
+	pub fn connector(&self, url: &str) -> Connector {
+		let key = normalize(origin(url));
+		connector(key.and_then(|key| self.access.get(&key)).and_then(|a| a.tls.clone()))
+	}
+}
+
+/// What every request of this crate connects through: `http://` as is, `https://` over rustls.
+pub type Connector = HttpsConnector<HttpConnector>;
+
+/// A [`Connector`] trusting `tls`'s roots, else the system's store.
+fn connector(tls: Option<Arc<rustls::ClientConfig>>) -> Connector {
+	let tls = tls.unwrap_or_else(system_tls);
+	HttpsConnectorBuilder::new().with_tls_config((*tls).clone()).https_or_http().enable_http1().build()
 }
 
 /// A file of `[[registry]]` entries alone: the CLI's `--registry-config`.

@@ -15,7 +15,7 @@ mod oci;
 mod push;
 mod read;
 
-pub use access::{validate_access, AccessFile, Registries, RegistryAccess};
+pub use access::{validate_access, AccessFile, Connector, Registries, RegistryAccess};
 pub use client::Registry;
 pub use delete::Deletion;
 pub use oci::{is_repository_name, Descriptor, ImageConfig, Manifest, RootFs};

@@ -2,6 +2,7 @@
 //! `modicum_common::config`: unknown keys are errors, so a typo never silently falls back to a
 //! default.
 
+use modicum_common::amount::mdc;
 pub use modicum_common::{
 	amount::Amount,
 	arch::Arch,
@@ -10,7 +11,7 @@ pub use modicum_common::{
 };
 pub use modicum_registry::RegistryAccess;
 use modicum_registry::validate_access;
-use modicum_runtime::BlockNumber;
+use modicum_runtime::{Balance, BlockNumber};
 use pallet_market::Resources;
 use serde::Deserialize;
 use std::{path::PathBuf, time::Duration};
@@ -140,7 +141,8 @@ impl ProviderConfig {
 pub struct PriceConfig {
 	/// `fixed` or `electricity`.
 	pub policy: PolicyName,
-	/// Where the price of 1 kWh is read: an absolute file path or an `http://` URL.
+	/// Where the price of 1 kWh is read: an absolute file path, or an `http://` or `https://`
+	/// URL.
 	#[serde(default)]
 	pub electricity_price: Option<String>,
 	/// The machine's extra draw per busy core, W.
@@ -158,6 +160,20 @@ pub struct PriceConfig {
 	/// Whether to ask the median bid of the open job offers that fit, when above the cost ask.
 	#[serde(default)]
 	pub follow_market: Option<bool>,
+	/// The lowest price of 1 kWh believed; a reading below it is never taken (default: none).
+	#[serde(default)]
+	pub min_price: Option<Amount>,
+	/// The highest price of 1 kWh believed; a reading above it is never taken (default: none).
+	#[serde(default)]
+	pub max_price: Option<Amount>,
+	/// The most a reading may differ from the last good price, percent of it; a reading that
+	/// differs more is not taken until confirmed (default 50).
+	#[serde(default)]
+	pub max_change_percent: Option<u32>,
+	/// Readings in a row, each within `max_change_percent` of the first of them, that confirm a
+	/// move beyond `max_change_percent`: the last of them is taken (default 3).
+	#[serde(default)]
+	pub confirm_readings: Option<u32>,
 }
 
 /// The policies a provider's ask can follow.
@@ -194,6 +210,21 @@ pub struct ElectricityPolicy {
 	pub max_age: Duration,
 	/// Whether the ask follows the bids of the open job offers.
 	pub follow_market: bool,
+	/// Which readings are believed.
+	pub guard: PriceGuard,
+}
+
+/// Which electricity prices are believed (`docs/how-to/price-by-electricity.md#which-prices-are-believed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PriceGuard {
+	/// Planck per kWh: a reading below is never taken.
+	pub min_price: Option<Balance>,
+	/// Planck per kWh: a reading above is never taken.
+	pub max_price: Option<Balance>,
+	/// The most a reading may differ from the last good price, percent of it.
+	pub max_change_percent: u32,
+	/// Readings in a row within `max_change_percent` of the first of them that confirm a move.
+	pub confirm_readings: u32,
 }
 
 /// Where a price is read.
@@ -201,7 +232,7 @@ pub struct ElectricityPolicy {
 pub enum PriceSource {
 	/// A local file (a cron job's tariff).
 	File(PathBuf),
-	/// An `http://` URL.
+	/// An `http://` or `https://` URL.
 	Url(String),
 }
 
@@ -223,6 +254,19 @@ const MAX_MARGIN_PERCENT: u32 = 1_000;
 /// The shortest `refresh_seconds`.
 const MIN_REFRESH_SECONDS: u64 = 2;
 
+/// `max_change_percent` if omitted: a price may halve or rise by half from one reading to the
+/// next.
+const DEFAULT_MAX_CHANGE_PERCENT: u32 = 50;
+
+/// The highest `max_change_percent`: a reading 101 times the last good price.
+const MAX_CHANGE_PERCENT: u32 = 10_000;
+
+/// `confirm_readings` if omitted.
+const DEFAULT_CONFIRM_READINGS: u32 = 3;
+
+/// The highest `confirm_readings`.
+const MAX_CONFIRM_READINGS: u32 = 100;
+
 impl PriceConfig {
 	/// The policy these settings describe, or what is wrong with them.
 	pub fn policy(&self) -> Result<PricePolicy, String> {
@@ -234,6 +278,10 @@ impl PriceConfig {
 				("refresh_seconds", self.refresh_seconds.is_some()),
 				("max_age_seconds", self.max_age_seconds.is_some()),
 				("follow_market", self.follow_market.is_some()),
+				("min_price", self.min_price.is_some()),
+				("max_price", self.max_price.is_some()),
+				("max_change_percent", self.max_change_percent.is_some()),
+				("confirm_readings", self.confirm_readings.is_some()),
 			];
 			if let Some((key, _)) = electricity_only.iter().find(|(_, set)| *set) {
 				return Err(format!(
@@ -278,18 +326,49 @@ impl PriceConfig {
 			refresh: Duration::from_secs(refresh),
 			max_age: Duration::from_secs(max_age),
 			follow_market: self.follow_market.unwrap_or(false),
+			guard: self.guard()?,
 		}))
+	}
+
+	/// The bounds and the rate-of-change limit of the electricity price, checked.
+	fn guard(&self) -> Result<PriceGuard, String> {
+		let (min_price, max_price) = (self.min_price.map(|a| a.0), self.max_price.map(|a| a.0));
+		// Every price read is more than nothing: a bound of 0 would refuse or admit them all.
+		if min_price == Some(0) {
+			return Err("`price.min_price` 0 MDC bounds nothing (a price of 0 is never taken); omit it or give the lowest believable price of 1 kWh".into());
+		}
+		if max_price == Some(0) {
+			return Err("`price.max_price` 0 MDC would refuse every price; give the highest believable price of 1 kWh".into());
+		}
+		if let (Some(min), Some(max)) = (min_price, max_price) {
+			if min > max {
+				return Err(format!(
+					"`price.min_price` {} must be at most `price.max_price` {}",
+					mdc(min),
+					mdc(max)
+				));
+			}
+		}
+		let max_change_percent = self.max_change_percent.unwrap_or(DEFAULT_MAX_CHANGE_PERCENT);
+		if !(1..=MAX_CHANGE_PERCENT).contains(&max_change_percent) {
+			return Err(format!(
+				"`price.max_change_percent` {max_change_percent} must be 1 to {MAX_CHANGE_PERCENT}"
+			));
+		}
+		let confirm_readings = self.confirm_readings.unwrap_or(DEFAULT_CONFIRM_READINGS);
+		// One reading would confirm itself: no limit at all.
+		if !(2..=MAX_CONFIRM_READINGS).contains(&confirm_readings) {
+			return Err(format!(
+				"`price.confirm_readings` {confirm_readings} must be 2 to {MAX_CONFIRM_READINGS} (1 would take any move at once)"
+			));
+		}
+		Ok(PriceGuard { min_price, max_price, max_change_percent, confirm_readings })
 	}
 }
 
-/// `electricity_price`: an absolute path, or an `http://host[:port]/path` URL.
+/// `electricity_price`: an absolute path, or an `http(s)://host[:port]/path` URL.
 fn price_source(text: &str) -> Result<PriceSource, String> {
-	if text.starts_with("https://") {
-		return Err(format!(
-			"`price.electricity_price` {text}: https:// sources are not yet supported (the workers have no TLS client yet); serve the price over http:// or have a cron job copy it to a file"
-		));
-	}
-	if text.starts_with("http://") {
+	if text.starts_with("http://") || text.starts_with("https://") {
 		let uri: hyper::Uri = text
 			.parse()
 			.map_err(|e| format!("`price.electricity_price` {text} is not a URL: {e}"))?;
@@ -301,7 +380,7 @@ fn price_source(text: &str) -> Result<PriceSource, String> {
 	let path = PathBuf::from(text);
 	if !path.is_absolute() {
 		return Err(format!(
-			"`price.electricity_price` {text} must be an absolute file path or an http:// URL"
+			"`price.electricity_price` {text} must be an absolute file path or an http:// or https:// URL"
 		));
 	}
 	Ok(PriceSource::File(path))
@@ -323,13 +402,39 @@ pub struct MediatorConfig {
 	pub trusted_directories: Vec<Account>,
 	/// Base layers kept installed.
 	pub base_layers: Vec<Sha256>,
+	/// Disputes mediated at once, each re-executing its job n times in turn; if omitted, one
+	/// (side-by-side runs inflate each other's CPU time on many hosts).
+	#[serde(default)]
+	pub slots: Option<u32>,
+	/// The largest run each slot re-executes, registered on chain: the mediator is named only
+	/// for jobs within it. What is omitted is detected from the host.
+	#[serde(default)]
+	pub capacity: CapacityConfig,
 	/// `[[registry]]`: the CA and credentials of directories' registries.
 	#[serde(default)]
 	pub registry: Vec<RegistryAccess>,
 }
 
+/// `[capacity]` of a mediator: the largest run of one slot.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityConfig {
+	/// Cpu units (ms of CPU time); if omitted, any a slot's cores run at the reference speed.
+	pub cpu: Option<u64>,
+	/// Memory, MiB; if omitted, three quarters of a slot's share of RAM.
+	pub memory: Option<u64>,
+	/// Storage, MiB (held in RAM beside the memory); if omitted, a quarter of the share.
+	pub storage: Option<u64>,
+	/// Bandwidth, KiB (job layers and the result archive on disk); if omitted, a slot's share
+	/// of the work directory's free disk.
+	pub bandwidth: Option<u64>,
+}
+
 impl Validate for MediatorConfig {
 	fn validate(&self) -> Result<(), String> {
+		if self.slots == Some(0) {
+			return Err("`slots` must be at least 1".into());
+		}
 		validate_access(&self.registry)
 	}
 }
@@ -346,6 +451,9 @@ pub struct DirectoryConfig {
 	pub fee: Amount,
 	/// Bond held while registered.
 	pub bond: Amount,
+	/// Mediators accepted as judges of the directory's availability: a match's mediator must
+	/// be one of them, since its verdict may take the directory's bond.
+	pub trusted_mediators: Vec<Account>,
 	/// Blocks a job's image and result stay in the registry after its match closes (or after
 	/// its job offer is cancelled or expires unmatched) before the directory deletes them.
 	/// Providers, mediators and job creators need both until the match closes; a job creator

@@ -9,6 +9,11 @@
 //!   answers, and deletes jobs' images and results a retention period after their matches
 //!   close.
 //!
+//! Each role is a handler over a context (its chain client, role file and metrics) that
+//! decides what each block and each finished task of a match mean, with its own retry policy;
+//! one loop runs every role the same way, and stops it the same way when the node stops
+//! (`handler`).
+//!
 //! Each role signs with an `mdcm` key of the node keystore (`modicum_common::signing::KEY_TYPE`)
 //! through the in-node [`chain`] client, acts on best blocks and settles on finalized ones.
 //! Whatever would leave a role idle — a missing key, an unfunded account, an unreachable Docker
@@ -16,16 +21,19 @@
 
 pub mod chain;
 pub mod config;
+mod context;
 pub mod directory;
+mod handler;
+pub mod machine;
 pub mod mediator;
 pub mod metrics;
 pub mod provider;
 mod registration;
-mod shutdown;
 pub mod solver;
 mod startup;
+mod tasks;
 
-pub use shutdown::SHUTDOWN_GRACE;
+pub use handler::SHUTDOWN_GRACE;
 pub use startup::{namespace, prepare, NodeHandles, Worker, WorkerError};
 
 use std::path::PathBuf;

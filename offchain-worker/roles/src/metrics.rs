@@ -18,6 +18,7 @@ pub struct Metrics {
 	cost_floor: Gauge<F64>,
 	electricity_price: Gauge<F64>,
 	offers_withdrawn: Counter<U64>,
+	prices_rejected: CounterVec<U64>,
 }
 
 impl Metrics {
@@ -60,6 +61,13 @@ impl Metrics {
 				"modicum_provider_offers_withdrawn_total",
 				"Resource offers the price policy withdrew",
 			)?,
+			prices_rejected: CounterVec::new(
+				Opts::new(
+					"modicum_provider_price_rejected_total",
+					"Electricity prices read but not believed, by the [price] rule that refused them",
+				),
+				&["rule"],
+			)?,
 		};
 		if let Some(registry) = registry {
 			register(metrics.runs.clone(), registry)?;
@@ -70,6 +78,7 @@ impl Metrics {
 			register(metrics.cost_floor.clone(), registry)?;
 			register(metrics.electricity_price.clone(), registry)?;
 			register(metrics.offers_withdrawn.clone(), registry)?;
+			register(metrics.prices_rejected.clone(), registry)?;
 		}
 		Ok(metrics)
 	}
@@ -106,5 +115,11 @@ impl Metrics {
 	/// Counts one resource offer withdrawn by the price policy.
 	pub fn offer_withdrawn(&self) {
 		self.offers_withdrawn.inc();
+	}
+
+	/// Counts one electricity price not believed, refused by `rule` (`min_price`, `max_price`
+	/// or `max_change_percent`).
+	pub fn price_rejected(&self, rule: &str) {
+		self.prices_rejected.with_label_values(&[rule]).inc();
 	}
 }

@@ -1,10 +1,6 @@
-//! A role's presence on chain: its registration sent until it shows, its bond topped up,
-//! and every transaction it sends counted and logged.
+//! A role's presence on chain: its registration sent until it shows, its bond topped up.
 
-use crate::{
-	chain::Chain,
-	metrics::Metrics,
-};
+use crate::context::Context;
 use modicum_common::{actors::is_registered, signing::MORTALITY};
 use modicum_runtime::{Balance, BlockNumber, Runtime, RuntimeCall};
 use pallet_market::{ActorsOf, Role};
@@ -39,9 +35,9 @@ impl Registration {
 	}
 
 	/// Tops the held bond up to the configured one when it fell below it.
-	async fn top_up(&mut self, chain: &Chain, metrics: &Metrics, actors: &ActorsOf<Runtime>, now: BlockNumber) {
+	async fn top_up<C>(&mut self, ctx: &Context<C>, actors: &ActorsOf<Runtime>, now: BlockNumber) {
 		let Some(target) = self.bond else { return };
-		let me = chain.account();
+		let me = ctx.chain.account();
 		let held = match self.role {
 			Role::Mediator => actors.mediators.iter().find(|(a, _)| a == me).map(|(_, i)| i.bond),
 			Role::Directory => actors.directories.iter().find(|(a, _)| a == me).map(|(_, i)| i.bond),
@@ -54,8 +50,8 @@ impl Registration {
 			return;
 		}
 		self.topped_up = Some(now);
-		let best = chain.heads().best.hash;
-		let spendable = chain.state().spendable_balance(best, me).unwrap_or_default();
+		let best = ctx.chain.heads().best.hash;
+		let spendable = ctx.chain.state().spendable_balance(best, me).unwrap_or_default();
 		let amount = (target - held).min(spendable.saturating_sub(TOP_UP_FEE_RESERVE));
 		if amount == 0 {
 			tracing::warn!(target: "modicum", role = self.name, held, target, spendable, "the bond is below its configured amount and the account cannot top it up: fund it");
@@ -63,48 +59,25 @@ impl Registration {
 		}
 		tracing::info!(target: "modicum", role = self.name, held, target, amount, "topping the bond up");
 		let call = pallet_market::Call::<Runtime>::top_up_bond { role: self.role, amount };
-		submit(chain, metrics, "top_up_bond", call.into()).await;
+		ctx.submit("top_up_bond", call.into()).await;
 	}
 
 	/// Whether the account is registered among `actors`; if not, sends the call when due.
-	pub(crate) async fn ensure(
+	pub(crate) async fn ensure<C>(
 		&mut self,
-		chain: &Chain,
-		metrics: &Metrics,
+		ctx: &Context<C>,
 		actors: &ActorsOf<Runtime>,
 		now: BlockNumber,
 	) -> bool {
-		if is_registered(actors, chain.account(), self.role) {
-			self.top_up(chain, metrics, actors, now).await;
+		if is_registered(actors, ctx.chain.account(), self.role) {
+			self.top_up(ctx, actors, now).await;
 			return true;
 		}
 		if due(self.sent, now) {
 			self.sent = Some(now);
-			submit(chain, metrics, self.name, self.call.clone()).await;
+			ctx.submit(self.name, self.call.clone()).await;
 		}
 		false
-	}
-}
-
-/// Submits `call`, counting it and logging the outcome; a refused transaction is retried by the
-/// caller's next block.
-pub(crate) async fn submit(
-	chain: &Chain,
-	metrics: &Metrics,
-	name: &str,
-	call: RuntimeCall,
-) -> bool {
-	match chain.submit(call).await {
-		Ok(hash) => {
-			tracing::debug!(target: "modicum", call = name, ?hash, "transaction submitted");
-			metrics.transaction(name, true);
-			true
-		}
-		Err(e) => {
-			tracing::warn!(target: "modicum", call = name, error = %e, "transaction refused");
-			metrics.transaction(name, false);
-			false
-		}
 	}
 }
 

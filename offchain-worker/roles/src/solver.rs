@@ -6,16 +6,20 @@
 //! and each match is dry-run on chain (`check_match`) before it is posted.
 
 use crate::{
-	chain::Chain,
+	chain::{Chain, Heads},
 	config::SolverConfig,
+	context::Context,
+	handler::{self, Handler},
 	metrics::Metrics,
-	registration::{submit, RESUBMIT_AFTER},
+	registration::RESUBMIT_AFTER,
+	tasks::Tasks,
+	WorkerError,
 };
 use futures::future::BoxFuture;
 use modicum_runtime::{AccountId, Balance, BlockNumber, MarketCall, Runtime};
 use pallet_market::{
-	ActorsOf, Architecture, JobOfferOf, MarketParametersOf, OfferId, OfferState, Reputation,
-	ResourceOfferOf,
+	ActorsOf, Architecture, DirectoryInfo, JobOfferOf, MarketParametersOf, MediatorInfo, OfferId,
+	OfferState, Reputation, ResourceOfferOf,
 };
 use std::collections::HashMap;
 
@@ -44,8 +48,8 @@ pub fn solve(
 		actors.job_creators.iter().map(|(a, i)| (a, i)).collect();
 	let providers: HashMap<&AccountId, _> =
 		actors.resource_providers.iter().map(|(a, i)| (a, i)).collect();
-	let directory_fees: HashMap<&AccountId, Balance> =
-		actors.directories.iter().map(|(a, i)| (a, i.fee)).collect();
+	let directories: HashMap<&AccountId, &DirectoryInfo<Runtime>> =
+		actors.directories.iter().map(|(a, i)| (a, i)).collect();
 	let reputations: HashMap<&AccountId, &Reputation> =
 		actors.provider_reputations.iter().map(|(a, r)| (a, r)).collect();
 	let no_reputation = Reputation::default();
@@ -91,17 +95,17 @@ pub fn solve(
 			job.state == OfferState::Open
 				&& now <= job.completion_deadline
 				&& creators.contains_key(&job.creator)
-				&& directory_fees.contains_key(&job.directory)
+				&& directories.contains_key(&job.directory)
 				&& job.directory != job.creator
 		})
 		.collect();
 	order.sort_by_key(|(id, job)| (job.completion_deadline, core::cmp::Reverse(job.cpu_bid), *id));
 
-	// The mediators both sides trust, cheapest first, per (creator, provider, directory, layer,
-	// architecture).
+	// The mediators every party trusts, cheapest first, per (creator, provider, directory,
+	// layer, architecture).
 	let mut mediators: HashMap<
 		(&AccountId, &AccountId, &AccountId, [u8; 32], Architecture),
-		Vec<(&AccountId, Balance)>,
+		Vec<(&AccountId, &MediatorInfo<Runtime>)>,
 	> = HashMap::new();
 	let mut proposals = Vec::new();
 	for (job_id, job) in order {
@@ -110,13 +114,14 @@ pub fn solve(
 		else {
 			continue;
 		};
-		let (Some(&directory_fee), Some(creator), Ok(estimated)) = (
-			directory_fees.get(&job.directory),
+		let (Some(&directory), Some(creator), Ok(estimated)) = (
+			directories.get(&job.directory),
 			creators.get(&job.creator),
 			Market::estimated_price(job),
 		) else {
 			continue;
 		};
+		let directory_fee = directory.fee;
 		let Ok((mediator_share, directory_share)) =
 			Market::reservations(estimated, parameters.verification_count)
 		else {
@@ -150,29 +155,30 @@ pub fn solve(
 				job.base_layer,
 				job.architecture,
 			);
+			// Every rule but capacity depends on the key alone: the pallet's own checks, once
+			// per key; capacity per job.
 			let candidates = mediators.entry(key).or_insert_with(|| {
-				let mut candidates: Vec<(&AccountId, Balance)> = actors
+				let mut candidates: Vec<(&AccountId, &MediatorInfo<Runtime>)> = actors
 					.mediators
 					.iter()
 					.filter(|(who, info)| {
-						*who != job.creator
-							&& *who != resource.provider
-							&& info.architecture == job.architecture
-							&& info.base_layers.contains(&job.base_layer)
-							&& info.trusted_directories.contains(&job.directory)
-							&& creator.trusted_mediators.contains(who)
-							&& provider.trusted_mediators.contains(who)
+						Market::check_mediator_for(
+							job, resource, who, info, creator, provider, directory,
+						)
+						.is_ok()
 					})
-					.map(|(who, info)| (who, info.fee))
+					.map(|(who, info)| (who, info))
 					.collect();
-				candidates.sort_by(|(a, fa), (b, fb)| (fa, a).cmp(&(fb, b)));
+				candidates.sort_by(|(a, fa), (b, fb)| (fa.fee, a).cmp(&(fb.fee, b)));
 				candidates
 			});
 			let fee_cap = job.max_fees.mediator.min(resource.max_fees.mediator);
-			let mediator = candidates.iter().copied().find(|(who, fee)| {
-				*fee <= fee_cap
+			let mediator = candidates.iter().find(|(who, info)| {
+				info.fee <= fee_cap
+					&& Market::check_mediator_capacity(&job.limits, info).is_ok()
 					&& mediator_free.get(who).is_some_and(|free| *free >= mediator_share)
 			});
+			let mediator = mediator.map(|(who, info)| (*who, info.fee));
 			let Some((mediator, mediator_fee)) = mediator else { continue };
 			let Ok(minimum) =
 				Market::minimum_deposit(estimated, parameters, mediator_fee, directory_fee)
@@ -225,80 +231,81 @@ impl FreeList {
 /// The solver's loop: solve on each best block, dry-run, post.
 pub fn start(chain: Chain, config: SolverConfig, metrics: Metrics) -> BoxFuture<'static, ()> {
 	tracing::info!(target: "modicum", account = %chain.account(), "solver ready");
-	Box::pin(async move {
-		let mut heads = chain.clone();
-		// Offers in a match already posted, with the block it was posted at.
-		let mut pending: HashMap<OfferId, BlockNumber> = HashMap::new();
-		while let Some(head) = heads.next_heads().await {
-			let best = head.best;
-			let state = chain.state();
-			let read = (|| {
-				Ok::<_, crate::chain::ChainError>((
-					state.parameters(best.hash)?,
-					state.actors(best.hash)?,
-					state.open_job_offers(best.hash)?,
-					state.open_resource_offers(best.hash)?,
-				))
-			})();
-			let (parameters, actors, jobs, resources) = match read {
-				Ok(read) => read,
-				Err(e) => {
-					tracing::warn!(target: "modicum", error = %e, "solver: chain read failed");
-					continue;
-				}
+	Box::pin(handler::run(Solver { ctx: Context { chain, config, metrics }, pending: HashMap::new() }))
+}
+
+struct Solver {
+	ctx: Context<SolverConfig>,
+	/// Offers in a match already posted, with the block it was posted at.
+	pending: HashMap<OfferId, BlockNumber>,
+}
+
+impl Handler for Solver {
+	type Output = ();
+	const ROLE: &'static str = "solver";
+
+	fn chain(&self) -> &Chain {
+		&self.ctx.chain
+	}
+
+	async fn on_block(&mut self, heads: Heads, _: &mut Tasks<()>) -> Result<(), WorkerError> {
+		let best = heads.best;
+		let state = self.ctx.chain.state();
+		let parameters = state.parameters(best.hash)?;
+		let actors = state.actors(best.hash)?;
+		let jobs = state.open_job_offers(best.hash)?;
+		let resources = state.open_resource_offers(best.hash)?;
+		self.pending.retain(|_, sent| best.number < sent.saturating_add(RESUBMIT_AFTER));
+		// The next block is the earliest the match can land in.
+		let now = best.number.saturating_add(1);
+		let mut posted = 0;
+		for proposal in solve(now, &parameters, &actors, &jobs, &resources) {
+			if posted == self.ctx.config.matches_per_block {
+				break;
+			}
+			if self.pending.contains_key(&proposal.job_offer) ||
+				self.pending.contains_key(&proposal.resource_offer)
+			{
+				continue;
+			}
+			let check = state.check_match(
+				best.hash,
+				proposal.job_offer,
+				proposal.resource_offer,
+				&proposal.mediator,
+			);
+			if let Err(e) = check {
+				tracing::debug!(target: "modicum", ?proposal, error = %e, "solver: dry-run refused the match");
+				continue;
+			}
+			let call = MarketCall::post_match {
+				job_offer: proposal.job_offer,
+				resource_offer: proposal.resource_offer,
+				mediator: proposal.mediator.clone(),
 			};
-			pending.retain(|_, sent| best.number < sent.saturating_add(RESUBMIT_AFTER));
-			// The next block is the earliest the match can land in.
-			let now = best.number.saturating_add(1);
-			let proposals = solve(now, &parameters, &actors, &jobs, &resources);
-			let mut posted = 0;
-			for proposal in proposals {
-				if posted == config.matches_per_block {
-					break;
-				}
-				if pending.contains_key(&proposal.job_offer)
-					|| pending.contains_key(&proposal.resource_offer)
-				{
-					continue;
-				}
-				let check = chain.state().check_match(
-					best.hash,
-					proposal.job_offer,
-					proposal.resource_offer,
-					&proposal.mediator,
+			if self.ctx.submit("post_match", call.into()).await {
+				tracing::info!(
+					target: "modicum",
+					job_offer = proposal.job_offer,
+					resource_offer = proposal.resource_offer,
+					mediator = %proposal.mediator,
+					"solver: match posted"
 				);
-				if let Err(e) = check {
-					tracing::debug!(target: "modicum", ?proposal, error = %e, "solver: dry-run refused the match");
-					continue;
-				}
-				let call = MarketCall::post_match {
-					job_offer: proposal.job_offer,
-					resource_offer: proposal.resource_offer,
-					mediator: proposal.mediator.clone(),
-				};
-				if submit(&chain, &metrics, "post_match", call.into()).await {
-					tracing::info!(
-						target: "modicum",
-						job_offer = proposal.job_offer,
-						resource_offer = proposal.resource_offer,
-						mediator = %proposal.mediator,
-						"solver: match posted"
-					);
-					pending.insert(proposal.job_offer, best.number);
-					pending.insert(proposal.resource_offer, best.number);
-					posted += 1;
-				}
+				self.pending.insert(proposal.job_offer, best.number);
+				self.pending.insert(proposal.resource_offer, best.number);
+				posted += 1;
 			}
 		}
-	})
+		Ok(())
+	}
 }
 
 /// A reproducible market of many offers, for the solver's benchmark and tests.
 pub mod synthetic {
 	use super::*;
 	use pallet_market::{
-		DirectoryInfo, Ending, ImageOf, JobCreatorInfo, MaxFees, MediatorInfo, MinReputation,
-		Outcome, ResourceProviderInfo, Resources,
+		Ending, ImageOf, JobCreatorInfo, MaxFees, MinReputation, Outcome, ResourceProviderInfo,
+		Resources,
 	};
 	use sp_core::crypto::AccountId32;
 
@@ -373,6 +380,15 @@ pub mod synthetic {
 				.map(|(i, who)| {
 					let info = MediatorInfo {
 						architecture: architecture(i as u64),
+						// The cheapest runs only small jobs: the solver passes it over for
+						// the others.
+						capacity: if i == 0 {
+							Resources { cpu: 10_000, memory: 64, storage: 16, bandwidth: 4_096 }
+						} else {
+							Resources { cpu: u64::MAX, memory: 65_536, storage: 65_536, bandwidth: u64::MAX }
+						},
+						slots: 1,
+						busy_until: 0,
 						fee: parameters.match_incentive * (1 + i as u128),
 						trusted_directories: trust(&directories),
 						base_layers: base_layers(&layers),
@@ -386,13 +402,16 @@ pub mod synthetic {
 				.collect(),
 			directories: directories
 				.iter()
-				.map(|who| {
+				.enumerate()
+				.map(|(i, who)| {
 					let info = DirectoryInfo {
 						endpoint: b"http://127.0.0.1:5000".to_vec().try_into().expect("short"),
 						fee: parameters.match_incentive,
 						bond: parameters.min_bond,
 						reserved: 0,
 						last_heartbeat: 0,
+						// The last directory does not trust the first two mediators.
+						trusted_mediators: trust(&mediators[if i == 3 { 2 } else { 0 }..]),
 					};
 					(who.clone(), info)
 				})

@@ -91,7 +91,7 @@ pub struct NodeHandles {
 	/// Where workers keep their files (journals, job work directories).
 	pub work_dir: PathBuf,
 	/// Turns true when the node stops: the roles stop taking work, and end or journal what
-	/// runs ([`crate::shutdown`]).
+	/// runs (`handler::run`).
 	pub stop: watch::Receiver<bool>,
 }
 

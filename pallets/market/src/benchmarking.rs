@@ -71,9 +71,7 @@ fn registered<T: Config>(kind: Role, count: u32) -> TrustListOf<T> {
 			match kind {
 				Role::Mediator => Market::<T>::do_register_mediator(
 					who.clone(),
-					Architecture::Amd64,
-					7u32.into(),
-					BoundedVec::new(),
+					mediator_terms::<T>(7u32.into(), BoundedVec::new()),
 					BoundedVec::new(),
 					large_bond::<T>(),
 				),
@@ -81,6 +79,7 @@ fn registered<T: Config>(kind: Role, count: u32) -> TrustListOf<T> {
 					who.clone(),
 					endpoint::<T>(),
 					3u32.into(),
+					BoundedVec::new(),
 					large_bond::<T>(),
 				),
 			}
@@ -89,6 +88,12 @@ fn registered<T: Config>(kind: Role, count: u32) -> TrustListOf<T> {
 		})
 		.collect::<Vec<_>>();
 	BoundedVec::try_from(accounts).expect("count ≤ MaxTrusted")
+}
+
+/// A mediator's terms that cover every job of the benchmarks.
+fn mediator_terms<T: Config>(fee: BalanceOf<T>, base_layers: BaseLayersOf<T>) -> crate::roles::MediatorTerms<T> {
+	let capacity = Resources { cpu: u64::MAX, memory: u64::MAX, storage: u64::MAX, bandwidth: u64::MAX };
+	crate::roles::MediatorTerms { architecture: Architecture::Amd64, capacity, slots: 1, fee, base_layers }
 }
 
 /// A resource provider whose trust lists are one short of full.
@@ -127,6 +132,9 @@ fn ready_to_match<T: Config>() -> (OfferId, OfferId, T::AccountId) {
 		let m = m.as_mut().expect("registered");
 		m.trusted_directories = directories.clone();
 		m.base_layers = layers.clone();
+	});
+	Directories::<T>::mutate(&directory, |d| {
+		d.as_mut().expect("registered").trusted_mediators = mediators.clone();
 	});
 
 	let creator = funded::<T>("creator", 0);
@@ -271,10 +279,14 @@ mod benchmarks {
 		let directories = registered::<T>(Role::Directory, T::MaxTrusted::get());
 		let who = funded::<T>("mediator", 0);
 
+		let capacity = Resources { cpu: 1_000, memory: 64, storage: 16, bandwidth: 1_000 };
+
 		#[extrinsic_call]
 		_(
 			RawOrigin::Signed(who.clone()),
 			Architecture::Amd64,
+			capacity,
+			2,
 			1u32.into(),
 			directories,
 			full_layers::<T>(),
@@ -286,10 +298,17 @@ mod benchmarks {
 
 	#[benchmark]
 	fn register_directory() {
+		let mediators = registered::<T>(Role::Mediator, T::MaxTrusted::get());
 		let who = funded::<T>("directory", 0);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who.clone()), endpoint::<T>(), 1u32.into(), min_bond::<T>());
+		_(
+			RawOrigin::Signed(who.clone()),
+			endpoint::<T>(),
+			1u32.into(),
+			mediators,
+			min_bond::<T>(),
+		);
 
 		assert!(Directories::<T>::contains_key(&who));
 	}
@@ -310,16 +329,22 @@ mod benchmarks {
 		let who = funded::<T>("mediator", 0);
 		Market::<T>::do_register_mediator(
 			who.clone(),
-			Architecture::Amd64,
-			1u32.into(),
+			mediator_terms::<T>(1u32.into(), full_layers::<T>()),
 			directories,
-			full_layers::<T>(),
 			min_bond::<T>(),
 		)
 		.expect("fresh account registers");
+		let capacity = Resources { cpu: 1_000, memory: 64, storage: 16, bandwidth: 1_000 };
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who.clone()), Architecture::Arm64, 2u32.into(), full_layers::<T>());
+		_(
+			RawOrigin::Signed(who.clone()),
+			Architecture::Arm64,
+			capacity,
+			2,
+			2u32.into(),
+			full_layers::<T>(),
+		);
 
 		assert_eq!(Mediators::<T>::get(&who).map(|m| m.architecture), Some(Architecture::Arm64));
 	}
@@ -331,6 +356,7 @@ mod benchmarks {
 			who.clone(),
 			endpoint::<T>(),
 			1u32.into(),
+			BoundedVec::new(),
 			min_bond::<T>(),
 		)
 		.expect("fresh account registers");
@@ -396,10 +422,8 @@ mod benchmarks {
 		let who = funded::<T>("mediator", 0);
 		Market::<T>::do_register_mediator(
 			who.clone(),
-			Architecture::Amd64,
-			1u32.into(),
+			mediator_terms::<T>(1u32.into(), full_layers::<T>()),
 			directories,
-			full_layers::<T>(),
 			min_bond::<T>(),
 		)
 		.expect("fresh account registers");
@@ -428,6 +452,7 @@ mod benchmarks {
 			who.clone(),
 			endpoint::<T>(),
 			1u32.into(),
+			BoundedVec::new(),
 			min_bond::<T>(),
 		)
 		.expect("fresh account registers");

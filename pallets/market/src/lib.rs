@@ -238,6 +238,7 @@ pub mod pallet {
 					heartbeat_period: 30u32.into(),
 					reference_speed: 50,
 					reference_bandwidth: 50,
+					fetch_grace: 5u32.into(),
 					max_job_duration: 1_000u32.into(),
 					max_offer_window: 1_000u32.into(),
 					reputation_decay: Perbill::from_percent(98),
@@ -282,6 +283,10 @@ pub mod pallet {
 			who: T::AccountId,
 			/// Its machine's architecture.
 			architecture: Architecture,
+			/// The largest run it re-executes.
+			capacity: Resources,
+			/// How many runs it re-executes at once.
+			slots: u32,
 			/// Its availability fee.
 			fee: BalanceOf<T>,
 			/// The bond now held.
@@ -307,12 +312,16 @@ pub mod pallet {
 			/// Its declared speed in cpu units per block.
 			speed: u64,
 		},
-		/// A mediator changed its architecture, fee or base layers.
+		/// A mediator changed its architecture, capacity, slots, fee or base layers.
 		MediatorUpdated {
 			/// The mediator.
 			who: T::AccountId,
 			/// Its machine's architecture.
 			architecture: Architecture,
+			/// The largest run it re-executes.
+			capacity: Resources,
+			/// How many runs it re-executes at once.
+			slots: u32,
 			/// Its availability fee.
 			fee: BalanceOf<T>,
 		},
@@ -665,7 +674,8 @@ pub mod pallet {
 		TooLate,
 		/// This may only be done once the reaction deadline has passed.
 		TooEarly,
-		/// A completed job's result needs its digest.
+		/// A result of a run (every status but `Declined`, `JobNotFound`,
+		/// `JobDescriptionError` and `DirectoryUnavailable`) needs the digest of its archive.
 		MissingResultDigest,
 		/// `ResultNotFound` disputes a result archive, and the provider posted none.
 		NoResultToFind,
@@ -678,9 +688,24 @@ pub mod pallet {
 		NotDue,
 		/// An amount or block number overflowed.
 		Overflow,
-		/// A result that ran and fetched nothing (`Declined`, `JobNotFound`,
-		/// `DirectoryUnavailable`) claims cpu or bandwidth: it would be paid for no work.
+		/// A result decided before the container started (`Declined`, `JobNotFound`,
+		/// `JobDescriptionError`, `DirectoryUnavailable`) claims usage: it would be paid for no
+		/// work.
 		UsageWithoutRun,
+		/// A result decided before the container started names a result archive: no run wrote
+		/// one.
+		DigestWithoutRun,
+		/// A `Completed` result claims more of a resource than the job's limit: a run over a
+		/// limit ends in that limit's status.
+		UsageAboveLimits,
+		/// A mediator runs at least one job at a time.
+		ZeroSlots,
+		/// The job's directory does not trust the mediator to judge its availability.
+		MediatorNotTrustedByDirectory,
+		/// The job's limits exceed the largest run the mediator can re-execute.
+		MediatorCapacityShort,
+		/// `fetch_grace` is longer than the longest job.
+		FetchGraceTooLong,
 	}
 
 	#[pallet::hooks]
@@ -746,37 +771,38 @@ pub mod pallet {
 		}
 
 		/// Register the caller as a mediator charging `fee` per match, holding `bond`.
+		///
+		/// `capacity` is the largest run its machine re-executes, `slots` how many at once:
+		/// it is named only for jobs within that capacity, and its disputes queue by slots.
 		#[pallet::call_index(2)]
+		#[allow(clippy::too_many_arguments)]
 		pub fn register_mediator(
 			origin: OriginFor<T>,
 			architecture: Architecture,
+			capacity: Resources,
+			slots: u32,
 			fee: BalanceOf<T>,
 			trusted_directories: TrustListOf<T>,
 			base_layers: BaseLayersOf<T>,
 			bond: BalanceOf<T>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_register_mediator(
-				who,
-				architecture,
-				fee,
-				trusted_directories,
-				base_layers,
-				bond,
-			)
+			let terms = roles::MediatorTerms { architecture, capacity, slots, fee, base_layers };
+			Self::do_register_mediator(who, terms, trusted_directories, bond)
 		}
 
 		/// Register the caller as a directory serving from `endpoint`, charging `fee` per match,
-		/// holding `bond`.
+		/// trusting `trusted_mediators` to judge its availability, holding `bond`.
 		#[pallet::call_index(3)]
 		pub fn register_directory(
 			origin: OriginFor<T>,
 			endpoint: EndpointOf<T>,
 			fee: BalanceOf<T>,
+			trusted_mediators: TrustListOf<T>,
 			bond: BalanceOf<T>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_register_directory(who, endpoint, fee, bond)
+			Self::do_register_directory(who, endpoint, fee, trusted_mediators, bond)
 		}
 
 		/// Change the caller's resource provider terms; trust lists are edited on their own.
@@ -791,16 +817,19 @@ pub mod pallet {
 			Self::do_update_resource_provider(who, architecture, speed, base_layers)
 		}
 
-		/// Change the caller's mediator terms; the bond and trust list are unchanged.
+		/// Change the caller's mediator terms; the bond, trust list and queue are unchanged.
 		#[pallet::call_index(5)]
 		pub fn update_mediator(
 			origin: OriginFor<T>,
 			architecture: Architecture,
+			capacity: Resources,
+			slots: u32,
 			fee: BalanceOf<T>,
 			base_layers: BaseLayersOf<T>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_update_mediator(who, architecture, fee, base_layers)
+			let terms = roles::MediatorTerms { architecture, capacity, slots, fee, base_layers };
+			Self::do_update_mediator(who, terms)
 		}
 
 		/// Change the caller's directory endpoint and fee; the bond is unchanged.
@@ -1204,6 +1233,32 @@ pub mod pallet {
 					distinct(&who, &m.trusted_directories) && distinct_layers(&m.base_layers),
 					"mediator lists invalid"
 				);
+				ensure!(m.slots > 0, "a mediator has no slot");
+			}
+			for (who, d) in Directories::<T>::iter() {
+				ensure!(distinct(&who, &d.trusted_mediators), "directory trust list invalid");
+			}
+			// Every posted receipt keeps the status rules, and every dispute lies within its
+			// mediator's queue: the queue only grows, so a deadline is at most the queue's end
+			// plus the window and the dispute's runs.
+			for (_, m) in Matches::<T>::iter() {
+				let (receipt, mediation_deadline) = match m.state {
+					MatchState::Matched => continue,
+					MatchState::ResultPosted { receipt, .. } => (receipt, None),
+					MatchState::InMediation { receipt, mediation_deadline, .. } =>
+						(receipt, Some(mediation_deadline)),
+				};
+				Self::check_receipt(&receipt, &m.limits)?;
+				if let Some(deadline) = mediation_deadline {
+					let mediator = Mediators::<T>::get(&m.mediator).ok_or("a mediator in mediation left")?;
+					let runs = m
+						.run_length
+						.checked_mul(&m.parameters.verification_count.into())
+						.and_then(|runs| runs.checked_add(&m.parameters.mediation_window))
+						.and_then(|span| mediator.busy_until.checked_add(&span))
+						.ok_or("mediation span overflows")?;
+					ensure!(deadline <= runs, "a mediation deadline lies beyond its mediator's queue");
+				}
 			}
 			Ok(())
 		}

@@ -155,9 +155,10 @@ impl<T: Config> Pallet<T> {
 		Self::check_capacity(&job.limits, &resource.capacity)?;
 		Self::check_architecture(&job, &resource, &mediator_info)?;
 		Self::check_base_layer(&job, &provider, &mediator_info)?;
-		// 3. Trust.
-		Self::check_mediator(&job, &resource, mediator, &creator, &provider)?;
+		// 3. Trust, and a mediator able to run the job.
+		Self::check_mediator(&job, &resource, mediator, &creator, &provider, &directory_info)?;
 		Self::check_directory(&job, &provider, &mediator_info)?;
+		Self::check_mediator_capacity(&job.limits, &mediator_info)?;
 		// 4. Prices and deposits.
 		Self::check_prices(&job, &resource)?;
 		let estimated_price = Self::estimated_price(&job)?;
@@ -350,6 +351,13 @@ impl<T: Config> Pallet<T> {
 		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
 		Self::check_offer_architecture(job, resource)?;
+		Self::check_mediator_architecture(job, mediator)
+	}
+
+	fn check_mediator_architecture(
+		job: &JobOfferOf<T>,
+		mediator: &MediatorInfo<T>,
+	) -> Result<(), Error<T>> {
 		ensure!(
 			job.architecture == mediator.architecture,
 			Error::<T>::MediatorArchitectureMismatch
@@ -371,6 +379,13 @@ impl<T: Config> Pallet<T> {
 		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
 		Self::check_provider_base_layer(job, provider)?;
+		Self::check_mediator_base_layer(job, mediator)
+	}
+
+	fn check_mediator_base_layer(
+		job: &JobOfferOf<T>,
+		mediator: &MediatorInfo<T>,
+	) -> Result<(), Error<T>> {
 		ensure!(
 			mediator.base_layers.contains(&job.base_layer),
 			Error::<T>::MediatorBaseLayerUnsupported
@@ -378,12 +393,15 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// The mediator is none of the parties and every party trusts it: the job creator, the
+	/// provider, and the job's directory, whose bond its verdict may take.
 	fn check_mediator(
 		job: &JobOfferOf<T>,
 		resource: &ResourceOfferOf<T>,
 		mediator: &T::AccountId,
 		creator: &JobCreatorInfo<T>,
 		provider: &ResourceProviderInfo<T>,
+		directory: &DirectoryInfo<T>,
 	) -> Result<(), Error<T>> {
 		ensure!(
 			*mediator != job.creator && *mediator != resource.provider,
@@ -397,7 +415,64 @@ impl<T: Config> Pallet<T> {
 			provider.trusted_mediators.contains(mediator),
 			Error::<T>::MediatorNotTrustedByProvider
 		);
+		Self::check_directory_trusts(mediator, directory)
+	}
+
+	fn check_directory_trusts(
+		mediator: &T::AccountId,
+		directory: &DirectoryInfo<T>,
+	) -> Result<(), Error<T>> {
+		ensure!(
+			directory.trusted_mediators.contains(mediator),
+			Error::<T>::MediatorNotTrustedByDirectory
+		);
 		Ok(())
+	}
+
+	/// Limits within the largest run the mediator re-executes: a mediator is never named for a
+	/// job it cannot run, so it never times out on one.
+	pub fn check_mediator_capacity(
+		limits: &Resources,
+		mediator: &MediatorInfo<T>,
+	) -> Result<(), Error<T>> {
+		ensure!(limits.within(&mediator.capacity), Error::<T>::MediatorCapacityShort);
+		Ok(())
+	}
+
+	/// Every rule between a mediator and a job offer with its provider but its capacity
+	/// ([`Self::check_mediator_capacity`]): architecture, base layer, none of the parties,
+	/// trusted by the job creator, the provider and the directory, trusting the directory. What
+	/// a solver asks of a candidate mediator for a pair of offers.
+	pub fn check_mediator_for(
+		job: &JobOfferOf<T>,
+		resource: &ResourceOfferOf<T>,
+		mediator: &T::AccountId,
+		mediator_info: &MediatorInfo<T>,
+		creator: &JobCreatorInfo<T>,
+		provider: &ResourceProviderInfo<T>,
+		directory: &DirectoryInfo<T>,
+	) -> Result<(), Error<T>> {
+		Self::check_mediator_architecture(job, mediator_info)?;
+		Self::check_mediator_base_layer(job, mediator_info)?;
+		Self::check_mediator(job, resource, mediator, creator, provider, directory)?;
+		Self::check_mediator_directory(job, mediator_info)
+	}
+
+	/// Every rule between a mediator and a job offer alone: not its creator, architecture, base
+	/// layer, capacity, trusting the job's directory and trusted by it. What a job creator asks
+	/// of a mediator before it trusts it for a job; the providers' trust is checked per offer.
+	pub fn check_mediator_serves(
+		job: &JobOfferOf<T>,
+		mediator: &T::AccountId,
+		mediator_info: &MediatorInfo<T>,
+		directory: &DirectoryInfo<T>,
+	) -> Result<(), Error<T>> {
+		ensure!(*mediator != job.creator, Error::<T>::MediatorIsParty);
+		Self::check_mediator_architecture(job, mediator_info)?;
+		Self::check_mediator_base_layer(job, mediator_info)?;
+		Self::check_mediator_directory(job, mediator_info)?;
+		Self::check_directory_trusts(mediator, directory)?;
+		Self::check_mediator_capacity(&job.limits, mediator_info)
 	}
 
 	fn check_provider_directory(
@@ -418,6 +493,13 @@ impl<T: Config> Pallet<T> {
 		mediator: &MediatorInfo<T>,
 	) -> Result<(), Error<T>> {
 		Self::check_provider_directory(job, provider)?;
+		Self::check_mediator_directory(job, mediator)
+	}
+
+	fn check_mediator_directory(
+		job: &JobOfferOf<T>,
+		mediator: &MediatorInfo<T>,
+	) -> Result<(), Error<T>> {
 		ensure!(
 			mediator.trusted_directories.contains(&job.directory),
 			Error::<T>::DirectoryNotTrustedByMediator

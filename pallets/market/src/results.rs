@@ -1,7 +1,8 @@
 //! Results: the provider posts, the job creator accepts or disputes.
 
-use crate::{types::*, Config, Error, Event, Matches, Pallet};
+use crate::{types::*, Config, Error, Event, Matches, Mediators, Pallet};
 use frame_support::{ensure, pallet_prelude::DispatchResult};
+use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::{CheckedAdd, CheckedMul, One};
 
 impl<T: Config> Pallet<T> {
@@ -15,14 +16,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(who == m.provider, Error::<T>::NotProvider);
 		ensure!(m.state == MatchState::Matched, Error::<T>::WrongState);
 		ensure!(now <= m.completion_deadline, Error::<T>::TooLate);
-		ensure!(
-			receipt.status != ResultStatus::Completed || receipt.result_digest.is_some(),
-			Error::<T>::MissingResultDigest
-		);
-		ensure!(
-			!receipt.status.ran_nothing() || (receipt.usage.cpu == 0 && receipt.usage.bandwidth == 0),
-			Error::<T>::UsageWithoutRun
-		);
+		Self::check_receipt(&receipt, &m.limits)?;
 		// The job creator's window to react includes one run of the job, so it can verify.
 		let reaction_deadline = m
 			.parameters
@@ -70,19 +64,16 @@ impl<T: Config> Pallet<T> {
 			reason != RejectReason::ResultNotFound || receipt.result_digest.is_some(),
 			Error::<T>::NoResultToFind
 		);
-		// The mediator gets its window plus n runs of R, the job's run length fixed when it was
-		// offered: neither the provider's declared speed nor the match block can shorten it.
-		let mediation_deadline = m
-			.run_length
-			.checked_mul(&m.parameters.verification_count.into())
-			.and_then(|runs| runs.checked_add(&m.parameters.mediation_window))
-			.and_then(|span| now.checked_add(&span))
-			.ok_or(Error::<T>::Overflow)?;
+		// A mediator with open matches stays registered.
+		let mut mediator_info = Mediators::<T>::get(&m.mediator).ok_or(Error::<T>::UnknownMediator)?;
+		let (mediation_deadline, busy_until) = Self::mediation_slot(&m, &mediator_info, now)?;
 		let due = Self::match_due(&m)?;
 		let mediation_due =
 			mediation_deadline.checked_add(&One::one()).ok_or(Error::<T>::Overflow)?;
 
 		Self::reschedule(due, mediation_due, Deadline::Match(match_id));
+		mediator_info.busy_until = busy_until;
+		Mediators::<T>::insert(&m.mediator, mediator_info);
 		let mediator = m.mediator.clone();
 		m.state = MatchState::InMediation { receipt, reason, mediation_deadline };
 		Matches::<T>::insert(match_id, m);
@@ -93,5 +84,50 @@ impl<T: Config> Pallet<T> {
 			mediation_deadline,
 		});
 		Ok(())
+	}
+
+	/// A receipt's status, usage and digest agree: a status decided before the container
+	/// started carries no usage and no digest; every other comes from a run whose archive keeps
+	/// at least its logs, so it names the archive; `Completed` is within every limit as runs
+	/// enforce them — memory within memory + storage, since the container's memory limit covers
+	/// both (the job's files live in memory).
+	pub fn check_receipt(receipt: &Receipt, limits: &Resources) -> Result<(), Error<T>> {
+		let enforced = Resources { memory: limits.memory.saturating_add(limits.storage), ..*limits };
+		if receipt.status.never_started() {
+			ensure!(receipt.usage == Resources::default(), Error::<T>::UsageWithoutRun);
+			ensure!(receipt.result_digest.is_none(), Error::<T>::DigestWithoutRun);
+		} else {
+			ensure!(receipt.result_digest.is_some(), Error::<T>::MissingResultDigest);
+		}
+		ensure!(
+			receipt.status != ResultStatus::Completed || receipt.usage.within(&enforced),
+			Error::<T>::UsageAboveLimits
+		);
+		Ok(())
+	}
+
+	/// A dispute's place in its mediator's queue: the mediation deadline, max(now, busy until)
+	/// + MediationWindow + n·R, and the mediator's queue after it, advanced by ⌈n·R / slots⌉.
+	/// R is the job's run length fixed when it was offered: neither the provider's declared
+	/// speed nor the match block can shorten the mediator's time, and a flood of disputes
+	/// queues instead of timing out at the mediator's expense.
+	pub(crate) fn mediation_slot(
+		m: &MatchOf<T>,
+		mediator: &MediatorInfo<T>,
+		now: BlockNumberFor<T>,
+	) -> Result<(BlockNumberFor<T>, BlockNumberFor<T>), Error<T>> {
+		let runs = m
+			.run_length
+			.checked_mul(&m.parameters.verification_count.into())
+			.ok_or(Error::<T>::Overflow)?;
+		let start = now.max(mediator.busy_until);
+		let deadline = runs
+			.checked_add(&m.parameters.mediation_window)
+			.and_then(|span| start.checked_add(&span))
+			.ok_or(Error::<T>::Overflow)?;
+		let slots: BlockNumberFor<T> = mediator.slots.max(1).into();
+		let queued = runs.checked_add(&slots).map(|r| (r - One::one()) / slots);
+		let busy_until = queued.and_then(|q| start.checked_add(&q)).ok_or(Error::<T>::Overflow)?;
+		Ok((deadline, busy_until))
 	}
 }

@@ -11,6 +11,15 @@ use sp_runtime::{
 	DispatchError,
 };
 
+/// What a mediator registers and may change: what its machine runs and what it charges.
+pub(crate) struct MediatorTerms<T: Config> {
+	pub(crate) architecture: Architecture,
+	pub(crate) capacity: Resources,
+	pub(crate) slots: u32,
+	pub(crate) fee: BalanceOf<T>,
+	pub(crate) base_layers: BaseLayersOf<T>,
+}
+
 /// The two kinds of trust list.
 #[derive(Clone, Copy)]
 enum TrustKind {
@@ -61,22 +70,25 @@ impl<T: Config> Pallet<T> {
 
 	pub(crate) fn do_register_mediator(
 		who: T::AccountId,
-		architecture: Architecture,
-		fee: BalanceOf<T>,
+		terms: MediatorTerms<T>,
 		trusted_directories: TrustListOf<T>,
-		base_layers: BaseLayersOf<T>,
 		bond: BalanceOf<T>,
 	) -> DispatchResult {
 		ensure!(!Mediators::<T>::contains_key(&who), Error::<T>::AlreadyRegistered);
 		ensure!(bond >= Self::parameters()?.min_bond, Error::<T>::BondTooLow);
+		ensure!(terms.slots > 0, Error::<T>::ZeroSlots);
 		Self::ensure_trust_list(&who, &trusted_directories, TrustKind::Directories)?;
-		Self::ensure_base_layers(&base_layers)?;
+		Self::ensure_base_layers(&terms.base_layers)?;
 
 		Self::take_deposit(&who, HoldReason::Bond, bond)?;
+		let MediatorTerms { architecture, capacity, slots, fee, base_layers } = terms;
 		Mediators::<T>::insert(
 			&who,
 			MediatorInfo {
 				architecture,
+				capacity,
+				slots,
+				busy_until: frame_system::Pallet::<T>::block_number(),
 				fee,
 				trusted_directories,
 				base_layers,
@@ -84,7 +96,14 @@ impl<T: Config> Pallet<T> {
 				reserved: Zero::zero(),
 			},
 		);
-		Self::deposit_event(Event::MediatorRegistered { who, architecture, fee, bond });
+		Self::deposit_event(Event::MediatorRegistered {
+			who,
+			architecture,
+			capacity,
+			slots,
+			fee,
+			bond,
+		});
 		Ok(())
 	}
 
@@ -92,11 +111,13 @@ impl<T: Config> Pallet<T> {
 		who: T::AccountId,
 		endpoint: EndpointOf<T>,
 		fee: BalanceOf<T>,
+		trusted_mediators: TrustListOf<T>,
 		bond: BalanceOf<T>,
 	) -> DispatchResult {
 		ensure!(!Directories::<T>::contains_key(&who), Error::<T>::AlreadyRegistered);
 		ensure!(bond >= Self::parameters()?.min_bond, Error::<T>::BondTooLow);
 		Self::ensure_endpoint(&endpoint)?;
+		Self::ensure_trust_list(&who, &trusted_mediators, TrustKind::Mediators)?;
 
 		Self::take_deposit(&who, HoldReason::Bond, bond)?;
 		let last_heartbeat = frame_system::Pallet::<T>::block_number();
@@ -108,6 +129,7 @@ impl<T: Config> Pallet<T> {
 				bond,
 				reserved: Zero::zero(),
 				last_heartbeat,
+				trusted_mediators,
 			},
 		);
 		Self::deposit_event(Event::DirectoryRegistered { who, endpoint, fee, bond });
@@ -133,21 +155,21 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_update_mediator(
-		who: T::AccountId,
-		architecture: Architecture,
-		fee: BalanceOf<T>,
-		base_layers: BaseLayersOf<T>,
-	) -> DispatchResult {
-		Self::ensure_base_layers(&base_layers)?;
+	pub(crate) fn do_update_mediator(who: T::AccountId, terms: MediatorTerms<T>) -> DispatchResult {
+		ensure!(terms.slots > 0, Error::<T>::ZeroSlots);
+		Self::ensure_base_layers(&terms.base_layers)?;
+		let MediatorTerms { architecture, capacity, slots, fee, base_layers } = terms;
+		// Open matches keep the terms they were made with; the queue stays as it is.
 		Mediators::<T>::try_mutate(&who, |info| {
 			let info = info.as_mut().ok_or(Error::<T>::NotRegistered)?;
 			info.architecture = architecture;
+			info.capacity = capacity;
+			info.slots = slots;
 			info.fee = fee;
 			info.base_layers = base_layers;
 			Ok::<_, DispatchError>(())
 		})?;
-		Self::deposit_event(Event::MediatorUpdated { who, architecture, fee });
+		Self::deposit_event(Event::MediatorUpdated { who, architecture, capacity, slots, fee });
 		Ok(())
 	}
 
@@ -298,6 +320,9 @@ impl<T: Config> Pallet<T> {
 			}
 			(Role::Mediator, TrustKind::Directories) => Mediators::<T>::try_mutate(who, |i| {
 				f(&mut i.as_mut().ok_or_else(not_registered)?.trusted_directories)
+			}),
+			(Role::Directory, TrustKind::Mediators) => Directories::<T>::try_mutate(who, |i| {
+				f(&mut i.as_mut().ok_or_else(not_registered)?.trusted_mediators)
 			}),
 			_ => Err(Error::<T>::NoSuchTrustList.into()),
 		}

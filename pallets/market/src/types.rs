@@ -125,6 +125,15 @@ pub struct ResourceProviderInfo<T: Config> {
 pub struct MediatorInfo<T: Config> {
 	/// Architecture of the mediator's machine.
 	pub architecture: Architecture,
+	/// The largest run the mediator can re-execute: a job whose limits exceed it in any
+	/// resource is never matched with this mediator.
+	pub capacity: Resources,
+	/// How many runs it re-executes at once (≥ 1): a dispute's n runs take ⌈n·R / slots⌉
+	/// blocks of its queue.
+	pub slots: u32,
+	/// The block its queue of assigned disputes reaches: the next dispute's mediation deadline
+	/// counts from here (or from now, if later).
+	pub busy_until: BlockNumberFor<T>,
 	/// Availability fee `f_M` each party of a match pays the mediator.
 	pub fee: BalanceOf<T>,
 	/// Directories this mediator fetches from.
@@ -156,6 +165,9 @@ pub struct DirectoryInfo<T: Config> {
 	pub reserved: BalanceOf<T>,
 	/// The block of the directory's last heartbeat (its registration counts as one).
 	pub last_heartbeat: BlockNumberFor<T>,
+	/// Mediators the directory accepts as judges of its availability: a match's mediator
+	/// must be one of them.
+	pub trusted_mediators: TrustListOf<T>,
 }
 
 /// Every registered actor of the market, as workers and wallets read them.
@@ -222,6 +234,9 @@ pub struct MarketParameters<Balance, BlockNumber> {
 	pub reference_speed: u64,
 	/// KiB per block the slowest supported link moves (≥ 1).
 	pub reference_bandwidth: u64,
+	/// Blocks a run may take to fetch a job's image on top of ⌈bandwidth / reference
+	/// bandwidth⌉; a directory slower than that is unavailable to the run.
+	pub fetch_grace: BlockNumber,
 	/// The longest run length R of a job, and the furthest a completion deadline may lie ahead.
 	pub max_job_duration: BlockNumber,
 	/// The furthest ahead a resource offer's window may end.
@@ -248,6 +263,17 @@ where
 		let cpu = limits.cpu.div_ceil(self.reference_speed.max(1));
 		let bandwidth = limits.bandwidth.div_ceil(self.reference_bandwidth.max(1));
 		BlockNumber::try_from(cpu.checked_add(bandwidth)?).ok()
+	}
+
+	/// ⌈bandwidth / reference bandwidth⌉ + fetch grace blocks: how long a run may take to
+	/// fetch the image of a job with these limits before its directory counts as unavailable
+	/// to it. `None` if it does not fit a block number.
+	pub fn fetch_bound(&self, limits: &Resources) -> Option<BlockNumber> {
+		let transfer = limits.bandwidth.div_ceil(self.reference_bandwidth.max(1));
+		sp_runtime::traits::CheckedAdd::checked_add(
+			&BlockNumber::try_from(transfer).ok()?,
+			&self.fetch_grace,
+		)
 	}
 }
 
@@ -283,6 +309,16 @@ pub struct Resources {
 	pub storage: u64,
 	/// Image layers beyond the base layer plus the result archive, in KiB.
 	pub bandwidth: u64,
+}
+
+impl Resources {
+	/// Whether every resource is at most `bound`'s.
+	pub fn within(&self, bound: &Resources) -> bool {
+		self.cpu <= bound.cpu &&
+			self.memory <= bound.memory &&
+			self.storage <= bound.storage &&
+			self.bandwidth <= bound.bandwidth
+	}
 }
 
 /// A job image: an OCI repository name and the digest of its manifest.
@@ -607,10 +643,14 @@ pub enum ResultStatus {
 }
 
 impl ResultStatus {
-	/// Whether a result with this status ran nothing and fetched nothing: it may charge for
-	/// no cpu and no bandwidth (the price of a run nobody made is zero).
-	pub fn ran_nothing(&self) -> bool {
-		matches!(self, Self::Declined | Self::JobNotFound | Self::DirectoryUnavailable)
+	/// Whether a result with this status is decided before the job's container starts: it
+	/// carries no usage and no result digest (the price of a run nobody made is zero). Every
+	/// other status comes from a run, whose archive keeps at least its logs.
+	pub fn never_started(&self) -> bool {
+		matches!(
+			self,
+			Self::Declined | Self::JobNotFound | Self::JobDescriptionError | Self::DirectoryUnavailable
+		)
 	}
 
 	/// Every status, in declaration order.

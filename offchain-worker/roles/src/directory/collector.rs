@@ -175,33 +175,40 @@ pub(crate) struct Keeper {
 	pub(crate) unreadable: Option<(BlockNumber, u32)>,
 }
 
-impl Keeper {
-	pub(crate) async fn run(mut self) {
-		let mut heads_chain = self.chain.clone();
-		while let Some(heads) = heads_chain.next_heads().await {
-			let mut changed = self.follow(heads.finalized).await;
-			let Some(now) = self.retention.processed() else { continue };
-			changed |= self.collector.pin(&mut self.retention, now).await;
-			// The best block is read only when something is due.
-			if self.retention.schedule().values().any(|due| due.at <= now) {
-				match read(&self.chain, heads.best.hash) {
-					Ok(best) => {
-						let pending = best.objects();
-						changed |= self.collector.collect(&mut self.retention, now, &pending).await;
-					}
-					Err(e) => {
-						tracing::warn!(target: "modicum", error = %e, "directory: chain read failed; no deletions this round")
-					}
-				}
-			}
-			if changed {
-				if let Err(e) = self.retention.save(&self.path) {
-					tracing::error!(target: "modicum", path = %self.path.display(), error = %e, "directory: cannot save the retention schedule");
-				}
-			}
-		}
+impl Handler for Keeper {
+	type Output = ();
+	const ROLE: &'static str = "directory retention";
+
+	fn chain(&self) -> &Chain {
+		&self.chain
 	}
 
+	async fn on_block(&mut self, heads: Heads, _: &mut Tasks<()>) -> Result<(), WorkerError> {
+		let mut changed = self.follow(heads.finalized).await;
+		let Some(now) = self.retention.processed() else { return Ok(()) };
+		changed |= self.collector.pin(&mut self.retention, now).await;
+		// The best block is read only when something is due.
+		if self.retention.schedule().values().any(|due| due.at <= now) {
+			match read(&self.chain, heads.best.hash) {
+				Ok(best) => {
+					let pending = best.objects();
+					changed |= self.collector.collect(&mut self.retention, now, &pending).await;
+				},
+				Err(e) => {
+					tracing::warn!(target: "modicum", error = %e, "directory: chain read failed; no deletions this round")
+				},
+			}
+		}
+		if changed {
+			if let Err(e) = self.retention.save(&self.path) {
+				tracing::error!(target: "modicum", path = %self.path.display(), error = %e, "directory: cannot save the retention schedule");
+			}
+		}
+		Ok(())
+	}
+}
+
+impl Keeper {
 	/// Observes the finalized blocks after the last observed, up to [`MAX_BLOCKS_PER_ROUND`];
 	/// whether any was.
 	pub(crate) async fn follow(&mut self, finalized: BlockRef) -> bool {

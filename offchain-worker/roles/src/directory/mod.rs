@@ -28,19 +28,25 @@ pub use collector::{pin_manifest, Collector};
 pub use retention::{Due, Kept, Object, Origin, Retention, Seen};
 
 use crate::{
-	chain::{BlockRef, Chain, ChainError},
+	chain::{BlockRef, Chain, ChainError, Heads},
 	config::DirectoryConfig,
+	context::Context,
+	handler::{self, Handler},
 	metrics::Metrics,
-	registration::{due, submit, Registration},
-	startup::ensure_bond,
+	registration::{due, Registration},
+	startup::{bounded, ensure_bond},
+	tasks::Tasks,
 	WorkerError,
 };
 use collector::Keeper;
 use modicum_common::{digest::digest_string, durable::write_durably};
 use modicum_registry::{Deletion, Registries, Registry, RegistryError, RESULTS_REPOSITORY};
 use futures::future::BoxFuture;
+use modicum_common::config::accounts;
 use modicum_runtime::{AccountId, BlockNumber, Hash, MarketCall, Runtime};
-use pallet_market::{Digest, JobOfferOf, MatchId, MatchOf, MatchState, OfferId, Role};
+use pallet_market::{
+	ActorsOf, Digest, JobOfferOf, MatchId, MatchOf, MatchState, OfferId, Role, TrustListOf,
+};
 use serde::{Deserialize, Serialize};
 use std::{
 	collections::{btree_map::Entry, BTreeMap, BTreeSet, HashMap},
@@ -98,7 +104,16 @@ pub async fn start(
 		))
 	})?;
 	tracing::info!(target: "modicum", account = %chain.account(), endpoint = %config.endpoint, retention = config.retention, "directory ready");
-	let call = MarketCall::register_directory { endpoint, fee: config.fee.0, bond: config.bond.0 };
+	// The trusted mediators follow once registered (`Heartbeat::keep_trust`): a mediator not
+	// registered yet would fail the registration.
+	let trusted: TrustListOf<Runtime> =
+		bounded(ROLE, "trusted_mediators", accounts(&config.trusted_mediators))?;
+	let call = MarketCall::register_directory {
+		endpoint,
+		fee: config.fee.0,
+		trusted_mediators: Default::default(),
+		bond: config.bond.0,
+	};
 	let registration =
 		Registration::new(Role::Directory, "register_directory", call.into()).bonded(config.bond.0);
 	let keeper = Keeper {
@@ -109,58 +124,103 @@ pub async fn start(
 		collector: Collector::new(registry.clone()),
 		unreadable: None,
 	};
+	let heartbeat = Heartbeat {
+		ctx: Context { chain, config, metrics },
+		registry,
+		registration,
+		trusted,
+		sent: None,
+		trust_sent: None,
+	};
 	Ok(Box::pin(async move {
-		futures::future::join(heartbeat(chain, registry, registration, metrics), keeper.run())
-			.await;
+		futures::future::join(handler::run(heartbeat), handler::run(keeper)).await;
 	}))
 }
 
 /// Registers the directory, then posts a heartbeat every half heartbeat period while the
 /// registry answers.
-async fn heartbeat(
-	chain: Chain,
+struct Heartbeat {
+	ctx: Context<DirectoryConfig>,
 	registry: Registry,
-	mut registration: Registration,
-	metrics: Metrics,
-) {
-	let mut heads_chain = chain.clone();
-	let mut heartbeat_sent: Option<BlockNumber> = None;
-	while let Some(heads) = heads_chain.next_heads().await {
+	/// `register_directory` with the configured terms.
+	registration: Registration,
+	/// The mediators of the role file.
+	trusted: TrustListOf<Runtime>,
+	/// When the last heartbeat was sent.
+	sent: Option<BlockNumber>,
+	/// When the trust list was last edited.
+	trust_sent: Option<BlockNumber>,
+}
+
+impl Handler for Heartbeat {
+	type Output = ();
+	const ROLE: &'static str = ROLE;
+
+	fn chain(&self) -> &Chain {
+		&self.ctx.chain
+	}
+
+	async fn on_block(&mut self, heads: Heads, _: &mut Tasks<()>) -> Result<(), WorkerError> {
 		let best = heads.best;
-		let state = chain.state();
-		let (actors, parameters) = match (state.actors(best.hash), state.parameters(best.hash)) {
-			(Ok(actors), Ok(parameters)) => (actors, parameters),
-			(Err(e), _) | (_, Err(e)) => {
-				tracing::warn!(target: "modicum", error = %e, "directory: chain read failed");
-				continue;
-			}
-		};
-		if !registration.ensure(&chain, &metrics, &actors, best.number).await {
-			continue;
+		let state = self.ctx.chain.state();
+		let (actors, parameters) = (state.actors(best.hash)?, state.parameters(best.hash)?);
+		if !self.registration.ensure(&self.ctx, &actors, best.number).await {
+			return Ok(());
 		}
-		let Some((_, info)) = actors.directories.iter().find(|(who, _)| who == chain.account())
-		else {
-			continue;
+		let me = self.ctx.chain.account();
+		let Some((_, info)) = actors.directories.iter().find(|(who, _)| who == me) else {
+			return Ok(());
 		};
+		self.keep_trust(&actors, &info.trusted_mediators, best.number).await;
 		let next = info.last_heartbeat.saturating_add(parameters.heartbeat_period / 2);
-		if best.number < next || !due(heartbeat_sent, best.number) {
-			continue;
+		if best.number < next || !due(self.sent, best.number) {
+			return Ok(());
 		}
-		match registry.ping().await {
+		match self.registry.ping().await {
 			Ok(()) => {
-				heartbeat_sent = Some(best.number);
-				submit(
-					&chain,
-					&metrics,
-					"directory_heartbeat",
-					MarketCall::directory_heartbeat {}.into(),
-				)
-				.await;
-			}
+				self.sent = Some(best.number);
+				self.ctx.submit("directory_heartbeat", MarketCall::directory_heartbeat {}.into()).await;
+			},
 			Err(e) => {
 				tracing::warn!(target: "modicum", error = %e, "directory: registry down, no heartbeat")
-			}
+			},
 		}
+		Ok(())
 	}
 }
 
+impl Heartbeat {
+	/// Keeps the directory's trusted mediators on chain those of its role file that are
+	/// registered: a configured mediator is trusted once it registers, one no longer configured
+	/// is dropped.
+	async fn keep_trust(
+		&mut self,
+		actors: &ActorsOf<Runtime>,
+		on_chain: &TrustListOf<Runtime>,
+		now: BlockNumber,
+	) {
+		let registered = |who: &AccountId| actors.mediators.iter().any(|(m, _)| m == who);
+		let trust: Vec<AccountId> = self
+			.trusted
+			.iter()
+			.filter(|m| registered(m) && !on_chain.contains(m))
+			.cloned()
+			.collect();
+		let drop: Vec<AccountId> =
+			on_chain.iter().filter(|m| !self.trusted.contains(m)).cloned().collect();
+		if (trust.is_empty() && drop.is_empty()) || !due(self.trust_sent, now) {
+			return;
+		}
+		self.trust_sent = Some(now);
+		for mediator in trust {
+			tracing::info!(target: "modicum", %mediator, "directory: trusting a mediator of the role file");
+			let call = MarketCall::trust_mediator { role: Role::Directory, mediator };
+			self.ctx.submit("trust_mediator", call.into()).await;
+		}
+		for mediator in drop {
+			tracing::info!(target: "modicum", %mediator, "directory: dropping a mediator the role file no longer names");
+			let call = MarketCall::distrust_mediator { role: Role::Directory, mediator };
+			self.ctx.submit("distrust_mediator", call.into()).await;
+		}
+	}
+}

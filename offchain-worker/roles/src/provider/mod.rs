@@ -1,21 +1,25 @@
 //! The resource provider: divides its machine into slots ([`slots`]) and keeps one
 //! resource offer on the market per free slot, runs the jobs matched to them side by side, each
-//! on cores of its own, uploads each canonical result archive to the job's directory and posts
-//! the result. A journal of computed receipts survives restarts, so a job whose result is computed
-//! is never run twice, and a matched job is never forgotten: open matches are read back from
-//! chain state.
+//! on cores of its own ([`run`]), uploads each canonical result archive to the job's directory and
+//! posts the result. A journal of computed receipts survives restarts, so a job whose result is
+//! computed is never run twice, and a matched job is never forgotten: open matches are read back
+//! from chain state. When to run, run again, post or decline is its [`policy`].
 
 mod journal;
+mod policy;
 pub mod pricing;
+mod run;
 pub mod slots;
 
 use crate::{
-	chain::Chain,
+	chain::{BlockRef, Chain, Heads},
+	context::Context,
 	config::ProviderConfig,
+	handler::{self, Handler},
 	metrics::Metrics,
-	registration::{due, submit, Registration},
-	shutdown,
+	registration::{due, Registration},
 	startup::{bounded, ensure_funded},
+	tasks::{Panicked, Tasks},
 	WorkerError,
 };
 use journal::{Measured, RunJournal};
@@ -23,9 +27,11 @@ use modicum_common::{
 	actors::directory_endpoint,
 	config::{accounts, Account},
 };
-use modicum_executor::{self as executor, Executor, ExecutorError, Job};
-use modicum_registry::{Registries, RESULTS_REPOSITORY};
+use modicum_executor::{self as executor, Executor, Job};
+use modicum_registry::Registries;
+use policy::Step;
 use pricing::{Pricing, Quote};
+use run::{Run, RunFailure};
 use slots::Slots;
 use futures::future::BoxFuture;
 use modicum_runtime::{AccountId, Balance, BlockNumber, MarketCall, Runtime, RuntimeCall};
@@ -34,55 +40,19 @@ use std::{
 	collections::{HashMap, HashSet},
 	path::PathBuf,
 	sync::Arc,
-	time::Duration,
 };
-use tokio::{sync::watch, task::JoinSet};
-use tracing::Instrument as _;
 
 const ROLE: &str = "provider";
 
-/// Runs of one match that fail in the executor itself before the provider declines the job.
-const MAX_EXECUTOR_FAILURES: u32 = 3;
-
-/// Runs of one match a provider starts at most: a run cut short by a crash is run once more.
-const MAX_RUN_ATTEMPTS: u32 = 2;
-
-/// Blocks before the completion deadline at which a result whose archive could not be uploaded
-/// is posted anyway: the directory answers for a missing archive if it was down.
-const POST_MARGIN: BlockNumber = 5;
-
-/// The first and the longest pause between upload attempts.
-const UPLOAD_BACKOFF: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(60));
-
-/// Why a run gave no receipt.
-#[derive(Debug, thiserror::Error)]
-enum RunFailure {
-	/// Its match closed or got a result meanwhile.
-	#[error("cancelled")]
-	Cancelled,
-	/// The executor failed: the provider's fault, never the job's.
-	#[error(transparent)]
-	Executor(ExecutorError),
-	/// The journal could not be written.
-	#[error("journal: {0}")]
-	Journal(#[from] std::io::Error),
-}
-
 struct Provider {
-	chain: Chain,
-	config: ProviderConfig,
+	ctx: Context<ProviderConfig>,
 	/// `register_resource_provider` with the configured terms.
 	registration: Registration,
 	/// The machine's division: one open offer per free slot.
 	slots: Slots,
 	executor: Executor,
-	metrics: Metrics,
 	journal: Arc<RunJournal>,
-	runs: JoinSet<(MatchId, Result<Receipt, RunFailure>)>,
-	/// The match of each run task, to free the slot of one that panicked.
-	tasks: HashMap<tokio::task::Id, MatchId>,
-	/// Matches being run, each with the switch that cancels its run.
-	running: HashMap<MatchId, watch::Sender<bool>>,
+	/// Local failures of each match's runs.
 	failures: HashMap<MatchId, u32>,
 	/// When each result was last submitted.
 	posted: HashMap<MatchId, BlockNumber>,
@@ -121,7 +91,7 @@ pub async fn start(
 		.with_registries(registries);
 	let invalid = |message: String| WorkerError::Invalid { role: ROLE, message };
 	let cores = executor::allowed_cores().map_err(|e| invalid(format!("CPU affinity: {e}")))?;
-	let host = slots::Host::detect(cores, &work_dir).map_err(|e| invalid(format!("host resources: {e}")))?;
+	let host = crate::machine::Host::detect(cores, &work_dir).map_err(|e| invalid(format!("host resources: {e}")))?;
 	let reference_speed = u64::from(chain.state().parameters(best)?.reference_speed);
 	let slots = slots::divide(&config, &host, reference_speed).map_err(invalid)?;
 	let executor = executor.with_cores(slots.cores.clone());
@@ -137,144 +107,113 @@ pub async fn start(
 	})?;
 	tracing::info!(target: "modicum", account = %chain.account(), "provider ready");
 	let provider = Provider {
-		chain,
-		config,
+		ctx: Context { chain, config, metrics },
 		registration,
 		slots,
 		executor,
-		metrics,
 		journal: Arc::new(journal),
-		runs: JoinSet::new(),
-		tasks: HashMap::new(),
-		running: HashMap::new(),
 		failures: HashMap::new(),
 		posted: HashMap::new(),
 		offered_at: None,
 		pricing,
 		withdrawn: HashMap::new(),
 	};
-	Ok(Box::pin(provider.run()))
+	Ok(Box::pin(handler::run(provider)))
+}
+
+impl Handler for Provider {
+	type Output = RunOutput;
+	const ROLE: &'static str = ROLE;
+
+	fn chain(&self) -> &Chain {
+		&self.ctx.chain
+	}
+
+	async fn on_block(&mut self, heads: Heads, runs: &mut Tasks<Self::Output>) -> Result<(), WorkerError> {
+		let acted = self.on_best(heads.best, runs).await;
+		self.settle(heads.finalized.hash, runs);
+		acted
+	}
+
+	async fn on_done(&mut self, id: MatchId, ended: Result<Self::Output, Panicked>, runs: &mut Tasks<Self::Output>) {
+		self.ctx.metrics.queue(runs.len());
+		match ended {
+			Ok(Ok(receipt)) => self.post_result(id, receipt).await,
+			Ok(Err(RunFailure::Cancelled)) => {
+				tracing::info!(target: "modicum", match_id = id, "provider: run cancelled")
+			},
+			Ok(Err(e)) => {
+				tracing::error!(target: "modicum", match_id = id, error = %e, "provider: run failed on this machine");
+				self.count_failure(id).await;
+			},
+			// A panicked run frees its slot; its guard removed what it created.
+			Err(_) => {
+				self.journal.end(id);
+				self.count_failure(id).await;
+			},
+		}
+	}
+
+	/// A measured run is journaled and its result posted, now or at the next start; a
+	/// cancelled one runs again at the next start.
+	async fn on_stopping(&mut self, id: MatchId, ended: Result<Self::Output, Panicked>) {
+		match ended {
+			Ok(Ok(receipt)) => self.post_result(id, receipt).await,
+			// Neither is the job's: the match is taken up again at the next start.
+			Ok(Err(e)) => tracing::info!(target: "modicum", match_id = id, error = %e, "provider: run left for the next start"),
+			Err(_) => {},
+		}
+	}
 }
 
 impl Provider {
-	async fn run(mut self) {
-		let mut chain = self.chain.clone();
-		loop {
-			tokio::select! {
-				heads = chain.next_heads() => {
-					let Some(heads) = heads else { break };
-					if let Err(e) = self.on_block(heads.best.hash, heads.best.number).await {
-						tracing::warn!(target: "modicum", error = %e, "provider: chain read failed");
-					}
-					self.settle(heads.finalized.hash);
-				},
-				Some(done) = self.runs.join_next_with_id() => match done {
-					Ok((task, (id, outcome))) => {
-						self.tasks.remove(&task);
-						self.on_run_done(id, outcome).await;
-					},
-					Err(e) => {
-						// A panicked run frees its slot; its guard removed what it created.
-						let id = self.tasks.remove(&e.id());
-						tracing::error!(target: "modicum", match_id = ?id, error = %e, "provider: run task failed");
-						if let Some(id) = id {
-							self.running.remove(&id);
-							self.journal.end(id);
-							self.count_failure(id).await;
-						}
-					},
-				},
-			}
-		}
-		self.shut_down().await;
-	}
-
-	/// The node stops: no new offer or run; running jobs get their grace ([`shutdown`]): a
-	/// measured one is journaled and its result posted, now or at the next start; a cancelled
-	/// one runs again at the next start.
-	async fn shut_down(mut self) {
-		tracing::info!(target: "modicum", running = self.running.len(), "provider: stopping");
-		for done in shutdown::drain(&mut self.runs, &self.running).await {
-			match done {
-				Ok((task, (id, outcome))) => {
-					self.tasks.remove(&task);
-					self.running.remove(&id);
-					match outcome {
-						Ok(receipt) => {
-							let number = self.chain.heads().best.number;
-							let post = self.post_result(id, receipt, number);
-							let _ = tokio::time::timeout(shutdown::LAST_SUBMIT, post).await;
-						},
-						// Neither is the job's: the match is taken up again at the next start.
-						Err(e) => tracing::info!(target: "modicum", match_id = id, error = %e, "provider: run left for the next start"),
-					}
-				},
-				Err(e) => {
-					let id = self.tasks.remove(&e.id());
-					tracing::error!(target: "modicum", match_id = ?id, error = %e, "provider: run task failed while stopping");
-				},
-			}
-		}
-		tracing::info!(target: "modicum", "provider: stopped");
-	}
-
-	async fn on_block(
-		&mut self,
-		best: sp_core::H256,
-		number: BlockNumber,
-	) -> Result<(), WorkerError> {
-		let chain = self.chain.clone();
+	/// Cancels runs whose match moved on, starts, posts or gives up on each matched job as
+	/// [`policy`] says, and offers the free slots.
+	async fn on_best(&mut self, best: BlockRef, runs: &mut Tasks<RunOutput>) -> Result<(), WorkerError> {
+		let BlockRef { hash: best, number } = best;
+		let chain = self.ctx.chain.clone();
 		let state = chain.state();
 		let me = chain.account().clone();
 		let actors = state.actors(best)?;
-		if !self.registration.ensure(&chain, &self.metrics, &actors, number).await {
+		if !self.registration.ensure(&self.ctx, &actors, number).await {
 			return Ok(());
 		}
 		let matches: Vec<(MatchId, MatchOf<Runtime>)> =
 			state.open_matches(best)?.into_iter().filter(|(_, m)| m.provider == me).collect();
-		for (id, cancel) in &self.running {
+		for id in runs.matches() {
 			let waiting =
-				matches.iter().any(|(open, m)| open == id && m.state == MatchState::Matched);
-			if !waiting && !*cancel.borrow() {
+				matches.iter().any(|(open, m)| *open == id && m.state == MatchState::Matched);
+			if !waiting && runs.cancel(id) {
 				tracing::info!(target: "modicum", match_id = id, "provider: the match moved on; cancelling its run");
-				let _ = cancel.send(true);
 			}
 		}
 		for (id, terms) in &matches {
 			if terms.state != MatchState::Matched {
 				continue;
 			}
-			if self.running.contains_key(id) || !due(self.posted.get(id).copied(), number) {
+			if runs.contains(*id) || !due(self.posted.get(id).copied(), number) {
 				continue;
 			}
-			match self.journal.load(*id) {
-				Some(measured) if measured.uploaded => {
-					self.post_result(*id, measured.receipt, number).await;
-					continue;
-				}
-				// Measured: the run only uploads.
-				Some(_) => {}
-				None if number >= terms.completion_deadline => continue,
-				None => {
-					let attempts = self.journal.attempts(*id);
-					let fits = number.saturating_add(terms.run_length) < terms.completion_deadline;
-					if attempts >= MAX_RUN_ATTEMPTS || (attempts > 0 && !fits) {
-						if self.posted.insert(*id, number).is_none() {
-							tracing::warn!(target: "modicum", match_id = id, attempts, "provider: the run was cut short and cannot run again before the deadline; posting nothing");
-						}
-						continue;
+			let measured = self.journal.load(*id);
+			let attempts = self.journal.attempts(*id);
+			match policy::next_step(measured.as_ref(), attempts, number, terms.run_length, terms.completion_deadline) {
+				Step::Post(receipt) => self.post_result(*id, receipt).await,
+				Step::Run => self.spawn_run(*id, terms, &actors, runs),
+				Step::GiveUp => {
+					if self.posted.insert(*id, number).is_none() {
+						tracing::warn!(target: "modicum", match_id = id, attempts, "provider: the run was cut short and cannot run again before the deadline; posting nothing");
 					}
-				}
+				},
+				Step::Missed => {},
 			}
-			self.spawn_run(*id, terms, &actors);
 		}
-		self.metrics.queue(self.running.len());
+		self.ctx.metrics.queue(runs.len());
 		// A slot is taken from its match until the result is posted, and while its run lasts.
 		let occupied: HashSet<MatchId> = matches
 			.iter()
 			.filter(|(_, m)| m.state == MatchState::Matched)
 			.map(|(id, _)| *id)
-			.chain(self.running.keys().copied())
+			.chain(runs.matches())
 			.collect();
 		self.offer_free_slots(best, number, &actors, occupied.len()).await
 	}
@@ -288,19 +227,19 @@ impl Provider {
 		actors: &ActorsOf<Runtime>,
 		occupied: usize,
 	) -> Result<(), WorkerError> {
-		let state = self.chain.state();
-		let me = self.chain.account().clone();
+		let state = self.ctx.chain.state();
+		let me = self.ctx.chain.account().clone();
 		let mine: Vec<(OfferId, Balance)> = state
 			.open_resource_offers(best)?
 			.into_iter()
 			.filter(|(_, o)| o.provider == me)
 			.map(|(id, o)| (id, o.cpu_price))
 			.collect();
-		let offer = &self.config.offer;
+		let offer = &self.ctx.config.offer;
 		let window = offer.window.min(state.parameters(best)?.max_offer_window);
 		let valid_to = number.saturating_add(window);
 		let bids = if self.pricing.follows_market() {
-			pricing::fitting_bids(&self.config, number, valid_to, &state.open_job_offers(best)?)
+			pricing::fitting_bids(&self.ctx.config, number, valid_to, &state.open_job_offers(best)?)
 		} else {
 			Vec::new()
 		};
@@ -323,7 +262,7 @@ impl Provider {
 			}
 			self.withdrawn.insert(*id, number);
 			let call = MarketCall::cancel_resource_offer { offer: *id };
-			if !submit(&self.chain, &self.metrics, "cancel_resource_offer", call.into()).await {
+			if !self.ctx.submit("cancel_resource_offer", call.into()).await {
 				continue;
 			}
 			// Its slot is offered again at the ask now as soon as the cancel is in.
@@ -352,7 +291,7 @@ impl Provider {
 		for _ in 0..affordable {
 			let call = MarketCall::post_resource_offer {
 				capacity: offer.capacity(),
-				architecture: self.config.architecture.into(),
+				architecture: self.ctx.config.architecture.into(),
 				cpu_price,
 				bandwidth_price,
 				valid_from: number,
@@ -360,7 +299,7 @@ impl Provider {
 				max_fees: self.max_fees(actors),
 				deposit: offer.deposit.0,
 			};
-			if submit(&self.chain, &self.metrics, "post_resource_offer", call.into()).await {
+			if self.ctx.submit("post_resource_offer", call.into()).await {
 				tracing::info!(target: "modicum", cpu_price, bandwidth_price, "provider: resource offer posted");
 			}
 		}
@@ -377,121 +316,52 @@ impl Provider {
 				.max()
 				.unwrap_or_default()
 		};
-		let offer = &self.config.offer;
+		let offer = &self.ctx.config.offer;
 		MaxFees {
 			mediator: offer.max_mediator_fee.map(|fee| fee.0).unwrap_or_else(|| {
 				let fees = actors.mediators.iter().map(|(who, m)| (who, m.fee)).collect();
-				highest(&self.config.trusted_mediators, fees)
+				highest(&self.ctx.config.trusted_mediators, fees)
 			}),
 			directory: offer.max_directory_fee.map(|fee| fee.0).unwrap_or_else(|| {
 				let fees = actors.directories.iter().map(|(who, d)| (who, d.fee)).collect();
-				highest(&self.config.trusted_directories, fees)
+				highest(&self.ctx.config.trusted_directories, fees)
 			}),
 		}
 	}
 
-	/// Runs the match's job unless the journal has it measured, then uploads its archive.
-	fn spawn_run(&mut self, id: MatchId, terms: &MatchOf<Runtime>, actors: &ActorsOf<Runtime>) {
+	/// Starts the run task of a matched job ([`run`]).
+	fn spawn_run(
+		&mut self,
+		id: MatchId,
+		terms: &MatchOf<Runtime>,
+		actors: &ActorsOf<Runtime>,
+		runs: &mut Tasks<RunOutput>,
+	) {
 		let Some(endpoint) = directory_endpoint(actors, &terms.directory) else {
 			tracing::error!(target: "modicum", match_id = id, "provider: the match's directory is not registered");
 			return;
 		};
-		let job =
-			Job::for_match(format!("match-{id}"), terms, endpoint, self.config.architecture.into());
-		let (executor, journal, metrics) =
-			(self.executor.clone(), self.journal.clone(), self.metrics.clone());
-		let chain = self.chain.clone();
-		let give_up_at = terms.completion_deadline.saturating_sub(POST_MARGIN);
-		let (cancel, cancelled) = watch::channel(false);
-		self.running.insert(id, cancel);
-		let task = self.runs.spawn(async move {
-			let outcome = async {
-				let started = std::time::Instant::now();
-				let mut container_ms = 0;
-				let measured = match journal.load(id) {
-					Some(measured) => measured,
-					None => {
-						tracing::info!(target: "modicum", match_id = id, image = %job.repository, "provider: running job");
-						journal.begin(id, journal.attempts(id) + 1)?;
-						let execution = executor.execute(&job, &journal.archive(id), cancelled.clone()).await;
-						let execution = match execution {
-							Ok(execution) => execution,
-							Err(e) => {
-								journal.end(id);
-								return Err(match e {
-									ExecutorError::Cancelled => RunFailure::Cancelled,
-									other => RunFailure::Executor(other),
-								});
-							}
-						};
-						metrics.run(ROLE, execution.status, execution.wall.as_secs_f64());
-						let receipt = Receipt {
-							status: execution.status,
-							usage: execution.usage,
-							result_digest: execution.archive.as_ref().map(|a| a.digest),
-						};
-						let measured = Measured { receipt, uploaded: execution.archive.is_none() };
-						// Measured before the run counts as ended: a crash in between never
-						// runs a measured job again.
-						let saved = journal.save(id, &measured);
-						journal.end(id);
-						saved?;
-						container_ms = execution.wall.as_millis() as u64;
-						measured
-					}
-				};
-				if !measured.uploaded {
-					let digest = measured.receipt.result_digest.unwrap_or_default();
-					let registries = executor.registries();
-					if upload(id, &chain, registries, &job.endpoint, &journal.archive(id), &digest, give_up_at, cancelled).await? {
-						journal.save(id, &Measured { uploaded: true, ..measured.clone() })?;
-					}
-				}
-				tracing::info!(
-					target: "modicum",
-					match_id = id,
-					status = ?measured.receipt.status,
-					container_ms,
-					total_ms = started.elapsed().as_millis() as u64,
-					"provider: result ready"
-				);
-				Ok(measured.receipt)
-			}
-			.await;
-			(id, outcome)
-		}
-		// Every line of the run, the executor's and the upload's too, carries its match.
-		.instrument(tracing::info_span!("match", match_id = id)));
-		self.tasks.insert(task.id(), id);
+		let run = Run {
+			id,
+			job: Job::for_match(format!("match-{id}"), terms, endpoint, self.ctx.config.architecture.into()),
+			executor: self.executor.clone(),
+			journal: self.journal.clone(),
+			metrics: self.ctx.metrics.clone(),
+			chain: self.ctx.chain.clone(),
+			upload_deadline: policy::upload_deadline(terms.completion_deadline),
+		};
+		runs.spawn(id, |cancelled| run.perform(cancelled));
 	}
 
-	#[tracing::instrument(name = "match", skip_all, fields(match_id = id))]
-	async fn on_run_done(&mut self, id: MatchId, outcome: Result<Receipt, RunFailure>) {
-		self.running.remove(&id);
-		self.metrics.queue(self.running.len());
-		let number = self.chain.heads().best.number;
-		match outcome {
-			Ok(receipt) => self.post_result(id, receipt, number).await,
-			Err(RunFailure::Cancelled) => {
-				tracing::info!(target: "modicum", match_id = id, "provider: run cancelled")
-			}
-			Err(e) => {
-				tracing::error!(target: "modicum", match_id = id, error = %e, "provider: run failed on this machine");
-				self.count_failure(id).await;
-			}
-		}
-	}
-
-	/// Counts a local failure of a match's run; past the limit the provider declines the job
-	/// rather than let the deadline pass (a local failure is never blamed on the job).
+	/// Counts a local failure of a match's run; past the policy's limit the provider declines
+	/// the job rather than let the deadline pass (a local failure is never blamed on the job).
 	#[tracing::instrument(name = "match", skip_all, fields(match_id = id))]
 	async fn count_failure(&mut self, id: MatchId) {
 		let failures = self.failures.entry(id).or_default();
 		*failures += 1;
-		if *failures < MAX_EXECUTOR_FAILURES {
-			return;
+		if policy::declines_after(*failures) {
+			self.decline(id).await;
 		}
-		self.decline(id).await;
 	}
 
 	/// Posts `Declined` for a match this machine cannot run, journalled like any result.
@@ -503,35 +373,34 @@ impl Provider {
 			result_digest: None,
 		};
 		if self.journal.save(id, &Measured { receipt, uploaded: true }).is_ok() {
-			let number = self.chain.heads().best.number;
-			self.post_result(id, receipt, number).await;
+			self.post_result(id, receipt).await;
 		}
 	}
 
 	#[tracing::instrument(name = "match", skip_all, fields(match_id = id))]
-	async fn post_result(&mut self, id: MatchId, receipt: Receipt, number: BlockNumber) {
-		self.posted.insert(id, number);
+	async fn post_result(&mut self, id: MatchId, receipt: Receipt) {
+		self.posted.insert(id, self.ctx.now());
 		let call = MarketCall::post_result {
 			match_id: id,
 			status: receipt.status,
 			usage: receipt.usage,
 			result_digest: receipt.result_digest,
 		};
-		if submit(&self.chain, &self.metrics, "post_result", call.into()).await {
+		if self.ctx.submit("post_result", call.into()).await {
 			tracing::info!(target: "modicum", match_id = id, status = ?receipt.status, "provider: result posted");
 		}
 	}
 
 	/// Forgets journal entries of matches whose result is final (or that closed): no longer
 	/// waiting for a result at the finalized block, nor open at the best one.
-	fn settle(&mut self, finalized: sp_core::H256) {
+	fn settle(&mut self, finalized: sp_core::H256, runs: &Tasks<RunOutput>) {
 		let entries = self.journal.entries();
 		if entries.is_empty() {
 			return;
 		}
-		let state = self.chain.state();
+		let state = self.ctx.chain.state();
 		let (Ok(at_finalized), Ok(at_best)) =
-			(state.open_matches(finalized), state.open_matches(self.chain.heads().best.hash))
+			(state.open_matches(finalized), state.open_matches(self.ctx.chain.heads().best.hash))
 		else {
 			return;
 		};
@@ -542,7 +411,7 @@ impl Provider {
 			.map(|(id, _)| *id)
 			.collect();
 		for id in entries {
-			if !waiting.contains(&id) && !self.running.contains_key(&id) {
+			if !waiting.contains(&id) && !runs.contains(id) {
 				self.journal.remove(id);
 				self.posted.remove(&id);
 				self.failures.remove(&id);
@@ -550,6 +419,9 @@ impl Provider {
 		}
 	}
 }
+
+/// What a run task ends with.
+type RunOutput = Result<Receipt, RunFailure>;
 
 /// The registration call of the configured terms; checks they fit the chain's bounds.
 fn registration(config: &ProviderConfig) -> Result<RuntimeCall, WorkerError> {
@@ -569,43 +441,4 @@ fn registration(config: &ProviderConfig) -> Result<RuntimeCall, WorkerError> {
 		)?,
 	}
 	.into())
-}
-
-/// Uploads a result archive in chunks, trying again with backoff while the directory or the
-/// link fails, until block `give_up_at`; whether it is at the directory.
-#[allow(clippy::too_many_arguments)]
-async fn upload(
-	id: MatchId,
-	chain: &Chain,
-	registries: &Registries,
-	endpoint: &str,
-	archive: &std::path::Path,
-	digest: &pallet_market::Digest,
-	give_up_at: BlockNumber,
-	mut cancelled: watch::Receiver<bool>,
-) -> Result<bool, RunFailure> {
-	let mut pause = UPLOAD_BACKOFF.0;
-	loop {
-		let attempt = match registries.client(endpoint) {
-			Ok(registry) => registry.push_blob_file(RESULTS_REPOSITORY, archive, digest).await,
-			Err(e) => Err(e),
-		};
-		match attempt {
-			Ok(()) => return Ok(true),
-			Err(e) if chain.heads().best.number >= give_up_at => {
-				tracing::error!(target: "modicum", match_id = id, error = %e, "provider: result upload failed until the deadline; posting the result without it");
-				return Ok(false);
-			}
-			Err(e) => {
-				tracing::warn!(target: "modicum", match_id = id, error = %e, retry_in_s = pause.as_secs(), "provider: result upload failed; trying again");
-				// A run cancelled while its upload waits keeps its measured receipt in the
-				// journal: the next start uploads and posts it.
-				tokio::select! {
-					_ = tokio::time::sleep(pause) => {},
-					_ = cancelled.wait_for(|cancelled| *cancelled) => return Err(RunFailure::Cancelled),
-				}
-				pause = (pause * 2).min(UPLOAD_BACKOFF.1);
-			}
-		}
-	}
 }

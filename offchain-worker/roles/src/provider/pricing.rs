@@ -8,36 +8,39 @@
 //!   open offer asking less than that cost would lose money if matched: it is withdrawn. When the
 //!   price is unknown — never read, or last read longer than `max_age_seconds` ago — every open
 //!   offer is withdrawn and none is posted.
+//! - A price read is believed only within `min_price` and `max_price`, and within
+//!   `max_change_percent` of the last good price unless `confirm_readings` readings in a row
+//!   confirm the move ([`guard`]); one not believed is reported, counted and changes nothing, so
+//!   the last good price keeps ageing towards `max_age_seconds`.
 //!
 //! The bandwidth ask is `offer.bandwidth_price` under every policy: electricity prices the CPU a
 //! job burns, not the bytes it moves.
 //!
-//! [`Pricing::quote`] reads the source when due; what it decides from a reading is pure
-//! ([`Quote::to_withdraw`], [`fitting_bids`] and the functions below), so it is tested apart from
-//! any I/O.
+//! [`Pricing::quote`] reads the source when due ([`source`]: a file, or `http://` and
+//! `https://` through the registry client's TLS stack); what it decides from a reading is pure
+//! ([`guard`], [`Quote::to_withdraw`], [`fitting_bids`] and the functions below), so it is tested
+//! apart from any I/O.
+
+mod guard;
+mod source;
 
 use crate::{
-	config::{Amount, ElectricityPolicy, PricePolicy, PriceSource, ProviderConfig},
+	config::{ElectricityPolicy, PricePolicy, PriceSource, ProviderConfig},
 	metrics::Metrics,
 	WorkerError,
 };
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::{body::Bytes, Request, StatusCode};
-use hyper_util::{
-	client::legacy::{connect::HttpConnector, Client},
-	rt::TokioExecutor,
-};
-use modicum_common::errors::error_chain;
+pub use guard::Refusal;
+use guard::{Guard, Verdict};
+use modicum_common::amount::mdc;
+use modicum_registry::Registries;
 use modicum_runtime::{Balance, BlockNumber, Runtime};
 use pallet_market::{Architecture, JobOfferOf, OfferId, OfferState};
+use source::{parse_price, Source, MAX_SOURCE_BYTES};
 use std::time::{Duration, Instant};
 
 type Market = pallet_market::Pallet<Runtime>;
 
-/// The most bytes a price source may hold: a price is a short line, so more is not a tariff.
-const MAX_SOURCE_BYTES: usize = 4096;
-
-/// How long one read of the source may take, connection and body included.
+/// How long one read of the source may take, connection, TLS and body included.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// W·ms in one kWh (1 000 W × 3 600 000 ms): a cpu unit is 1 ms of one core's time.
@@ -145,6 +148,16 @@ pub enum PricingError {
 		/// The price read, planck per kWh.
 		kwh_price: Balance,
 	},
+	/// The price is not believed: out of bounds, or a move not (yet) confirmed.
+	#[error("the electricity price {} per kWh from {location} is {refusal}; it is not taken", mdc(*kwh_price))]
+	Refused {
+		/// The file or URL.
+		location: String,
+		/// The price read, planck per kWh.
+		kwh_price: Balance,
+		/// The rule it broke.
+		refusal: Refusal,
+	},
 }
 
 /// A good read of the source and the prices that follow from it.
@@ -179,11 +192,13 @@ enum Policy {
 
 struct Electricity {
 	terms: ElectricityPolicy,
-	client: Client<HttpConnector, Empty<Bytes>>,
+	source: Source,
 	/// How long one read may take.
 	timeout: Duration,
 	/// The last good read.
 	reading: Option<Reading>,
+	/// Which readings become the good one.
+	guard: Guard,
 	/// When the source was last read, well or not.
 	tried_at: Option<Instant>,
 }
@@ -191,20 +206,27 @@ struct Electricity {
 impl Pricing {
 	/// The policy of `config`'s `[price]` section (`fixed` without one). Reads nothing: a source
 	/// that fails must not keep a provider from finishing its matched jobs, so it only withdraws
-	/// the offers.
+	/// the offers. A URL source is read with the TLS trust of `config`'s `[[registry]]` entries.
 	pub fn new(config: &ProviderConfig, metrics: Metrics) -> Result<Self, WorkerError> {
 		let policy = config
 			.price_policy()
 			.map_err(|message| WorkerError::Invalid { role: "provider", message })?;
 		let policy = match policy {
 			PricePolicy::Fixed => Policy::Fixed { cpu: config.offer.cpu_price.0 },
-			PricePolicy::Electricity(terms) => Policy::Electricity(Electricity {
-				terms,
-				client: Client::builder(TokioExecutor::new()).build_http(),
-				timeout: READ_TIMEOUT,
-				reading: None,
-				tried_at: None,
-			}),
+			PricePolicy::Electricity(terms) => {
+				let registries = match &terms.source {
+					PriceSource::Url(_) => Registries::load(&config.registry)?,
+					PriceSource::File(_) => Registries::default(),
+				};
+				Policy::Electricity(Electricity {
+					source: Source::new(&terms.source, &registries),
+					guard: Guard::new(terms.guard),
+					terms,
+					timeout: READ_TIMEOUT,
+					reading: None,
+					tried_at: None,
+				})
+			}
 		};
 		Ok(Self {
 			policy,
@@ -223,21 +245,40 @@ impl Pricing {
 
 	/// What offers ask at `now`, reading the source first when `refresh_seconds` have passed
 	/// since the last read (at most 10 s); `bids` are the cpu bids of the open job offers an
-	/// offer could serve, read only when [`Self::follows_market`]. A failed read keeps the last
-	/// good price until `max_age_seconds`, with a warning.
+	/// offer could serve, read only when [`Self::follows_market`]. A failed read, or a price not
+	/// believed (counted by its rule), keeps the last good price until `max_age_seconds`, with a
+	/// warning.
 	pub async fn quote(&mut self, now: Instant, bids: &[Balance]) -> Quote {
 		let quote = match &mut self.policy {
 			Policy::Fixed { cpu } => Quote::Ask { cpu: *cpu, bandwidth: self.bandwidth, floor: 0 },
 			Policy::Electricity(electricity) => {
 				if electricity.due(now) {
+					let last_price = electricity.reading.map(|r| r.kwh_price);
+					let last_read_s_ago =
+						electricity.reading.map(|r| now.saturating_duration_since(r.at).as_secs());
+					let max_age_s = electricity.terms.max_age.as_secs();
 					match electricity.refresh(now).await {
 						Ok(reading) => self.metrics.electricity_price(reading.kwh_price),
+						Err(PricingError::Refused { location, kwh_price, refusal }) => {
+							self.metrics.price_rejected(refusal.rule());
+							tracing::warn!(
+								target: "modicum",
+								price = kwh_price,
+								rule = refusal.rule(),
+								source = %location,
+								%refusal,
+								last_price = ?last_price,
+								last_read_s_ago = ?last_read_s_ago,
+								max_age_s,
+								"provider: an electricity price was not believed; keeping the last good one"
+							)
+						}
 						Err(e) => tracing::warn!(
 							target: "modicum",
 							error = %e,
-							last_price = ?electricity.reading.map(|r| r.kwh_price),
-							last_read_s_ago = ?electricity.reading.map(|r| now.saturating_duration_since(r.at).as_secs()),
-							max_age_s = electricity.terms.max_age.as_secs(),
+							last_price = ?last_price,
+							last_read_s_ago = ?last_read_s_ago,
+							max_age_s,
 							"provider: the electricity price could not be read; keeping the last one"
 						),
 					}
@@ -327,73 +368,37 @@ impl Electricity {
 		self.tried_at.is_none_or(|at| now.saturating_duration_since(at) >= self.terms.refresh)
 	}
 
-	/// Reads the source; a good price replaces the last one, anything else changes nothing.
+	/// Reads the source; a good price the guard believes replaces the last one, anything else
+	/// changes nothing (a refused price only advances the guard's count of a move).
 	async fn refresh(&mut self, now: Instant) -> Result<Reading, PricingError> {
 		self.tried_at = Some(now);
-		let source = &self.terms.source;
-		let bytes =
-			tokio::time::timeout(self.timeout, fetch(source, &self.client)).await.map_err(
-				|_| PricingError::TimedOut { location: source.to_string(), timeout: self.timeout },
-			)??;
-		let kwh_price = parse_price(source, &bytes)?;
+		let location = self.terms.source.to_string();
+		let timeout = self.timeout;
+		let bytes = tokio::time::timeout(timeout, self.source.fetch(&location))
+			.await
+			.map_err(|_| PricingError::TimedOut { location: location.clone(), timeout })??;
+		let kwh_price = parse_price(&location, &bytes)?;
 		let reading = reading(kwh_price, &self.terms, now)
-			.ok_or_else(|| PricingError::Overflow { location: source.to_string(), kwh_price })?;
+			.ok_or_else(|| PricingError::Overflow { location: location.clone(), kwh_price })?;
+		let last = self.reading.map(|r| r.kwh_price);
+		match self.guard.judge(kwh_price, last) {
+			Verdict::Refused(refusal) => {
+				return Err(PricingError::Refused { location, kwh_price, refusal })
+			}
+			Verdict::Taken { confirmed: true } => tracing::warn!(
+				target: "modicum",
+				price = kwh_price,
+				last_price = ?last,
+				readings = self.terms.guard.confirm_readings,
+				max_change_percent = self.terms.guard.max_change_percent,
+				source = %location,
+				"provider: the electricity price moved beyond max_change_percent and was read at its new level confirm_readings times in a row; taking it"
+			),
+			Verdict::Taken { confirmed: false } => {}
+		}
 		self.reading = Some(reading);
 		Ok(reading)
 	}
-}
-
-/// The source's bytes, at most [`MAX_SOURCE_BYTES`].
-async fn fetch(
-	source: &PriceSource,
-	client: &Client<HttpConnector, Empty<Bytes>>,
-) -> Result<Vec<u8>, PricingError> {
-	let unreadable =
-		|reason: String| PricingError::Unreadable { location: source.to_string(), reason };
-	let too_large = || PricingError::TooLarge { location: source.to_string() };
-	match source {
-		PriceSource::File(path) => {
-			use tokio::io::AsyncReadExt;
-			let file = tokio::fs::File::open(path).await.map_err(|e| unreadable(e.to_string()))?;
-			let mut bytes = Vec::new();
-			// One byte past the limit tells a full file from a larger one.
-			file.take(MAX_SOURCE_BYTES as u64 + 1)
-				.read_to_end(&mut bytes)
-				.await
-				.map_err(|e| unreadable(e.to_string()))?;
-			if bytes.len() > MAX_SOURCE_BYTES {
-				return Err(too_large());
-			}
-			Ok(bytes)
-		}
-		PriceSource::Url(url) => {
-			let request = Request::get(url.as_str())
-				.body(Empty::new())
-				.map_err(|e| unreadable(e.to_string()))?;
-			let response = client.request(request).await.map_err(|e| unreadable(error_chain(&e)))?;
-			if response.status() != StatusCode::OK {
-				return Err(unreadable(format!("answered {}", response.status())));
-			}
-			let body = Limited::new(response.into_body(), MAX_SOURCE_BYTES).collect().await;
-			match body {
-				Ok(body) => Ok(body.to_bytes().to_vec()),
-				Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-				Err(e) => Err(unreadable(e.to_string())),
-			}
-		}
-	}
-}
-
-/// The price of 1 kWh a source holds: one amount, e.g. `0.3 MDC` or `300 mMDC`.
-fn parse_price(source: &PriceSource, bytes: &[u8]) -> Result<Balance, PricingError> {
-	let invalid = |reason: String| PricingError::Invalid { location: source.to_string(), reason };
-	let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
-	let Amount(price) = text.trim().parse().map_err(invalid)?;
-	// A tariff of nothing is a broken tariff, not free power; free power is the fixed policy.
-	if price == 0 {
-		return Err(invalid("a price of 0".into()));
-	}
-	Ok(price)
 }
 
 /// The prices that follow from `kwh_price` read at `at`; `None` if they overflow.

@@ -12,36 +12,10 @@
 //! and a mediator measuring alone would then convict an honest provider. More slots are for
 //! hosts where `scripts/metering.sh` shows side-by-side runs within the tolerance.
 
-use crate::config::ProviderConfig;
-use modicum_runtime::MILLI_SECS_PER_BLOCK;
-use std::path::Path;
-
-const MIB: u64 = 1 << 20;
-
-/// What the host has.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Host {
-	/// The cores this process may run on.
-	pub cores: Vec<usize>,
-	/// RAM, MiB.
-	pub memory: u64,
-	/// Free disk of the work directory, MiB.
-	pub disk: u64,
-}
-
-impl Host {
-	/// Reads the host: cores from the process's affinity, RAM from /proc/meminfo, free disk
-	/// where the work directory is.
-	pub fn detect(cores: Vec<usize>, work_dir: &Path) -> std::io::Result<Self> {
-		let meminfo = std::fs::read_to_string("/proc/meminfo")?;
-		let memory_kib: u64 = meminfo
-			.lines()
-			.find_map(|line| line.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse().ok())
-			.ok_or_else(|| std::io::Error::other("no MemTotal in /proc/meminfo"))?;
-		let fs = rustix::fs::statvfs(work_dir)?;
-		Ok(Self { cores, memory: memory_kib / 1024, disk: fs.f_bavail.saturating_mul(fs.f_frsize) / MIB })
-	}
-}
+use crate::{
+	config::ProviderConfig,
+	machine::{cores_for, Host},
+};
 
 /// The machine's division.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,12 +26,6 @@ pub struct Slots {
 	pub cores: Vec<usize>,
 	/// Cores one job of the offer needs.
 	pub cores_per_slot: usize,
-}
-
-/// Cores a job of up to `cpu` units needs at `reference_speed` units per block: the executor
-/// gives a match's job a quota of at most one reference machine's rate.
-pub fn cores_for(cpu: u64, reference_speed: u64) -> usize {
-	cpu.min(reference_speed.max(1)).div_ceil(MILLI_SECS_PER_BLOCK).max(1) as usize
 }
 
 /// Divides `host` as `config` says, or as far as it fits; an error names what does not fit.
@@ -132,13 +100,6 @@ mod tests {
 
 	fn host() -> Host {
 		Host { cores: vec![0, 1, 2, 3], memory: 1_024, disk: 10_000 }
-	}
-
-	#[test]
-	fn a_job_needs_the_cores_of_its_quota_at_the_reference_speed() {
-		assert_eq!(cores_for(120_000, 2_000), 1, "one reference core whatever the cpu limit");
-		assert_eq!(cores_for(500, 2_000), 1);
-		assert_eq!(cores_for(120_000, 5_000), 3, "2.5 cores' rate needs three");
 	}
 
 	#[test]

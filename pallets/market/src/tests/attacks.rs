@@ -165,6 +165,7 @@ fn a_provider_claiming_an_absurd_speed_leaves_the_mediator_n_full_runs() {
 			rp_speed: u64::MAX,
 			limits: Resources { cpu: 5_000, memory: 64, storage: 10, bandwidth: 50 },
 			capacity: Resources { cpu: 5_000, memory: 512, storage: 100, bandwidth: 1_000 },
+			mediator_capacity: Resources { cpu: 5_000, memory: 512, storage: 100, bandwidth: 1_000 },
 			bids: (0, 1),
 			asks: (0, 1),
 			..Terms::default()
@@ -310,9 +311,12 @@ fn a_mediator_or_directory_below_the_minimum_bond_is_not_matched_until_topped_up
 fn a_mediator_or_directory_raising_its_fee_after_the_offers_cannot_take_more_of_the_deposits() {
 	type Case = (fn(&mut Terms), fn(), Error<Test>);
 	let raise_mediator = || {
+		let terms = Terms::default();
 		assert_ok!(Market::update_mediator(
 			signed(MEDIATOR),
 			Architecture::Amd64,
+			terms.mediator_capacity,
+			terms.mediator_slots,
 			11,
 			layers(&[1])
 		));
@@ -352,8 +356,7 @@ fn a_mediator_can_fault_the_directory_only_where_its_availability_was_disputed()
 		let mut result = Ok(());
 		ExtBuilder::default().build_and_execute(|| {
 			let match_id = matched();
-			let digest = (status == ResultStatus::Completed).then_some([9; 32]);
-			assert_ok!(Market::post_result(signed(RP), match_id, status, usage_of(status), digest));
+			assert_ok!(post_result(match_id, status));
 			assert_ok!(Market::reject_result(signed(JC), match_id, reason));
 			result = verdict(match_id, Party::Directory);
 			if result.is_err() {
@@ -378,7 +381,7 @@ fn a_mediator_can_fault_the_directory_only_where_its_availability_was_disputed()
 fn a_provider_that_ran_nothing_cannot_charge_for_cpu_or_bandwidth() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
-		for status in [ResultStatus::Declined, ResultStatus::JobNotFound, ResultStatus::DirectoryUnavailable] {
+		for status in ResultStatus::ALL.into_iter().filter(ResultStatus::never_started) {
 			for usage in [USAGE, Resources { cpu: 1, ..Default::default() }, Resources { bandwidth: 1, ..Default::default() }] {
 				assert_noop!(
 					Market::post_result(signed(RP), match_id, status, usage, None),
@@ -417,7 +420,13 @@ fn a_job_creator_cannot_be_the_directory_that_would_refuse_its_providers_result(
 	ExtBuilder::default().build_and_execute(|| {
 		let terms = Terms::default();
 		register(&terms);
-		assert_ok!(Market::register_directory(signed(JC), list(b"http://jc.example"), 1, MIN_BOND));
+		assert_ok!(Market::register_directory(
+			signed(JC),
+			list(b"http://jc.example"),
+			1,
+			list(&[MEDIATOR]),
+			MIN_BOND
+		));
 		assert_ok!(Market::trust_directory(signed(RP), Role::ResourceProvider, JC));
 		assert_ok!(Market::trust_directory(signed(MEDIATOR), Role::Mediator, JC));
 		assert_ok!(Market::post_job_offer(
@@ -468,6 +477,7 @@ fn root_cannot_set_parameters_under_which_a_protocol_step_can_never_land() {
 		(|p| p.min_bond = 0, Error::ZeroMinBond),
 		(|p| p.max_job_duration = 0, Error::ZeroMaxJobDuration),
 		(|p| p.max_offer_window = 0, Error::ZeroMaxOfferWindow),
+		(|p| p.fetch_grace = p.max_job_duration + 1, Error::FetchGraceTooLong),
 		(|p| p.min_resource_deposit = 0, Error::MinResourceDepositBelowStorageDeposit),
 		(|p| p.max_job_duration = u64::MAX / 4, Error::HorizonOverflow),
 		(|p| p.max_offer_window = u64::MAX, Error::HorizonOverflow),
@@ -486,6 +496,7 @@ fn root_cannot_set_parameters_under_which_a_protocol_step_can_never_land() {
 			p.mediation_window = p.heartbeat_period + 2;
 			p.too_much_cost_tolerance = Perbill::one();
 			p.penalty_rate = 1;
+			p.fetch_grace = p.max_job_duration;
 		});
 	});
 }

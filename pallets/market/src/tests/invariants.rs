@@ -88,16 +88,20 @@ fn market_with_actors() {
 		RuntimeOrigin::signed(DIRECTORY),
 		bounded(b"http://d"),
 		3,
+		bounded(&[]),
 		20 * MIN_BOND
 	));
 	assert_ok!(Market::register_mediator(
 		RuntimeOrigin::signed(MEDIATOR),
 		Architecture::Amd64,
+		Resources { cpu: u64::MAX, memory: u64::MAX, storage: u64::MAX, bandwidth: u64::MAX },
+		2,
 		7,
 		bounded(&[DIRECTORY]),
 		bounded(&[[1; 32]]),
 		20 * MIN_BOND,
 	));
+	assert_ok!(Market::trust_mediator(RuntimeOrigin::signed(DIRECTORY), Role::Directory, MEDIATOR));
 	for creator in CREATORS {
 		assert_ok!(Market::register_job_creator(
 			RuntimeOrigin::signed(creator),
@@ -214,15 +218,15 @@ fn call_of(action: &Action) -> Option<(u64, Call<Test>)> {
 		Action::PostResult { match_id, status, cpu, bandwidth, by } => {
 			let provider = Matches::<Test>::get(match_id).map_or(PROVIDERS[0], |m| m.provider);
 			let who = if by < 5 { provider } else { EVERYONE[by] };
-			(
-				who,
-				Call::post_result {
-					match_id,
-					status: ResultStatus::ALL[status],
-					usage: Resources { cpu, memory: 8, storage: 1, bandwidth },
-					result_digest: (status == 0).then_some([3; 32]),
-				},
-			)
+			let status = ResultStatus::ALL[status];
+			// Mostly receipts the chain takes; one in seven, by the provider, breaks the status rules.
+			let (usage, result_digest) = match (status.never_started(), by == 4) {
+				(true, false) => (Resources::default(), None),
+				(true, true) => (Resources { cpu, memory: 8, storage: 1, bandwidth }, None),
+				(false, false) => (Resources { cpu, memory: 8, storage: 1, bandwidth }, Some([3; 32])),
+				(false, true) => (Resources { cpu, memory: 8, storage: 1, bandwidth }, None),
+			};
+			(who, Call::post_result { match_id, status, usage, result_digest })
 		}
 		Action::Accept { match_id, by } => {
 			let who = if by < 4 { creator_of(match_id) } else { EVERYONE[by] };

@@ -4,3 +4,4 @@ mod attacks;
 mod invariants;
 mod protocol;
 mod registration;
+mod round3;

@@ -45,6 +45,9 @@ pub(super) struct Terms {
 	pub(super) mediator_architecture: Architecture,
 	pub(super) mediator_layers: Vec<u8>,
 	pub(super) mediator_trusts_directory: bool,
+	pub(super) mediator_capacity: Resources,
+	pub(super) mediator_slots: u32,
+	pub(super) directory_trusts_mediator: bool,
 	pub(super) capacity: Resources,
 	pub(super) resource_architecture: Architecture,
 	pub(super) asks: (Balance, Balance),
@@ -72,6 +75,9 @@ impl Default for Terms {
 			mediator_architecture: Architecture::Amd64,
 			mediator_layers: vec![1],
 			mediator_trusts_directory: true,
+			mediator_capacity: Resources { cpu: 1_000, memory: 512, storage: 100, bandwidth: 1_000 },
+			mediator_slots: 1,
+			directory_trusts_mediator: true,
 			capacity: Resources { cpu: 1_000, memory: 512, storage: 100, bandwidth: 1_000 },
 			resource_architecture: Architecture::Amd64,
 			asks: (1, 1),
@@ -98,12 +104,14 @@ pub(super) fn layers(ids: &[u8]) -> BaseLayersOf<Test> {
 	list(&ids.iter().map(|i| [*i; 32]).collect::<Vec<_>>())
 }
 
-/// Registers the directory, the mediator, the job creator and the provider on `terms`.
+/// Registers the directory, the mediator, the job creator and the provider on `terms`; the
+/// directory trusts the mediator once both are registered.
 pub(super) fn register(terms: &Terms) {
 	assert_ok!(Market::register_directory(
 		RuntimeOrigin::signed(DIRECTORY),
 		list(b"http://127.0.0.1:5000"),
 		F_D as Balance,
+		list(&[]),
 		MIN_BOND,
 	));
 	let trusted_directories: &[u64] =
@@ -111,11 +119,20 @@ pub(super) fn register(terms: &Terms) {
 	assert_ok!(Market::register_mediator(
 		RuntimeOrigin::signed(MEDIATOR),
 		terms.mediator_architecture,
+		terms.mediator_capacity,
+		terms.mediator_slots,
 		F_M as Balance,
 		list(trusted_directories),
 		layers(&terms.mediator_layers),
 		MIN_BOND,
 	));
+	if terms.directory_trusts_mediator {
+		assert_ok!(Market::trust_mediator(
+			RuntimeOrigin::signed(DIRECTORY),
+			Role::Directory,
+			MEDIATOR
+		));
+	}
 	let jc_mediators: &[u64] = if terms.jc_trusts_mediator { &[MEDIATOR] } else { &[] };
 	assert_ok!(Market::register_job_creator(RuntimeOrigin::signed(JC), list(jc_mediators)));
 	let rp_mediators: &[u64] = if terms.rp_trusts_mediator { &[MEDIATOR] } else { &[] };
@@ -188,13 +205,14 @@ pub(super) fn verdict(match_id: MatchId, faulty: Party) -> DispatchResult {
 }
 
 pub(super) fn post_result(match_id: MatchId, status: ResultStatus) -> DispatchResult {
-	let digest = if status == ResultStatus::Completed { RESULT } else { None };
+	let digest = if status.never_started() { None } else { RESULT };
 	Market::post_result(RuntimeOrigin::signed(RP), match_id, status, usage_of(status), digest)
 }
 
-/// What an honest provider reports with `status`: nothing for a job it never ran.
+/// What an honest provider reports with `status`: nothing for a job whose container never
+/// started.
 pub(super) fn usage_of(status: ResultStatus) -> Resources {
-	if status.ran_nothing() {
+	if status.never_started() {
 		Resources::default()
 	} else {
 		USAGE
@@ -475,11 +493,14 @@ fn matching_unknown_expired_or_self_mediated_offers_is_refused() {
 		assert_ok!(Market::register_mediator(
 			RuntimeOrigin::signed(JC),
 			Architecture::Amd64,
+			Terms::default().mediator_capacity,
+			1,
 			1,
 			list(&[DIRECTORY]),
 			layers(&[1]),
 			MIN_BOND
 		));
+		assert_ok!(Market::trust_mediator(RuntimeOrigin::signed(DIRECTORY), Role::Directory, JC));
 		assert_ok!(Market::trust_mediator(RuntimeOrigin::signed(RP), Role::ResourceProvider, JC));
 		assert_noop!(post(job, resource, JC), Error::<Test>::MediatorIsParty);
 		// Past the completion deadline (before the sweep releases the offers).
@@ -500,7 +521,7 @@ fn every_result_status_can_be_posted_and_accepted() {
 			let receipt = Receipt {
 				status,
 				usage: usage_of(status),
-				result_digest: if status == ResultStatus::Completed { RESULT } else { None },
+				result_digest: if status.never_started() { None } else { RESULT },
 			};
 			assert_eq!(
 				last_event(),

@@ -25,10 +25,15 @@ fn bond_of(who: u64) -> Balance {
 	Balances::balance_on_hold(&HoldReason::Bond.into(), &who)
 }
 
+/// The largest run of the tests' mediators.
+const CAPACITY: Resources = Resources { cpu: 1_000, memory: 512, storage: 100, bandwidth: 1_000 };
+
 fn register_mediator(who: u64) {
 	assert_ok!(Market::register_mediator(
 		RuntimeOrigin::signed(who),
 		Architecture::Amd64,
+		CAPACITY,
+		1,
 		10,
 		trusted(&[]),
 		layers(&[1]),
@@ -41,6 +46,7 @@ fn register_directory(who: u64) {
 		RuntimeOrigin::signed(who),
 		endpoint("http://127.0.0.1:5000"),
 		5,
+		trusted(&[]),
 		MIN_BOND,
 	));
 }
@@ -74,6 +80,7 @@ fn registering_a_role_twice_is_refused() {
 				RuntimeOrigin::signed(DAVE),
 				endpoint("http://d"),
 				1,
+				trusted(&[]),
 				MIN_BOND
 			),
 			Error::<Test>::AlreadyRegistered
@@ -83,6 +90,8 @@ fn registering_a_role_twice_is_refused() {
 			Market::register_mediator(
 				RuntimeOrigin::signed(CHARLIE),
 				Architecture::Amd64,
+				CAPACITY,
+				1,
 				1,
 				trusted(&[]),
 				layers(&[]),
@@ -157,6 +166,8 @@ fn mediator_registration_holds_its_bond() {
 		assert_ok!(Market::register_mediator(
 			RuntimeOrigin::signed(CHARLIE),
 			Architecture::Amd64,
+			CAPACITY,
+			4,
 			10,
 			trusted(&[DAVE]),
 			layers(&[1]),
@@ -165,12 +176,15 @@ fn mediator_registration_holds_its_bond() {
 
 		assert_eq!(bond_of(CHARLIE), MIN_BOND * 3);
 		assert_eq!(Balances::balance(&CHARLIE), ENDOWMENT - MIN_BOND * 3);
-		assert_eq!(Mediators::<Test>::get(CHARLIE).unwrap().bond, MIN_BOND * 3);
+		let info = Mediators::<Test>::get(CHARLIE).unwrap();
+		assert_eq!((info.bond, info.capacity, info.slots), (MIN_BOND * 3, CAPACITY, 4));
 		assert_eq!(
 			last_event(),
 			Event::MediatorRegistered {
 				who: CHARLIE,
 				architecture: Architecture::Amd64,
+				capacity: CAPACITY,
+				slots: 4,
 				fee: 10,
 				bond: MIN_BOND * 3
 			}
@@ -186,6 +200,8 @@ fn bond_below_minimum_or_beyond_means_is_refused() {
 			Market::register_mediator(
 				RuntimeOrigin::signed(CHARLIE),
 				Architecture::Amd64,
+				CAPACITY,
+				1,
 				10,
 				trusted(&[]),
 				layers(&[]),
@@ -194,10 +210,24 @@ fn bond_below_minimum_or_beyond_means_is_refused() {
 			Error::<Test>::BondTooLow
 		);
 		assert_noop!(
+			Market::register_mediator(
+				RuntimeOrigin::signed(CHARLIE),
+				Architecture::Amd64,
+				CAPACITY,
+				0,
+				10,
+				trusted(&[]),
+				layers(&[]),
+				MIN_BOND
+			),
+			Error::<Test>::ZeroSlots
+		);
+		assert_noop!(
 			Market::register_directory(
 				RuntimeOrigin::signed(PAUPER),
 				endpoint("https://registry.example"),
 				1,
+				trusted(&[]),
 				MIN_BOND
 			),
 			Error::<Test>::InsufficientBalance
@@ -207,6 +237,7 @@ fn bond_below_minimum_or_beyond_means_is_refused() {
 				RuntimeOrigin::signed(DAVE),
 				endpoint("https://registry.example"),
 				1,
+				trusted(&[]),
 				ENDOWMENT
 			),
 			Error::<Test>::InsufficientBalance
@@ -222,6 +253,7 @@ fn directory_registers_an_http_endpoint_and_counts_it_as_a_heartbeat() {
 			RuntimeOrigin::signed(DAVE),
 			endpoint("https://registry.example:5000"),
 			5,
+			trusted(&[]),
 			MIN_BOND,
 		));
 		let info = Directories::<Test>::get(DAVE).unwrap();
@@ -231,7 +263,13 @@ fn directory_registers_an_http_endpoint_and_counts_it_as_a_heartbeat() {
 
 		for bad in ["ftp://registry", "https://", "http://a b", "registry.example", ""] {
 			assert_noop!(
-				Market::register_directory(RuntimeOrigin::signed(EVE), endpoint(bad), 5, MIN_BOND),
+				Market::register_directory(
+					RuntimeOrigin::signed(EVE),
+					endpoint(bad),
+					5,
+					trusted(&[]),
+					MIN_BOND
+				),
 				Error::<Test>::InvalidEndpoint
 			);
 		}
@@ -263,14 +301,18 @@ fn actors_update_their_terms() {
 		assert_eq!(rp.base_layers, layers(&[2, 3]));
 		assert_eq!(rp.trusted_mediators, trusted(&[CHARLIE]), "trust lists are kept");
 
+		let smaller = Resources { cpu: 500, ..CAPACITY };
 		assert_ok!(Market::update_mediator(
 			RuntimeOrigin::signed(CHARLIE),
 			Architecture::Arm64,
+			smaller,
+			3,
 			42,
 			layers(&[9])
 		));
 		let m = Mediators::<Test>::get(CHARLIE).unwrap();
 		assert_eq!((m.architecture, m.fee, m.bond), (Architecture::Arm64, 42, MIN_BOND));
+		assert_eq!((m.capacity, m.slots), (smaller, 3));
 
 		assert_ok!(Market::update_directory(
 			RuntimeOrigin::signed(DAVE),
@@ -293,10 +335,23 @@ fn actors_update_their_terms() {
 			Market::update_mediator(
 				RuntimeOrigin::signed(ALICE),
 				Architecture::Amd64,
+				CAPACITY,
+				1,
 				1,
 				layers(&[])
 			),
 			Error::<Test>::NotRegistered
+		);
+		assert_noop!(
+			Market::update_mediator(
+				RuntimeOrigin::signed(CHARLIE),
+				Architecture::Amd64,
+				CAPACITY,
+				0,
+				1,
+				layers(&[])
+			),
+			Error::<Test>::ZeroSlots
 		);
 		assert_noop!(
 			Market::update_directory(RuntimeOrigin::signed(DAVE), endpoint("nope"), 1),
@@ -362,6 +417,20 @@ fn trust_lists_grow_and_shrink_by_their_owner() {
 			DAVE
 		));
 		assert!(Mediators::<Test>::get(CHARLIE).unwrap().trusted_directories.is_empty());
+
+		// A directory names the mediators it accepts as judges of its availability.
+		assert_ok!(Market::trust_mediator(RuntimeOrigin::signed(DAVE), Role::Directory, CHARLIE));
+		assert_eq!(
+			last_event(),
+			Event::MediatorTrusted { who: DAVE, role: Role::Directory, mediator: CHARLIE }.into()
+		);
+		assert_eq!(Directories::<Test>::get(DAVE).unwrap().trusted_mediators, trusted(&[CHARLIE]));
+		assert_ok!(Market::distrust_mediator(
+			RuntimeOrigin::signed(DAVE),
+			Role::Directory,
+			CHARLIE
+		));
+		assert!(Directories::<Test>::get(DAVE).unwrap().trusted_mediators.is_empty());
 	});
 }
 
@@ -401,7 +470,11 @@ fn bad_trust_list_edits_are_refused_without_change() {
 			Error::<Test>::NotTrusted
 		);
 		assert_noop!(
-			Market::trust_mediator(RuntimeOrigin::signed(DAVE), Role::Directory, CHARLIE),
+			Market::trust_directory(RuntimeOrigin::signed(DAVE), Role::Directory, DAVE),
+			Error::<Test>::CannotTrustSelf
+		);
+		assert_noop!(
+			Market::trust_directory(RuntimeOrigin::signed(CHARLIE), Role::Directory, DAVE),
 			Error::<Test>::NoSuchTrustList
 		);
 	});
@@ -451,6 +524,7 @@ fn deregistering_releases_exactly_that_roles_bond() {
 			RuntimeOrigin::signed(CHARLIE),
 			endpoint("http://c"),
 			1,
+			trusted(&[]),
 			MIN_BOND * 2
 		));
 		assert_eq!(bond_of(CHARLIE), MIN_BOND * 3);

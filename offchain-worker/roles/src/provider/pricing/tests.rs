@@ -1,7 +1,11 @@
-//! The price policy's arithmetic and sources.
+//! The price policy's arithmetic and sources; which prices are believed ([`believed`]) and
+//! `https://` sources ([`https`]) have files of their own.
+
+mod believed;
+mod https;
 
 use super::*;
-use crate::config::Validate;
+use crate::config::{Amount, PriceGuard, Validate};
 use modicum_common::scratch::Scratch;
 use modicum_runtime::{MDC, MICRO_MDC};
 use pallet_market::{ImageOf, MaxFees, Resources};
@@ -54,6 +58,35 @@ fn write(path: &Path, bytes: impl AsRef<[u8]>) {
 	std::fs::write(path, bytes).expect("the scratch folder is writable");
 }
 
+/// The value of metric `name` in `registry`, of its series with `label` if given; 0 for a
+/// series never counted.
+fn metric(
+	registry: &substrate_prometheus_endpoint::Registry,
+	name: &str,
+	label: Option<(&str, &str)>,
+) -> f64 {
+	let Some(family) = registry.gather().into_iter().find(|f| f.get_name() == name) else {
+		return 0.0;
+	};
+	let series = family.get_metric().iter().find(|m| {
+		label.is_none_or(|(key, value)| {
+			m.get_label().iter().any(|l| l.get_name() == key && l.get_value() == value)
+		})
+	});
+	match series {
+		None => 0.0,
+		Some(m) if name.ends_with("_total") => m.get_counter().get_value(),
+		Some(m) => m.get_gauge().get_value(),
+	}
+}
+
+/// Pricing whose metrics are registered in a registry of its own.
+fn measured(config: &ProviderConfig) -> (Pricing, substrate_prometheus_endpoint::Registry) {
+	let registry = substrate_prometheus_endpoint::Registry::new();
+	let metrics = Metrics::new(Some(&registry)).expect("metrics register");
+	(Pricing::new(config, metrics).expect("a valid policy"), registry)
+}
+
 const S: Duration = Duration::from_secs(1);
 
 #[tokio::test]
@@ -103,10 +136,9 @@ async fn a_price_rise_withdraws_the_cheaper_offers_and_raises_the_ask() {
 	let scratch = Scratch::new("pricing-rise");
 	let tariff = scratch.0.join("electricity-price");
 	write(&tariff, "100 MDC");
-	let registry = substrate_prometheus_endpoint::Registry::new();
-	let metrics = Metrics::new(Some(&registry)).expect("metrics register");
-	let mut pricing =
-		Pricing::new(&electricity(&tariff.display().to_string(), ""), metrics).expect("valid");
+	// A doubling in one read: within a change limit of 100 %.
+	let (mut pricing, registry) =
+		measured(&electricity(&tariff.display().to_string(), "max_change_percent = 100"));
 	let t0 = Instant::now();
 	assert_eq!(pricing.quote(t0, &[]).await, ask(1_200_000, MICRO_MDC));
 
@@ -121,16 +153,7 @@ async fn a_price_rise_withdraws_the_cheaper_offers_and_raises_the_ask() {
 		pricing.withdrawn(*offer, *cpu_ask, &quote);
 	}
 
-	let value = |name: &str| {
-		let family = registry.gather().into_iter().find(|f| f.get_name() == name);
-		let family = family.expect("registered");
-		let metric = &family.get_metric()[0];
-		if name.ends_with("_total") {
-			metric.get_counter().get_value()
-		} else {
-			metric.get_gauge().get_value()
-		}
-	};
+	let value = |name: &str| metric(&registry, name, None);
 	assert_eq!(value("modicum_provider_cpu_ask"), 2_400_000.0);
 	assert_eq!(value("modicum_provider_cost_floor"), 2_000_000.0);
 	assert_eq!(value("modicum_provider_electricity_price"), 200e12);
@@ -394,6 +417,10 @@ fn the_price_section_is_checked_field_by_field() {
 	let policy = electricity("").expect("defaults fill the rest").price_policy();
 	let Ok(PricePolicy::Electricity(terms)) = policy else { panic!("{policy:?}") };
 	assert_eq!((terms.refresh, terms.max_age, terms.follow_market), (300 * S, 3600 * S, false));
+	let secure = "[price]\npolicy = \"electricity\"\nelectricity_price = \"https://tariff.example/kwh\"\nwatts_per_core = 35\nmargin_percent = 20\n";
+	let policy = config(secure).expect("an https:// source").price_policy();
+	let Ok(PricePolicy::Electricity(terms)) = policy else { panic!("{policy:?}") };
+	assert_eq!(terms.source, PriceSource::Url("https://tariff.example/kwh".into()));
 
 	let refused = [
 		(electricity("refresh_seconds = 1"), "`price.refresh_seconds` 1 must be at least 2"),
@@ -402,9 +429,9 @@ fn the_price_section_is_checked_field_by_field() {
 		(config("[price]\npolicy = \"solar\"\n"), "unknown variant `solar`"),
 		(config("[price]\npolicy = \"electricity\"\n"), "needs `price.electricity_price`"),
 		(config("[price]\npolicy = \"fixed\"\nwatts_per_core = 35\n"), "only read by policy \"electricity\""),
-		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"https://tariff.example/kwh\"\nwatts_per_core = 35\nmargin_percent = 20\n"), "not yet supported"),
-		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"price.txt\"\nwatts_per_core = 35\nmargin_percent = 20\n"), "absolute file path or an http:// URL"),
+		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"price.txt\"\nwatts_per_core = 35\nmargin_percent = 20\n"), "absolute file path or an http:// or https:// URL"),
 		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"http:///kwh\"\nwatts_per_core = 35\nmargin_percent = 20\n"), "electricity_price"),
+		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"https:///kwh\"\nwatts_per_core = 35\nmargin_percent = 20\n"), "electricity_price"),
 		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"/p\"\nwatts_per_core = 0\nmargin_percent = 20\n"), "`price.watts_per_core` 0 must be 1 to 1000 W"),
 		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"/p\"\nwatts_per_core = -3\nmargin_percent = 20\n"), "watts_per_core"),
 		(config("[price]\npolicy = \"electricity\"\nelectricity_price = \"/p\"\nwatts_per_core = 35\n"), "needs `price.margin_percent`"),
@@ -413,5 +440,52 @@ fn the_price_section_is_checked_field_by_field() {
 	for (result, expected) in refused {
 		let error = result.expect_err(expected);
 		assert!(error.contains(expected), "{error} should say {expected}");
+	}
+}
+
+#[test]
+fn the_price_bounds_and_change_limit_are_checked_at_start() {
+	let electricity = |more: &str| {
+		config(&format!("[price]\npolicy = \"electricity\"\nelectricity_price = \"/p\"\nwatts_per_core = 35\nmargin_percent = 20\n{more}"))
+	};
+	let guard = |more: &str| match electricity(more).expect("valid").price_policy() {
+		Ok(PricePolicy::Electricity(terms)) => terms.guard,
+		other => panic!("{other:?}"),
+	};
+	let defaults =
+		PriceGuard { min_price: None, max_price: None, max_change_percent: 50, confirm_readings: 3 };
+	assert_eq!(guard(""), defaults, "no bounds, 50 % per read, a move taken at its 3rd reading");
+	assert_eq!(
+		guard("min_price = \"0.1 MDC\"\nmax_price = \"2 MDC\"\nmax_change_percent = 200\nconfirm_readings = 5"),
+		PriceGuard {
+			min_price: Some(MDC / 10),
+			max_price: Some(2 * MDC),
+			max_change_percent: 200,
+			confirm_readings: 5
+		}
+	);
+	let single = guard("min_price = \"1 MDC\"\nmax_price = \"1 MDC\"");
+	assert_eq!((single.min_price, single.max_price), (Some(MDC), Some(MDC)), "one price alone");
+
+	let refused = [
+		("min_price = \"2 MDC\"\nmax_price = \"1 MDC\"", "`price.min_price` 2 MDC must be at most `price.max_price` 1 MDC"),
+		("max_price = 0", "`price.max_price` 0 MDC would refuse every price"),
+		("min_price = \"0 MDC\"", "`price.min_price` 0 MDC bounds nothing"),
+		("max_price = \"cheap\"", "is not an amount"),
+		("max_change_percent = 0", "`price.max_change_percent` 0 must be 1 to 10000"),
+		("max_change_percent = 10001", "`price.max_change_percent` 10001 must be 1 to 10000"),
+		("max_change_percent = -5", "max_change_percent"),
+		("confirm_readings = 1", "`price.confirm_readings` 1 must be 2 to 100"),
+		("confirm_readings = 101", "`price.confirm_readings` 101 must be 2 to 100"),
+		("max_chnage_percent = 50", "unknown field `max_chnage_percent`"),
+	];
+	for (more, expected) in refused {
+		let error = electricity(more).expect_err(expected);
+		assert!(error.contains(expected), "{error} should say {expected}");
+	}
+	// Under the fixed policy nothing is read, so nothing is bounded.
+	for key in ["min_price = \"1 MDC\"", "max_price = \"1 MDC\"", "max_change_percent = 50", "confirm_readings = 3"] {
+		let error = config(&format!("[price]\npolicy = \"fixed\"\n{key}\n")).expect_err(key);
+		assert!(error.contains("only read by policy \"electricity\""), "{key}: {error}");
 	}
 }
