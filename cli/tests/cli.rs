@@ -463,10 +463,19 @@ fn a_job_that_cannot_be_posted_says_why_and_holds_nothing() {
 		.unwrap();
 	assert!(refused(output).contains("unreachable"));
 
-	// A job no offer can take: why-no-match names the failing rule per offer; cancelling
-	// releases the deposit.
-	let output = modicum(&home.0, JC, &[
+	// A job no mediator can re-execute (100 GB of memory) is never posted: no mediator would
+	// be named for it.
+	let error = refused(modicum(&home.0, JC, &[
 		"job", "run", mandelbrot.to_str().unwrap(), "--memory", "100000", "--cpu-bid", "1 uMDC",
+		"--bandwidth-bid", "1000 planck", "--yes",
+	]));
+	assert!(error.contains("no suitable mediator") && error.contains("these limits"), "{error}");
+
+	// A job no offer can take (more memory than the devnet provider's 256 MiB, within the
+	// mediator's capacity): why-no-match names the failing rule per offer; cancelling releases
+	// the deposit.
+	let output = modicum(&home.0, JC, &[
+		"job", "run", mandelbrot.to_str().unwrap(), "--memory", "2048", "--cpu-bid", "1 uMDC",
 		"--bandwidth-bid", "1000 planck", "--yes", "--id-only",
 	]);
 	assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

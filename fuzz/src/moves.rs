@@ -178,7 +178,7 @@ impl Generator {
 				let call = MarketCall::register_mediator {
 					architecture: self.architecture(),
 					capacity: self.mediator_capacity(),
-					slots: self.one_of(&[0, 1, 1, 2, 4]),
+					slots: self.one_of(&[0, 1, 1, 2, 4, pallet_market::MAX_MEDIATOR_SLOTS, u32::MAX]),
 					fee: self.one_of(&FEES),
 					trusted_directories: self.trust_list(&who, directories()),
 					base_layers: self.layers(),
@@ -210,7 +210,7 @@ impl Generator {
 				let call = MarketCall::update_mediator {
 					architecture: self.architecture(),
 					capacity: self.mediator_capacity(),
-					slots: self.one_of(&[0, 1, 2, 4]),
+					slots: self.one_of(&[0, 1, 2, 4, pallet_market::MAX_MEDIATOR_SLOTS, u32::MAX]),
 					fee: self.one_of(&FEES),
 					base_layers: self.layers(),
 				};

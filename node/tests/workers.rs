@@ -220,12 +220,7 @@ fn price(terms: &MatchOf<Runtime>, usage: &Resources) -> i128 {
 /// The result archive's entries, raw, fetched from the directory's registry by digest: name
 /// bytes, kind, data (or link target).
 fn result_entries(digest: [u8; 32]) -> Vec<(Vec<u8>, tar::EntryType, Vec<u8>)> {
-	let url = format!(
-		"http://127.0.0.1:{}/v2/modicum/results/blobs/sha256:{}",
-		5000 + offset(),
-		hex::encode(digest)
-	);
-	let output = Command::new("curl").args(["-sf", &url]).output().unwrap();
+	let output = Command::new("curl").args(["-sf", &result_url(&digest)]).output().unwrap();
 	assert!(output.status.success(), "the result archive is at the directory");
 	let mut entries = Vec::new();
 	let mut archive = tar::Archive::new(&output.stdout[..]);
@@ -361,6 +356,57 @@ fn a_wrong_result_is_rejected_mediated_and_the_provider_fined() {
 			(SOLVER, 2 * incentive),
 		],
 	);
+}
+
+/// The URL of a result archive at the devnet's registry.
+fn result_url(digest: &[u8; 32]) -> String {
+	format!("http://127.0.0.1:{}/v2/modicum/results/blobs/sha256:{}", 5000 + offset(), hex::encode(digest))
+}
+
+/// Whether the devnet's registry holds the result archive `digest`.
+fn has_result(digest: &[u8; 32]) -> bool {
+	let head = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", &result_url(digest)]).output().unwrap();
+	String::from_utf8_lossy(&head.stdout) == "200"
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_result_archive_deleted_before_its_result_landed_is_uploaded_again_and_a_not_found_dispute_fails() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc, JC, MEDIATOR);
+	let (image, base) = publish("honest");
+	let tracked = track(rpc);
+	post_job(rpc, image, base, SMALL, 100);
+	let (at, id) = matched(rpc, tracked.start);
+	// What a directory does when another match that named the same digest closed: the archive
+	// goes between the provider's upload and its result reaching a block, when no open match
+	// names it yet. The provider journals the archive before it uploads; the test hashes it and
+	// deletes the blob the moment it appears.
+	let journal = devnet_dir().join(format!("data/eve/workers/provider/journal/match-{id}"));
+	let deadline = std::time::Instant::now() + Duration::from_secs(120);
+	let digest = loop {
+		assert!(std::time::Instant::now() < deadline, "the provider journaled no result");
+		if journal.with_extension("json").exists() {
+			let archive = std::fs::read(journal.with_extension("tar")).unwrap();
+			break sp_io::hashing::sha2_256(&archive);
+		}
+		std::thread::sleep(Duration::from_millis(20));
+	};
+	while !has_result(&digest) {
+		assert!(std::time::Instant::now() < deadline, "the provider never uploaded its archive");
+		std::thread::sleep(Duration::from_millis(20));
+	}
+	let delete = Command::new("curl").args(["-sf", "-X", "DELETE", &result_url(&digest)]).status().unwrap();
+	assert!(delete.success(), "the devnet's registry deletes blobs");
+	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(120));
+	assert_eq!(receipt.result_digest, Some(digest));
+	// Once its result is in a block, the provider finds the archive gone and uploads it again.
+	wait_for(Duration::from_secs(60), "the archive at the directory again", || has_result(&digest));
+	// A job creator disputing it as not found is at fault.
+	submit(rpc, JC, market(MarketCall::reject_result { match_id: id, reason: RejectReason::ResultNotFound }));
+	let (_, ending) = closed(rpc, posted, id, Duration::from_secs(240));
+	assert_eq!(ending, Ending::Mediated(Party::JobCreator));
 }
 
 /// How many disputes the flood test posts together.

@@ -17,8 +17,9 @@ pub(crate) async fn mount_run_fs(run_dir: &Path, bytes: u64) -> Result<(PathBuf,
 	std::fs::create_dir_all(&fs).map_err(host("run directory"))?;
 	// Each entry counts 4 KiB of storage: one inode more than fit (besides the root, out and
 	// tmp) takes the count past the limit.
-	let inodes = (bytes / archive::ENTRY_BYTES).min(MAX_ENTRIES) + 4;
-	let size = bytes + STORAGE_OVERSHOOT;
+	// On top, the job's view of the host (`write_view`): a folder and its files.
+	let inodes = (bytes / archive::ENTRY_BYTES).min(MAX_ENTRIES) + 4 + VIEW_INODES;
+	let size = bytes + STORAGE_OVERSHOOT + VIEW_BYTES;
 	let options = format!("size={size},nr_inodes={inodes},mode=0755,nosuid,nodev,noexec");
 	run_command(
 		"mount",
@@ -34,10 +35,17 @@ pub(crate) async fn mount_run_fs(run_dir: &Path, bytes: u64) -> Result<(PathBuf,
 	Ok((out, tmp))
 }
 
-/// Writes `files` into `<run_dir>/view`, gone with the run's directory, and gives the binds
-/// that lay each read-only over the path the job reads.
+/// Inodes and bytes the run's file system keeps for the job's view of the host: a folder, its
+/// six files, and room for a `/proc/cpuinfo` of many cores.
+const VIEW_INODES: u64 = 8;
+const VIEW_BYTES: u64 = 256 << 10;
+
+/// Writes `files` into the run's file system (`fs/view`, gone with it), and gives the binds that
+/// lay each read-only over the path the job reads. In the run's own tmpfs, the job's
+/// `/proc/self/mountinfo` shows them as `/view/…` of a tmpfs on every host and in every role,
+/// never this host's work directory or the run's name.
 pub(crate) fn write_view(run_dir: &Path, files: &[Masked]) -> Result<Vec<String>, ExecutorError> {
-	let view = run_dir.join("view");
+	let view = run_dir.join("fs").join("view");
 	std::fs::create_dir_all(&view).map_err(host("run directory"))?;
 	std::fs::set_permissions(&view, PermissionsExt::from_mode(0o755))
 		.map_err(host("run directory"))?;

@@ -327,8 +327,12 @@ fn a_job_reading_proc_and_sys_sees_the_matchs_terms_not_the_host() {
 	let bench = Bench::new("view");
 	let host_cores = modicum_executor::allowed_cores().expect("this process's cores");
 	assert!(host_cores.len() >= 2, "this test needs two cores");
-	// What a job may read to learn its host's CPUs, memory, uptime and load.
-	let script = "for file in /proc/cpuinfo /proc/meminfo /proc/stat /proc/uptime /proc/loadavg \
+	// What a job may read to learn its host's CPUs, memory, uptime and load, its kernel build
+	// and boot, and where its files come from (the mounts over the six files).
+	let script = "for file in /proc/version /proc/sys/kernel/random/boot_id /proc/vmstat \
+		/proc/diskstats; do\n\techo \"== $file\"\n\tcat \"$file\"\ndone\n\
+		echo '== mounts'; grep -E ' /(proc|sys)/' /proc/self/mountinfo | cut -d' ' -f4,5\n\
+		for file in /proc/cpuinfo /proc/meminfo /proc/stat /proc/uptime /proc/loadavg \
 		/sys/devices/system/cpu/online; do\n\techo \"== $file\"\n\tcat \"$file\"\ndone\n";
 	let (repository, digest) = bench.publish("host-view", script);
 	// The last host core alone, then every core: hosts of other sizes running the same match.
@@ -365,4 +369,13 @@ fn a_job_reading_proc_and_sys_sees_the_matchs_terms_not_the_host() {
 		.map(|value| value.trim().trim_end_matches("kB").trim().to_string())
 		.expect("the host's MemTotal");
 	assert!(!stdout.contains(&host_total), "the host's MemTotal {host_total} kB reached the job: {stdout}");
+	// Nor its kernel build, its boot or its disks; and the six files come from the run's own
+	// tmpfs, never from a path naming this host's work directory or the run.
+	let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+	assert!(!stdout.contains(boot_id.trim()), "the host's boot id reached the job: {stdout}");
+	let version = std::fs::read_to_string("/proc/version").unwrap();
+	assert!(!stdout.contains(version.trim()), "the host's kernel build reached the job: {stdout}");
+	assert!(stdout.contains("== /proc/version\n== /proc/sys/kernel/random/boot_id\n== /proc/vmstat\n== /proc/diskstats\n== mounts\n"), "{stdout}");
+	assert!(stdout.contains("/view/cpuinfo /proc/cpuinfo"), "{stdout}");
+	assert!(!stdout.contains("view-0") && !stdout.contains(bench.work.to_str().unwrap()), "{stdout}");
 }

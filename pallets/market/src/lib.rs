@@ -700,6 +700,8 @@ pub mod pallet {
 		UsageAboveLimits,
 		/// A mediator runs at least one job at a time.
 		ZeroSlots,
+		/// A mediator runs at most `MAX_MEDIATOR_SLOTS` jobs at a time.
+		TooManySlots,
 		/// The job's directory does not trust the mediator to judge its availability.
 		MediatorNotTrustedByDirectory,
 		/// The job's limits exceed the largest run the mediator can re-execute.
@@ -1233,7 +1235,10 @@ pub mod pallet {
 					distinct(&who, &m.trusted_directories) && distinct_layers(&m.base_layers),
 					"mediator lists invalid"
 				);
-				ensure!(m.slots > 0, "a mediator has no slot");
+				ensure!(
+					(1..=MAX_MEDIATOR_SLOTS).contains(&m.slots),
+					"a mediator's slots are out of bounds"
+				);
 			}
 			for (who, d) in Directories::<T>::iter() {
 				ensure!(distinct(&who, &d.trusted_mediators), "directory trust list invalid");
@@ -1251,13 +1256,15 @@ pub mod pallet {
 				Self::check_receipt(&receipt, &m.limits)?;
 				if let Some(deadline) = mediation_deadline {
 					let mediator = Mediators::<T>::get(&m.mediator).ok_or("a mediator in mediation left")?;
-					let runs = m
-						.run_length
-						.checked_mul(&m.parameters.verification_count.into())
+					let latest = m
+						.parameters
+						.fetch_bound(&m.limits)
+						.and_then(|fetch| m.run_length.checked_add(&fetch))
+						.and_then(|run| run.checked_mul(&m.parameters.verification_count.into()))
 						.and_then(|runs| runs.checked_add(&m.parameters.mediation_window))
-						.and_then(|span| mediator.busy_until.checked_add(&span))
+						.map(|span| sp_runtime::Saturating::saturating_add(mediator.busy_until, span))
 						.ok_or("mediation span overflows")?;
-					ensure!(deadline <= runs, "a mediation deadline lies beyond its mediator's queue");
+					ensure!(deadline <= latest, "a mediation deadline lies beyond its mediator's queue");
 				}
 			}
 			Ok(())

@@ -46,10 +46,13 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// How far ahead of its call the furthest deadline can lie: an offer's expiry, or a match's
-	/// mediation deadline ((n + 2)·MaxJobDuration + both windows). `None` unless it fits in half
+	/// mediation deadline ((3n + 2)·MaxJobDuration + both windows). `None` unless it fits in half
 	/// a block number, which leaves the other half for the chain's age.
 	pub fn longest_horizon(p: &MarketParametersOf<T>) -> Option<BlockNumberFor<T>> {
-		let runs: BlockNumberFor<T> = p.verification_count.checked_add(2)?.into();
+		// A dispute may wait one longest job in its mediator's queue, then has n runs of at most
+		// R + F ≤ 3·max_job_duration each (R and the transfer part of F are at most one longest
+		// job, fetch_grace too).
+		let runs: BlockNumberFor<T> = p.verification_count.checked_mul(3)?.checked_add(2)?.into();
 		let mediation = p
 			.max_job_duration
 			.checked_mul(&runs)?

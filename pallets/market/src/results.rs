@@ -3,7 +3,7 @@
 use crate::{types::*, Config, Error, Event, Matches, Mediators, Pallet};
 use frame_support::{ensure, pallet_prelude::DispatchResult};
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::{CheckedAdd, CheckedMul, One};
+use sp_runtime::traits::{CheckedAdd, CheckedMul, One, Saturating, Zero};
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_post_result(
@@ -106,28 +106,34 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// A dispute's place in its mediator's queue: the mediation deadline, max(now, busy until)
-	/// + MediationWindow + n·R, and the mediator's queue after it, advanced by ⌈n·R / slots⌉.
-	/// R is the job's run length fixed when it was offered: neither the provider's declared
-	/// speed nor the match block can shorten the mediator's time, and a flood of disputes
-	/// queues instead of timing out at the mediator's expense.
+	/// A dispute's place in its mediator's queue: the mediation deadline, start +
+	/// MediationWindow + n·(R + F), and the mediator's queue after it, advanced by
+	/// ⌈n·(R + F) / slots⌉, where start = max(now, busy until) but at most one longest job
+	/// ahead. R is the job's run length fixed when it was offered and F its fetch bound, so each
+	/// of the n runs has its fetch and its run: neither the provider's declared speed nor the
+	/// match block can shorten the mediator's time, a flood of disputes queues instead of timing
+	/// out at the mediator's expense, and no state of the mediator's can make a dispute fail.
 	pub(crate) fn mediation_slot(
 		m: &MatchOf<T>,
 		mediator: &MediatorInfo<T>,
 		now: BlockNumberFor<T>,
 	) -> Result<(BlockNumberFor<T>, BlockNumberFor<T>), Error<T>> {
+		let parameters = &m.parameters;
+		let fetch = parameters.fetch_bound(&m.limits).ok_or(Error::<T>::Overflow)?;
 		let runs = m
 			.run_length
-			.checked_mul(&m.parameters.verification_count.into())
+			.checked_add(&fetch)
+			.and_then(|run| run.checked_mul(&parameters.verification_count.into()))
 			.ok_or(Error::<T>::Overflow)?;
-		let start = now.max(mediator.busy_until);
+		let latest = now.checked_add(&parameters.max_job_duration).ok_or(Error::<T>::Overflow)?;
+		let start = now.max(mediator.busy_until).min(latest);
 		let deadline = runs
-			.checked_add(&m.parameters.mediation_window)
+			.checked_add(&parameters.mediation_window)
 			.and_then(|span| start.checked_add(&span))
 			.ok_or(Error::<T>::Overflow)?;
 		let slots: BlockNumberFor<T> = mediator.slots.max(1).into();
-		let queued = runs.checked_add(&slots).map(|r| (r - One::one()) / slots);
-		let busy_until = queued.and_then(|q| start.checked_add(&q)).ok_or(Error::<T>::Overflow)?;
-		Ok((deadline, busy_until))
+		let rounded_up = if (runs % slots).is_zero() { Zero::zero() } else { One::one() };
+		let queued = start.saturating_add(runs / slots).saturating_add(rounded_up);
+		Ok((deadline, queued.max(mediator.busy_until)))
 	}
 }

@@ -76,7 +76,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		ensure!(!Mediators::<T>::contains_key(&who), Error::<T>::AlreadyRegistered);
 		ensure!(bond >= Self::parameters()?.min_bond, Error::<T>::BondTooLow);
-		ensure!(terms.slots > 0, Error::<T>::ZeroSlots);
+		Self::ensure_slots(terms.slots)?;
 		Self::ensure_trust_list(&who, &trusted_directories, TrustKind::Directories)?;
 		Self::ensure_base_layers(&terms.base_layers)?;
 
@@ -156,7 +156,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	pub(crate) fn do_update_mediator(who: T::AccountId, terms: MediatorTerms<T>) -> DispatchResult {
-		ensure!(terms.slots > 0, Error::<T>::ZeroSlots);
+		Self::ensure_slots(terms.slots)?;
 		Self::ensure_base_layers(&terms.base_layers)?;
 		let MediatorTerms { architecture, capacity, slots, fee, base_layers } = terms;
 		// Open matches keep the terms they were made with; the queue stays as it is.
@@ -358,6 +358,12 @@ impl<T: Config> Pallet<T> {
 				}
 			}
 		}
+		Ok(())
+	}
+
+	fn ensure_slots(slots: u32) -> DispatchResult {
+		ensure!(slots > 0, Error::<T>::ZeroSlots);
+		ensure!(slots <= MAX_MEDIATOR_SLOTS, Error::<T>::TooManySlots);
 		Ok(())
 	}
 

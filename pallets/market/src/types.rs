@@ -114,6 +114,10 @@ pub struct ResourceProviderInfo<T: Config> {
 	pub base_layers: BaseLayersOf<T>,
 }
 
+/// The most runs a mediator may declare to re-execute at once: the queue of its disputes
+/// advances by whole blocks of n·(R + F) / slots.
+pub const MAX_MEDIATOR_SLOTS: u32 = 1_024;
+
 /// What a mediator keeps on chain.
 #[derive(
 	CloneNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo, DebugNoBound,

@@ -45,16 +45,19 @@ pub(super) fn capacity(
 			capacity.cpu
 		));
 	}
-	if capacity.memory.saturating_add(capacity.storage) > ram {
+	// The node, Docker and the system keep their quarter even of a configured capacity: runs
+	// beyond it would meet the host's own OOM killer, and report a memory their limits allow.
+	if capacity.memory.saturating_add(capacity.storage) > usable_ram {
 		return Err(format!(
-			"`capacity.memory` + `capacity.storage` is {} MiB but a slot has {ram} MiB of RAM",
+			"`capacity.memory` + `capacity.storage` is {} MiB but a slot may use {usable_ram} MiB of RAM (three quarters of its share)",
 			capacity.memory.saturating_add(capacity.storage)
 		));
 	}
-	if capacity.bandwidth.div_ceil(1024) > disk {
+	if capacity.bandwidth.div_ceil(1024) > disk / 4 * 3 {
 		return Err(format!(
-			"`capacity.bandwidth` is {} KiB but a slot has {disk} MiB of disk",
-			capacity.bandwidth
+			"`capacity.bandwidth` is {} KiB but a slot may use {} MiB of disk (three quarters of its share)",
+			capacity.bandwidth,
+			disk / 4 * 3
 		));
 	}
 	Ok(capacity)
@@ -85,9 +88,10 @@ mod tests {
 
 	#[test]
 	fn a_capacity_beyond_the_host_is_refused_with_the_reason() {
-		let big = CapacityConfig { memory: Some(16_000), storage: Some(1_000), ..Default::default() };
+		// Within the host's 16 GiB, beyond the 12 GiB runs may use.
+		let big = CapacityConfig { memory: Some(12_000), storage: Some(1_000), ..Default::default() };
 		assert!(capacity(&big, 1, &host(), 2_000).unwrap_err().contains("RAM"));
-		let wide = CapacityConfig { bandwidth: Some(50_000 * 1024), ..Default::default() };
+		let wide = CapacityConfig { bandwidth: Some(35_000 * 1024), ..Default::default() };
 		assert!(capacity(&wide, 1, &host(), 2_000).unwrap_err().contains("disk"));
 		assert!(capacity(&CapacityConfig::default(), 5, &host(), 2_000).unwrap_err().contains("core"));
 		let fast = CapacityConfig { cpu: Some(10_000), ..Default::default() };

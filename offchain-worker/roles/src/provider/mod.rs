@@ -28,10 +28,10 @@ use modicum_common::{
 	config::{accounts, Account},
 };
 use modicum_executor::{self as executor, Executor, Job};
-use modicum_registry::Registries;
+use modicum_registry::{Registries, RegistryError};
 use policy::Step;
 use pricing::{Pricing, Quote};
-use run::{Run, RunFailure};
+use run::{Recheck, Run, RunFailure};
 use slots::Slots;
 use futures::future::BoxFuture;
 use modicum_runtime::{AccountId, Balance, BlockNumber, MarketCall, Runtime, RuntimeCall};
@@ -54,6 +54,12 @@ struct Provider {
 	journal: Arc<RunJournal>,
 	/// Local failures of each match's runs.
 	failures: HashMap<MatchId, u32>,
+	/// Matches whose archive is being checked at the directory now ([`Recheck`]).
+	rechecking: HashSet<MatchId>,
+	/// Matches whose archive was found (or put back) at the directory after their result landed.
+	rechecked: HashSet<MatchId>,
+	/// When the archive of each match was last checked.
+	recheck_sent: HashMap<MatchId, BlockNumber>,
 	/// When each result was last submitted.
 	posted: HashMap<MatchId, BlockNumber>,
 	/// When resource offers were last submitted.
@@ -113,6 +119,9 @@ pub async fn start(
 		executor,
 		journal: Arc::new(journal),
 		failures: HashMap::new(),
+		rechecking: HashSet::new(),
+		rechecked: HashSet::new(),
+		recheck_sent: HashMap::new(),
 		posted: HashMap::new(),
 		offered_at: None,
 		pricing,
@@ -122,7 +131,7 @@ pub async fn start(
 }
 
 impl Handler for Provider {
-	type Output = RunOutput;
+	type Output = Work;
 	const ROLE: &'static str = ROLE;
 
 	fn chain(&self) -> &Chain {
@@ -137,20 +146,32 @@ impl Handler for Provider {
 
 	async fn on_done(&mut self, id: MatchId, ended: Result<Self::Output, Panicked>, runs: &mut Tasks<Self::Output>) {
 		self.ctx.metrics.queue(runs.len());
+		let recheck = self.rechecking.remove(&id);
 		match ended {
-			Ok(Ok(receipt)) => self.post_result(id, receipt).await,
-			Ok(Err(RunFailure::Cancelled)) => {
+			Ok(Work::Run(Ok(receipt))) => self.post_result(id, receipt).await,
+			Ok(Work::Run(Err(RunFailure::Cancelled))) => {
 				tracing::info!(target: "modicum", match_id = id, "provider: run cancelled")
 			},
-			Ok(Err(e)) => {
+			Ok(Work::Run(Err(e))) => {
 				tracing::error!(target: "modicum", match_id = id, error = %e, "provider: run failed on this machine");
 				self.count_failure(id).await;
 			},
+			Ok(Work::Recheck(Ok(uploaded_again))) => {
+				self.rechecked.insert(id);
+				if uploaded_again {
+					tracing::info!(target: "modicum", match_id = id, "provider: the result archive is at the directory again");
+				}
+			},
+			// Tried again a few blocks later while the match is open.
+			Ok(Work::Recheck(Err(e))) => {
+				tracing::warn!(target: "modicum", match_id = id, error = %e, "provider: cannot check the result archive at the directory")
+			},
 			// A panicked run frees its slot; its guard removed what it created.
-			Err(_) => {
+			Err(_) if !recheck => {
 				self.journal.end(id);
 				self.count_failure(id).await;
 			},
+			Err(_) => {},
 		}
 	}
 
@@ -158,10 +179,10 @@ impl Handler for Provider {
 	/// cancelled one runs again at the next start.
 	async fn on_stopping(&mut self, id: MatchId, ended: Result<Self::Output, Panicked>) {
 		match ended {
-			Ok(Ok(receipt)) => self.post_result(id, receipt).await,
+			Ok(Work::Run(Ok(receipt))) => self.post_result(id, receipt).await,
 			// Neither is the job's: the match is taken up again at the next start.
-			Ok(Err(e)) => tracing::info!(target: "modicum", match_id = id, error = %e, "provider: run left for the next start"),
-			Err(_) => {},
+			Ok(Work::Run(Err(e))) => tracing::info!(target: "modicum", match_id = id, error = %e, "provider: run left for the next start"),
+			Ok(Work::Recheck(_)) | Err(_) => {},
 		}
 	}
 }
@@ -169,7 +190,7 @@ impl Handler for Provider {
 impl Provider {
 	/// Cancels runs whose match moved on, starts, posts or gives up on each matched job as
 	/// [`policy`] says, and offers the free slots.
-	async fn on_best(&mut self, best: BlockRef, runs: &mut Tasks<RunOutput>) -> Result<(), WorkerError> {
+	async fn on_best(&mut self, best: BlockRef, runs: &mut Tasks<Work>) -> Result<(), WorkerError> {
 		let BlockRef { hash: best, number } = best;
 		let chain = self.ctx.chain.clone();
 		let state = chain.state();
@@ -180,7 +201,7 @@ impl Provider {
 		}
 		let matches: Vec<(MatchId, MatchOf<Runtime>)> =
 			state.open_matches(best)?.into_iter().filter(|(_, m)| m.provider == me).collect();
-		for id in runs.matches() {
+		for id in runs.matches().into_iter().filter(|id| !self.rechecking.contains(id)) {
 			let waiting =
 				matches.iter().any(|(open, m)| *open == id && m.state == MatchState::Matched);
 			if !waiting && runs.cancel(id) {
@@ -207,13 +228,14 @@ impl Provider {
 				Step::Missed => {},
 			}
 		}
+		self.recheck_archives(&matches, &actors, number, runs);
 		self.ctx.metrics.queue(runs.len());
 		// A slot is taken from its match until the result is posted, and while its run lasts.
 		let occupied: HashSet<MatchId> = matches
 			.iter()
 			.filter(|(_, m)| m.state == MatchState::Matched)
 			.map(|(id, _)| *id)
-			.chain(runs.matches())
+			.chain(runs.matches().into_iter().filter(|id| !self.rechecking.contains(id)))
 			.collect();
 		self.offer_free_slots(best, number, &actors, occupied.len()).await
 	}
@@ -335,7 +357,7 @@ impl Provider {
 		id: MatchId,
 		terms: &MatchOf<Runtime>,
 		actors: &ActorsOf<Runtime>,
-		runs: &mut Tasks<RunOutput>,
+		runs: &mut Tasks<Work>,
 	) {
 		let Some(endpoint) = directory_endpoint(actors, &terms.directory) else {
 			tracing::error!(target: "modicum", match_id = id, "provider: the match's directory is not registered");
@@ -350,7 +372,7 @@ impl Provider {
 			chain: self.ctx.chain.clone(),
 			upload_deadline: policy::upload_deadline(terms.completion_deadline),
 		};
-		runs.spawn(id, |cancelled| run.perform(cancelled));
+		runs.spawn(id, |cancelled| async move { Work::Run(run.perform(cancelled).await) });
 	}
 
 	/// Counts a local failure of a match's run; past the policy's limit the provider declines
@@ -391,9 +413,42 @@ impl Provider {
 		}
 	}
 
-	/// Forgets journal entries of matches whose result is final (or that closed): no longer
-	/// waiting for a result at the finalized block, nor open at the best one.
-	fn settle(&mut self, finalized: sp_core::H256, runs: &Tasks<RunOutput>) {
+	/// Checks, once each match's result is in a block, that its archive is at the directory,
+	/// uploading it again from the journal if not ([`Recheck`]); each match once, tried again
+	/// while the check fails.
+	fn recheck_archives(
+		&mut self,
+		matches: &[(MatchId, MatchOf<Runtime>)],
+		actors: &ActorsOf<Runtime>,
+		number: BlockNumber,
+		runs: &mut Tasks<Work>,
+	) {
+		for (id, terms) in matches.iter().filter(|(_, m)| m.state != MatchState::Matched) {
+			if runs.contains(*id) ||
+				self.rechecked.contains(id) ||
+				!due(self.recheck_sent.get(id).copied(), number)
+			{
+				continue;
+			}
+			let (Some(measured), Some(endpoint)) =
+				(self.journal.load(*id), directory_endpoint(actors, &terms.directory))
+			else {
+				continue;
+			};
+			let archive = self.journal.archive(*id);
+			let Some(digest) = measured.receipt.result_digest.filter(|_| archive.exists()) else {
+				continue;
+			};
+			self.recheck_sent.insert(*id, number);
+			self.rechecking.insert(*id);
+			let recheck = Recheck { id: *id, executor: self.executor.clone(), endpoint, archive, digest };
+			runs.spawn(*id, |_| async move { Work::Recheck(recheck.perform().await) });
+		}
+	}
+
+	/// Forgets journal entries of matches that closed (open neither at the finalized block nor
+	/// at the best one): until then the archive may have to be uploaded again.
+	fn settle(&mut self, finalized: sp_core::H256, runs: &Tasks<Work>) {
 		let entries = self.journal.entries();
 		if entries.is_empty() {
 			return;
@@ -404,24 +459,29 @@ impl Provider {
 		else {
 			return;
 		};
-		let waiting: HashSet<MatchId> = at_finalized
-			.iter()
-			.filter(|(_, m)| m.state == MatchState::Matched)
-			.chain(at_best.iter().filter(|(_, m)| m.state == MatchState::Matched))
-			.map(|(id, _)| *id)
-			.collect();
+		let open: HashSet<MatchId> =
+			at_finalized.iter().chain(at_best.iter()).map(|(id, _)| *id).collect();
 		for id in entries {
-			if !waiting.contains(&id) && !runs.contains(id) {
+			if !open.contains(&id) && !runs.contains(id) {
 				self.journal.remove(id);
 				self.posted.remove(&id);
 				self.failures.remove(&id);
+				self.rechecked.remove(&id);
+				self.recheck_sent.remove(&id);
 			}
 		}
 	}
 }
 
-/// What a run task ends with.
-type RunOutput = Result<Receipt, RunFailure>;
+/// What a task of a match ends with.
+enum Work {
+	/// Its run (and upload): the receipt to post.
+	Run(Result<Receipt, RunFailure>),
+	/// The check of its archive at the directory once its result is in a block: whether it
+	/// had to be uploaded again.
+	Recheck(Result<bool, RegistryError>),
+}
+
 
 /// The registration call of the configured terms; checks they fit the chain's bounds.
 fn registration(config: &ProviderConfig) -> Result<RuntimeCall, WorkerError> {

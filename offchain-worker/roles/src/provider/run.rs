@@ -1,5 +1,6 @@
-//! A match's run task: the job run in Docker unless the journal has it measured, its receipt
-//! journaled before the run counts as ended, and its archive uploaded to the job's directory.
+//! A match's tasks: its run — the job run in Docker unless the journal has it measured, its
+//! receipt journaled before the run counts as ended, its archive uploaded to the job's directory
+//! — and, once its result is in a block, the check that the archive is still there.
 
 use super::{
 	journal::{Measured, RunJournal},
@@ -7,7 +8,7 @@ use super::{
 };
 use crate::{chain::Chain, metrics::Metrics};
 use modicum_executor::{Executor, ExecutorError, Job};
-use modicum_registry::{Registries, RESULTS_REPOSITORY};
+use modicum_registry::{Registries, RegistryError, RESULTS_REPOSITORY};
 use modicum_runtime::BlockNumber;
 use pallet_market::{Digest, MatchId, Receipt};
 use std::{path::Path, sync::Arc};
@@ -144,5 +145,31 @@ impl Upload<'_> {
 				_ = cancelled.wait_for(|cancelled| *cancelled) => return Err(RunFailure::Cancelled),
 			}
 		}
+	}
+}
+
+/// The check, once a match's result is in a block, that its archive is at the job's directory,
+/// uploading it again from the journal if not. Before the result landed, no open match named the
+/// digest: a directory may have deleted a blob of the same digest that another match named and
+/// closed with (docs/protocol.md, "Directories: what is kept"). From the result on, the open
+/// match keeps it.
+pub(super) struct Recheck {
+	pub(super) id: MatchId,
+	pub(super) executor: Executor,
+	pub(super) endpoint: String,
+	pub(super) archive: std::path::PathBuf,
+	pub(super) digest: Digest,
+}
+
+impl Recheck {
+	/// Whether the archive had to be uploaded again.
+	pub(super) async fn perform(self) -> Result<bool, RegistryError> {
+		let registry = self.executor.registries().client(&self.endpoint)?;
+		if registry.has_blob(RESULTS_REPOSITORY, &self.digest).await? {
+			return Ok(false);
+		}
+		tracing::warn!(target: "modicum", match_id = self.id, "provider: the result archive is gone from the directory; uploading it again");
+		registry.push_blob_file(RESULTS_REPOSITORY, &self.archive, &self.digest).await?;
+		Ok(true)
 	}
 }

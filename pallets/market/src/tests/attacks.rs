@@ -41,8 +41,8 @@ fn a_provider_filling_the_mediation_block_cannot_stop_the_job_creators_rejection
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		assert_ok!(post_result(match_id, ResultStatus::Completed));
-		// A rejection now makes the match due at 1 + 40 + 2·3 + 1 = 48. The provider floods that
-		// block with offers expiring there, keeping half and cancelling half at once.
+		// A rejection now makes the match due at 1 + 40 + 2·(3 + 6) + 1 = 60. The provider floods
+		// that block with offers expiring there, keeping half and cancelling half at once.
 		for i in 0..200 {
 			assert_ok!(Market::post_resource_offer(
 				signed(RP),
@@ -51,7 +51,7 @@ fn a_provider_filling_the_mediation_block_cannot_stop_the_job_creators_rejection
 				1,
 				1,
 				1,
-				47,
+				59,
 				FEES,
 				1,
 			));
@@ -59,10 +59,10 @@ fn a_provider_filling_the_mediation_block_cannot_stop_the_job_creators_rejection
 				assert_ok!(Market::cancel_resource_offer(signed(RP), 2 + i));
 			}
 		}
-		assert_eq!(index_at(48), 100, "cancelled offers leave no entry behind");
+		assert_eq!(index_at(60), 100, "cancelled offers leave no entry behind");
 
 		assert_ok!(Market::reject_result(signed(JC), match_id, RejectReason::WrongResults));
-		assert!(Deadlines::<Test>::contains_key(48, Deadline::Match(match_id)));
+		assert!(Deadlines::<Test>::contains_key(60, Deadline::Match(match_id)));
 		assert_eq!(index_at(14), 0, "the rejection moved the match's entry, not copied it");
 	});
 }
@@ -174,14 +174,14 @@ fn a_provider_claiming_an_absurd_speed_leaves_the_mediator_n_full_runs() {
 		assert_eq!(JobOffers::<Test>::get(job).unwrap().run_length, 101);
 		assert_ok!(Market::post_match(signed(SOLVER), job, resource, MEDIATOR));
 		dispute(0, RejectReason::WrongResults);
-		// now 1 + mediation window 40 + n 2 · R 101, not 1 + 40 + 2·⌈5 000/u64::MAX⌉.
+		// now 1 + mediation window 40 + n 2 · (R 101 + F 6), not 1 + 40 + 2·⌈5 000/u64::MAX⌉.
 		assert!(has_event(Event::JobAssignedForMediation {
 			match_id: 0,
 			mediator: MEDIATOR,
 			reason: RejectReason::WrongResults,
-			mediation_deadline: 243,
+			mediation_deadline: 255,
 		}));
-		run_to_block(243);
+		run_to_block(255);
 		assert!(Matches::<Test>::contains_key(0), "the mediator still has time for its runs");
 		assert_ok!(verdict(0, Party::ResourceProvider));
 	});
@@ -226,7 +226,7 @@ fn a_silent_mediator_pays_both_parties_from_its_bond_and_the_job_creator_pays_no
 		let before = worth();
 		let match_id = matched();
 		dispute(match_id, RejectReason::WrongResults);
-		run_to_block(48);
+		run_to_block(60);
 		assert_eq!(ending_of(match_id), Some(Ending::NoMediationResult));
 		let half = ESTIMATE / 2;
 		let [jc, rp, mediator, ..] = core::array::from_fn::<i128, 6, _>(|i| worth()[i] - before[i]);
@@ -602,7 +602,7 @@ fn every_ending_moves_the_provider_and_mediator_reputations_as_the_protocol_says
 	assert_eq!((sf(&rp), sf(&m)), ((0, f, 1), (0, 0, 0)), "no result");
 	let (rp, m) = after(|id| {
 		dispute(id, RejectReason::WrongResults);
-		run_to_block(48);
+		run_to_block(60);
 	});
 	assert_eq!((sf(&rp), sf(&m)), ((0, 0, 1), (0, f, 1)), "mediation timeout");
 	assert_eq!(m.endings.no_mediation_result, 1);

@@ -704,8 +704,8 @@ fn mediated(reason: RejectReason, faulty: Party) -> [i128; 6] {
 				match_id,
 				mediator: MEDIATOR,
 				reason,
-				// now 1 + mediation window 40 + n 2 · R 3
-				mediation_deadline: 47,
+				// now 1 + mediation window 40 + n 2 · (R 3 + F 6)
+				mediation_deadline: 59,
 			}
 			.into()
 		);
@@ -845,8 +845,8 @@ fn play(story: Story) -> Settled {
 							match_id,
 							mediator: MEDIATOR,
 							reason: RejectReason::WrongResults,
-							// now 4 + mediation window 40 + n 2 · R 3
-							mediation_deadline: 50,
+							// now 4 + mediation window 40 + n 2 · (R 3 + F 6)
+							mediation_deadline: 62,
 						}
 						.into()
 					);
@@ -1133,12 +1133,12 @@ fn no_mediation_result_by_its_deadline_is_paid_from_the_mediators_bond() {
 		let before = worth();
 		let match_id = matched();
 		dispute(match_id, RejectReason::WrongResults);
-		run_to_block(47);
+		run_to_block(59);
 		assert_noop!(
 			Market::claim_timeout(RuntimeOrigin::signed(EVE), match_id),
 			Error::<Test>::NotDue
 		);
-		run_to_block(48);
+		run_to_block(60);
 		assert_eq!(ending_of(match_id), Some(Ending::NoMediationResult));
 		assert_noop!(verdict(match_id, Party::JobCreator), Error::<Test>::UnknownMatch);
 		// ⌊π̂_c/2⌋ to each party out of the mediator's bond; it gets no fee.
@@ -1163,7 +1163,7 @@ fn a_late_mediation_result_is_refused() {
 	ExtBuilder::default().build_and_execute(|| {
 		let match_id = matched();
 		dispute(match_id, RejectReason::WrongResults);
-		System::set_block_number(48);
+		System::set_block_number(60);
 		assert_noop!(verdict(match_id, Party::JobCreator), Error::<Test>::TooLate);
 	});
 }

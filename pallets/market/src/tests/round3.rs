@@ -203,19 +203,19 @@ fn mediation_deadline(match_id: MatchId) -> u64 {
 
 #[test]
 fn disputes_flooded_in_one_block_queue_on_the_mediator_for_any_number_and_slots() {
-	// n·R = 2 · 3 = 6 blocks of runs per dispute, the window 40.
+	// n·(R + F) = 2 · (3 + 6) = 18 blocks of fetches and runs per dispute, the window 40.
 	for (count, slots) in [(1, 1), (5, 1), (20, 1), (20, 3), (7, 6), (7, 7)] {
 		ExtBuilder::default().build_and_execute(|| {
 			let matches = results_posted(count, slots);
 			for match_id in &matches {
 				reject(*match_id);
 			}
-			let per_dispute = 6u64.div_ceil(u64::from(slots));
+			let per_dispute = 18u64.div_ceil(u64::from(slots));
 			for (k, match_id) in matches.iter().enumerate() {
-				// Dispute k waits for the k before it: now 1 + k·⌈n·R/slots⌉ + 40 + 6.
+				// Dispute k waits for the k before it: now 1 + k·⌈n·(R + F)/slots⌉ + 40 + 18.
 				assert_eq!(
 					mediation_deadline(*match_id),
-					1 + k as u64 * per_dispute + 40 + 6,
+					1 + k as u64 * per_dispute + 40 + 18,
 					"dispute {k} of {count} with {slots} slot(s)"
 				);
 			}
@@ -234,9 +234,9 @@ fn twenty_disputes_in_one_block_are_all_mediated_in_time_and_none_pays_from_the_
 			reject(*match_id);
 		}
 		let bond = Mediators::<Test>::get(MEDIATOR).unwrap().bond;
-		// A mediator of one slot works through its queue: each verdict lands n·R = 6 blocks
-		// after the one before, the last at block 1 + 20·6 = 121, past the 47 every dispute
-		// would have had without the queue.
+		// A mediator of one slot works through its queue, a verdict every 6 blocks (its runs
+		// take less than the 18 the queue gives each), the last at block 1 + 20·6 = 121, past
+		// the 59 every dispute would have had without the queue.
 		for (k, match_id) in matches.iter().enumerate() {
 			run_to_block(1 + 6 * (k as u64 + 1));
 			assert!(mediation_deadline(*match_id) >= System::block_number());
@@ -253,13 +253,44 @@ fn twenty_disputes_in_one_block_are_all_mediated_in_time_and_none_pays_from_the_
 #[test]
 fn a_mediators_queue_empties_with_time_so_a_late_dispute_starts_from_now() {
 	ExtBuilder::default().build_and_execute(|| {
-		let matches = results_posted(2, 1);
+		// 18 slots: a dispute takes one block of the queue.
+		let matches = results_posted(2, 18);
 		reject(matches[0]);
-		assert_eq!(mediation_deadline(matches[0]), 1 + 40 + 6);
-		// Its queue (busy until 7) has passed by block 10: the next dispute waits for nothing.
+		assert_eq!(mediation_deadline(matches[0]), 1 + 40 + 18);
+		assert_eq!(Mediators::<Test>::get(MEDIATOR).unwrap().busy_until, 2);
+		// Its queue has passed by block 10: the next dispute waits for nothing.
 		run_to_block(10);
 		reject(matches[1]);
-		assert_eq!(mediation_deadline(matches[1]), 10 + 40 + 6);
-		assert_eq!(Mediators::<Test>::get(MEDIATOR).unwrap().busy_until, 16);
+		assert_eq!(mediation_deadline(matches[1]), 10 + 40 + 18);
+		assert_eq!(Mediators::<Test>::get(MEDIATOR).unwrap().busy_until, 11);
+	});
+}
+
+#[test]
+fn a_mediator_cannot_make_its_matches_undisputable_by_its_slots_or_its_queue() {
+	ExtBuilder::default().build_and_execute(|| {
+		let matches = results_posted(2, 1);
+		let terms = Terms::default();
+		let update = |slots| {
+			Market::update_mediator(
+				signed(MEDIATOR),
+				Architecture::Amd64,
+				terms.mediator_capacity,
+				slots,
+				F_M as Balance,
+				layers(&[1]),
+			)
+		};
+		// No slot count whose rounding overflows.
+		assert_noop!(update(u32::MAX), Error::<Test>::TooManySlots);
+		assert_noop!(update(MAX_MEDIATOR_SLOTS + 1), Error::<Test>::TooManySlots);
+		assert_ok!(update(MAX_MEDIATOR_SLOTS));
+		reject(matches[0]);
+		// A queue pushed to the end of time (say by a flood of cheap disputes) delays a dispute
+		// by at most one longest job, and never makes it fail.
+		Mediators::<Test>::mutate(MEDIATOR, |m| m.as_mut().unwrap().busy_until = u64::MAX - 1);
+		reject(matches[1]);
+		let max_job_duration = Market::parameters().unwrap().max_job_duration;
+		assert_eq!(mediation_deadline(matches[1]), 1 + max_job_duration + 40 + 18);
 	});
 }
