@@ -201,6 +201,8 @@ async function marketContext() {
     job: {
       limits,
       runLength: Math.ceil(limits.cpu / referenceSpeed) + Math.ceil(limits.bandwidth / referenceBandwidth),
+      // F: each mediation run may take this long to fetch the image on top of R.
+      fetchBound: Math.ceil(limits.bandwidth / referenceBandwidth) + p.fetchGrace.toNumber(),
       cpuBid: 100n * MICRO_MDC, // per cpu unit (ms)
       bandwidthBid: 10n * MICRO_MDC, // per KiB
       cpuAsk: 80n * MICRO_MDC,
@@ -481,11 +483,13 @@ async function rejectResult(market, match, reason) {
   const { jc, mediator } = market.parties;
   const { events, moved, block } = await run(market, [api.tx.market.rejectResult(match.id, reason), jc]);
   const e = eventData(events, 'JobAssignedForMediation');
-  const mediationDeadline = block + market.mediationWindow + Number(market.n) * market.job.runLength;
+  // Dave's queue is empty: the dispute starts now, each of its n runs with its fetch.
+  const { runLength, fetchBound } = market.job;
+  const mediationDeadline = block + market.mediationWindow + Number(market.n) * (runLength + fetchBound);
   check(
     e.matchId.eq(match.id) && e.mediator.eq(mediator.address) && e.reason.type === reason
       && e.mediationDeadline.toNumber() === mediationDeadline,
-    `JobAssignedForMediation: match ${match.id} to Dave for ${reason}, deadline ${mediationDeadline} = now + MediationWindow + n·R`,
+    `JobAssignedForMediation: match ${match.id} to Dave for ${reason}, deadline ${mediationDeadline} = now + MediationWindow + n·(R + F)`,
   );
   expectMoves('reject_result', moved, {});
   const stored = (await api.query.market.matches(match.id)).unwrap();
