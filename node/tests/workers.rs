@@ -399,6 +399,7 @@ fn a_result_archive_deleted_before_its_result_landed_is_uploaded_again_and_a_not
 	}
 	let delete = Command::new("curl").args(["-sf", "-X", "DELETE", &result_url(&digest)]).status().unwrap();
 	assert!(delete.success(), "the devnet's registry deletes blobs");
+	assert!(!has_result(&digest), "the archive is gone from the directory");
 	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(120));
 	assert_eq!(receipt.result_digest, Some(digest));
 	// Once its result is in a block, the provider finds the archive gone and uploads it again.
