@@ -702,6 +702,8 @@ pub mod pallet {
 		ZeroSlots,
 		/// A mediator runs at most `MAX_MEDIATOR_SLOTS` jobs at a time.
 		TooManySlots,
+		/// A mediator lowers its slots only once the disputes queued on them have passed.
+		DisputesQueued,
 		/// The job's directory does not trust the mediator to judge its availability.
 		MediatorNotTrustedByDirectory,
 		/// The job's limits exceed the largest run the mediator can re-execute.

@@ -159,9 +159,12 @@ impl<T: Config> Pallet<T> {
 		Self::ensure_slots(terms.slots)?;
 		Self::ensure_base_layers(&terms.base_layers)?;
 		let MediatorTerms { architecture, capacity, slots, fee, base_layers } = terms;
-		// Open matches keep the terms they were made with; the queue stays as it is.
+		let now = frame_system::Pallet::<T>::block_number();
+		// Open matches keep the terms they were made with; the queue stays as it is. Fewer slots
+		// wait until the queue has passed: its disputes were given the time of the slots then.
 		Mediators::<T>::try_mutate(&who, |info| {
 			let info = info.as_mut().ok_or(Error::<T>::NotRegistered)?;
+			ensure!(slots >= info.slots || info.busy_until <= now, Error::<T>::DisputesQueued);
 			info.architecture = architecture;
 			info.capacity = capacity;
 			info.slots = slots;

@@ -172,6 +172,8 @@ impl Mediator {
 			return Ok(());
 		}
 		self.keep_terms(&actors, number).await;
+		let registered_slots = actors.mediators.iter().find(|(who, _)| *who == me).map(|(_, i)| i.slots);
+		let slots = registered_slots.unwrap_or(0).max(self.terms.slots);
 		let open = state.open_matches(best)?;
 		let mut assigned: Vec<_> = open
 			.into_iter()
@@ -202,8 +204,9 @@ impl Mediator {
 			{
 				continue;
 			}
-			// One mediation per slot, as registered: the chain queues the rest.
-			if mediations.len() >= self.terms.slots as usize {
+			// One mediation per slot, as the chain gave the disputes their time: the more of the
+			// slots registered and configured while a change waits for the queue.
+			if mediations.len() >= slots as usize {
 				continue;
 			}
 			let Some(endpoint) = directory_endpoint(&actors, &terms.directory) else { continue };
@@ -237,7 +240,9 @@ impl Mediator {
 			fee: info.fee,
 			base_layers: info.base_layers.clone(),
 		};
-		if on_chain == self.terms || !due(self.terms_sent, now) {
+		// Fewer slots than the chain's wait until the disputes queued on them have passed.
+		let queued = self.terms.slots < info.slots && info.busy_until > now;
+		if on_chain == self.terms || queued || !due(self.terms_sent, now) {
 			return;
 		}
 		self.terms_sent = Some(now);

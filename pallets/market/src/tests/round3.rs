@@ -294,3 +294,31 @@ fn a_mediator_cannot_make_its_matches_undisputable_by_its_slots_or_its_queue() {
 		assert_eq!(mediation_deadline(matches[1]), 1 + max_job_duration + 40 + 18);
 	});
 }
+
+#[test]
+fn a_mediator_cannot_lower_its_slots_under_the_disputes_queued_on_them() {
+	ExtBuilder::default().build_and_execute(|| {
+		let matches = results_posted(2, 4);
+		let terms = Terms::default();
+		let update = |slots| {
+			Market::update_mediator(
+				signed(MEDIATOR),
+				Architecture::Amd64,
+				terms.mediator_capacity,
+				slots,
+				F_M as Balance,
+				layers(&[1]),
+			)
+		};
+		for match_id in &matches {
+			reject(*match_id);
+		}
+		// Two disputes of ⌈18/4⌉ = 5 blocks each: queued until block 11. Their deadlines assumed
+		// four slots; one would leave the second no time.
+		assert_eq!(Mediators::<Test>::get(MEDIATOR).unwrap().busy_until, 11);
+		assert_noop!(update(1), Error::<Test>::DisputesQueued);
+		assert_ok!(update(8));
+		run_to_block(11);
+		assert_ok!(update(1));
+	});
+}
