@@ -171,8 +171,7 @@ impl Mediator {
 		if !self.registration.ensure(&self.ctx, &actors, number).await {
 			return Ok(());
 		}
-		self.keep_terms(&actors, number).await;
-		let registered_slots = actors.mediators.iter().find(|(who, _)| *who == me).map(|(_, i)| i.slots);
+		let registered_slots = self.keep_terms(&actors, number).await;
 		let slots = registered_slots.unwrap_or(0).max(self.terms.slots);
 		let open = state.open_matches(best)?;
 		let mut assigned: Vec<_> = open
@@ -229,10 +228,10 @@ impl Mediator {
 	}
 
 	/// Sends `update_mediator` when the terms on chain differ from the role file's and the
-	/// host's (a capacity or fee changed since the mediator registered).
-	async fn keep_terms(&mut self, actors: &ActorsOf<Runtime>, now: BlockNumber) {
+	/// host's (a capacity or fee changed since the mediator registered); the slots on chain.
+	async fn keep_terms(&mut self, actors: &ActorsOf<Runtime>, now: BlockNumber) -> Option<u32> {
 		let me = self.ctx.chain.account();
-		let Some((_, info)) = actors.mediators.iter().find(|(who, _)| who == me) else { return };
+		let (_, info) = actors.mediators.iter().find(|(who, _)| who == me)?;
 		let on_chain = Terms {
 			architecture: info.architecture,
 			capacity: info.capacity,
@@ -243,7 +242,7 @@ impl Mediator {
 		// Fewer slots than the chain's wait until the disputes queued on them have passed.
 		let queued = self.terms.slots < info.slots && info.busy_until > now;
 		if on_chain == self.terms || queued || !due(self.terms_sent, now) {
-			return;
+			return Some(info.slots);
 		}
 		self.terms_sent = Some(now);
 		let Terms { architecture, capacity, slots, fee, base_layers } = self.terms.clone();
@@ -251,6 +250,7 @@ impl Mediator {
 		if self.ctx.submit("update_mediator", call.into()).await {
 			tracing::info!(target: "modicum", slots, cpu = capacity.cpu, memory_mib = capacity.memory, "mediator: terms updated on chain");
 		}
+		Some(on_chain.slots)
 	}
 
 	#[tracing::instrument(name = "match", skip_all, fields(match_id = id))]

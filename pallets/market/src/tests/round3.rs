@@ -6,6 +6,7 @@
 use super::protocol::*;
 use crate::{mock::*, *};
 use frame_support::{assert_noop, assert_ok};
+use sp_runtime::DispatchResult;
 
 fn signed(who: u64) -> RuntimeOrigin {
 	RuntimeOrigin::signed(who)
@@ -194,6 +195,18 @@ fn results_posted(count: u64, slots: u32) -> Vec<MatchId> {
 		.collect()
 }
 
+/// Updates the mediator to the default story's terms with `slots` slots.
+fn update_slots(slots: u32) -> DispatchResult {
+	Market::update_mediator(
+		signed(MEDIATOR),
+		Architecture::Amd64,
+		Terms::default().mediator_capacity,
+		slots,
+		F_M as Balance,
+		layers(&[1]),
+	)
+}
+
 fn mediation_deadline(match_id: MatchId) -> u64 {
 	match Matches::<Test>::get(match_id).map(|m| m.state) {
 		Some(MatchState::InMediation { mediation_deadline, .. }) => mediation_deadline,
@@ -270,21 +283,10 @@ fn a_mediators_queue_empties_with_time_so_a_late_dispute_starts_from_now() {
 fn a_mediator_cannot_make_its_matches_undisputable_by_its_slots_or_its_queue() {
 	ExtBuilder::default().build_and_execute(|| {
 		let matches = results_posted(2, 1);
-		let terms = Terms::default();
-		let update = |slots| {
-			Market::update_mediator(
-				signed(MEDIATOR),
-				Architecture::Amd64,
-				terms.mediator_capacity,
-				slots,
-				F_M as Balance,
-				layers(&[1]),
-			)
-		};
 		// No slot count whose rounding overflows.
-		assert_noop!(update(u32::MAX), Error::<Test>::TooManySlots);
-		assert_noop!(update(MAX_MEDIATOR_SLOTS + 1), Error::<Test>::TooManySlots);
-		assert_ok!(update(MAX_MEDIATOR_SLOTS));
+		assert_noop!(update_slots(u32::MAX), Error::<Test>::TooManySlots);
+		assert_noop!(update_slots(MAX_MEDIATOR_SLOTS + 1), Error::<Test>::TooManySlots);
+		assert_ok!(update_slots(MAX_MEDIATOR_SLOTS));
 		reject(matches[0]);
 		// A queue pushed to the end of time (say by a flood of cheap disputes) delays a dispute
 		// by at most one longest job, and never makes it fail.
@@ -299,26 +301,15 @@ fn a_mediator_cannot_make_its_matches_undisputable_by_its_slots_or_its_queue() {
 fn a_mediator_cannot_lower_its_slots_under_the_disputes_queued_on_them() {
 	ExtBuilder::default().build_and_execute(|| {
 		let matches = results_posted(2, 4);
-		let terms = Terms::default();
-		let update = |slots| {
-			Market::update_mediator(
-				signed(MEDIATOR),
-				Architecture::Amd64,
-				terms.mediator_capacity,
-				slots,
-				F_M as Balance,
-				layers(&[1]),
-			)
-		};
 		for match_id in &matches {
 			reject(*match_id);
 		}
 		// Two disputes of ⌈18/4⌉ = 5 blocks each: queued until block 11. Their deadlines assumed
 		// four slots; one would leave the second no time.
 		assert_eq!(Mediators::<Test>::get(MEDIATOR).unwrap().busy_until, 11);
-		assert_noop!(update(1), Error::<Test>::DisputesQueued);
-		assert_ok!(update(8));
+		assert_noop!(update_slots(1), Error::<Test>::DisputesQueued);
+		assert_ok!(update_slots(8));
 		run_to_block(11);
-		assert_ok!(update(1));
+		assert_ok!(update_slots(1));
 	});
 }
