@@ -20,7 +20,8 @@
 #   scripts/devnet.sh stop                 stop exactly the processes the devnet started
 #
 # Ports (MODICUM_DEVNET_PORT_OFFSET shifts them all): node i (validators first, then eve, then
-# market) p2p 30333+i, JSON-RPC (WS and HTTP) 9944+i, Prometheus 9615+i; the registry 5000.
+# market) p2p 30333+i, JSON-RPC (WS and HTTP) 9944+i, Prometheus 9615+i; the registry 5000; the
+# mediator's reference download 18080.
 # Everything lives under devnet/ in the checkout (or MODICUM_DEVNET_DIR): data/, logs/, config/.
 #
 # --hosts (root; Linux network namespaces): node i runs in the network namespace
@@ -43,6 +44,7 @@ NODE="$CARGO_TARGET_DIR/release/modicum-node"
 VALIDATORS=(alice bob charlie dave)
 OFFSET="${MODICUM_DEVNET_PORT_OFFSET:-0}"
 REGISTRY_PORT=$((5000 + OFFSET))
+REFERENCE_PORT=$((18080 + OFFSET))
 # The job base images (scripts/base-images/): the provider and mediator support both.
 BASE_KINDS=(busybox python)
 # --hosts: the hosts (name address namespace, one a line) and the bridge (BRIDGE= SUBNET=) of a
@@ -98,8 +100,8 @@ finalized_number() {
 	block_number "$1" "$(rpc "$1" chain_getFinalizedHead)"
 }
 
-is_ours() { # pid: true if it is a live process we started (a node, the registry, a host's dockerd)
-	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -E "(modicum-node|docker-registry|dockerd).*$DEVNET"
+is_ours() { # pid: true if it is a live process we started (a node, the registry, a host's dockerd, the reference server)
+	[ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -E "(modicum-node|docker-registry|dockerd|busybox httpd).*$DEVNET"
 }
 
 # Unmounts what is mounted under DIR, innermost first.
@@ -269,12 +271,13 @@ TOML
 write_role_configs() { # base_layer...
 	local role
 	for role in provider mediator directory solver; do
-		python3 - "$ROOT/scripts/devnet-roles/$role.toml" "$DEVNET" "$REGISTRY_URL" "$@" \
+		python3 - "$ROOT/scripts/devnet-roles/$role.toml" "$DEVNET" "$REGISTRY_URL" "$REFERENCE_URL" "$@" \
 			>"$DEVNET/config/$role.toml" <<'PY'
 import re, sys
-path, devnet, registry, layers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+path, devnet, registry, reference, layers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 text = open(path).read()
 text = text.replace('"/devnet/', '"' + devnet + '/').replace('"http://127.0.0.1:5000"', '"' + registry + '"')
+text = text.replace('"http://127.0.0.1:18080/reference"', '"' + reference + '"')
 text = re.sub(r"base_layers = \[[^\]]*\]", "base_layers = [" + ", ".join('"%s"' % l for l in layers) + "]", text)
 sys.stdout.write(text)
 PY
@@ -451,6 +454,11 @@ start() {
 		else
 			start_registry "$DEVNET/registry" "$REGISTRY_PORT" >>"$PIDS"
 		fi
+		# On this machine (with --hosts: on the bridge, which every host reaches).
+		local reference_address=127.0.0.1
+		[ "$HOSTS" = 1 ] && reference_address="$SUBNET.1"
+		REFERENCE_URL="http://$reference_address:$REFERENCE_PORT/reference"
+		start_reference "$DEVNET/reference" "$REFERENCE_PORT" "$reference_address" >>"$PIDS"
 		write_role_configs "${layers[@]}"
 		insert_key eve //Eve
 		insert_key market //Ferdie

@@ -145,6 +145,21 @@ YAML
 	echo "docker-registry $pid"
 }
 
+# Serves DIR/www/reference, a file of 8 MiB, over http on ADDRESS:PORT with busybox httpd (its
+# log in DIR/httpd.log): the reference download a mediator proves its own link with before it
+# blames a directory for slowness. Prints "reference PID".
+start_reference() { # dir port address
+	mkdir -p "$1/www"
+	[ "$(stat -c %s "$1/www/reference" 2>/dev/null)" = 8388608 ] || head -c 8388608 /dev/zero >"$1/www/reference"
+	busybox httpd -f -p "$3:$2" -h "$1/www" >"$1/httpd.log" 2>&1 &
+	local pid=$!
+	if ! wait_started "$pid" 10 "the reference server" "$1/httpd.log" curl -sf -m 2 -r 0-0 -o /dev/null "http://$3:$2/reference"; then
+		kill "$pid" 2>/dev/null || true
+		return 1
+	fi
+	echo "reference $pid"
+}
+
 # A throwaway certificate authority and a certificate for a registry at the IP ADDRESS signed by
 # it, in DIR: ca.pem (what clients trust), server.pem and server.key. The CA's key is deleted:
 # nothing else is ever signed with it.

@@ -85,6 +85,10 @@ fee = "10 mMDC"
 bond = "100 MDC"
 trusted_directories = []
 base_layers = []
+
+[reference]
+url = "http://127.0.0.1:9/reference"
+kib = 64
 "#;
 
 #[test]

@@ -410,6 +410,171 @@ fn a_result_archive_deleted_before_its_result_landed_is_uploaded_again_and_a_not
 	assert_eq!(ending, Ending::Mediated(Party::JobCreator));
 }
 
+/// A front of the devnet's registry that passes requests on at once and answers 32 bytes every
+/// half second: a directory that answers every request, too slowly for any job. Counts the
+/// connections it took; takes no more once dropped.
+struct Trickle {
+	url: String,
+	connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+	stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Trickle {
+	fn start() -> Self {
+		use std::{
+			io::{Read, Write},
+			net::{TcpListener, TcpStream},
+			sync::{atomic::Ordering, Arc},
+		};
+		let upstream = format!("127.0.0.1:{}", 5000 + offset());
+		let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+		listener.set_nonblocking(true).unwrap();
+		let url = format!("http://{}", listener.local_addr().unwrap());
+		let (connections, stop) =
+			(Arc::<std::sync::atomic::AtomicUsize>::default(), Arc::<std::sync::atomic::AtomicBool>::default());
+		let (counted, stopped) = (Arc::clone(&connections), Arc::clone(&stop));
+		std::thread::spawn(move || {
+			while !stopped.load(Ordering::Relaxed) {
+				let Ok((mut client, _)) = listener.accept() else {
+					std::thread::sleep(Duration::from_millis(20));
+					continue;
+				};
+				counted.fetch_add(1, Ordering::Relaxed);
+				let upstream = upstream.clone();
+				std::thread::spawn(move || {
+					client.set_nonblocking(false).unwrap();
+					let Ok(mut registry) = TcpStream::connect(&upstream) else { return };
+					let (mut requests, mut to_registry) =
+						(client.try_clone().unwrap(), registry.try_clone().unwrap());
+					std::thread::spawn(move || std::io::copy(&mut requests, &mut to_registry));
+					let mut chunk = [0u8; 32];
+					while let Ok(n @ 1..) = registry.read(&mut chunk) {
+						if client.write_all(&chunk[..n]).is_err() {
+							break;
+						}
+						std::thread::sleep(Duration::from_millis(500));
+					}
+				});
+			}
+		});
+		Self { url, connections, stop }
+	}
+
+	fn connections(&self) -> usize {
+		self.connections.load(std::sync::atomic::Ordering::Relaxed)
+	}
+}
+
+impl Drop for Trickle {
+	fn drop(&mut self) {
+		self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+	}
+}
+
+/// The devnet directory's endpoint on chain while it lives, the one registered before once
+/// dropped. Its worker heartbeats its own registry as configured meanwhile.
+struct DirectoryEndpoint<'a> {
+	rpc: &'a Rpc,
+	registered: String,
+	fee: Balance,
+}
+
+impl<'a> DirectoryEndpoint<'a> {
+	fn set(rpc: &'a Rpc, endpoint: &str) -> Self {
+		let actors = rpc.call("market_actors", json!([]));
+		let me = DIRECTORY.to_account_id().to_ss58check();
+		let entry = actors["directories"].as_array().unwrap().iter().find(|e| e[0] == me).cloned().unwrap();
+		let fee = entry[1]["fee"].as_u64().expect("the devnet directory's fee") as Balance;
+		let bytes: Vec<u8> =
+			entry[1]["endpoint"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+		let registered = String::from_utf8(bytes).unwrap();
+		let endpoint_now = Self { rpc, registered, fee };
+		endpoint_now.update(endpoint);
+		endpoint_now
+	}
+
+	fn update(&self, endpoint: &str) {
+		let call = MarketCall::update_directory {
+			endpoint: endpoint.as_bytes().to_vec().try_into().unwrap(),
+			fee: self.fee,
+		};
+		submit(self.rpc, DIRECTORY, market(call));
+	}
+}
+
+impl Drop for DirectoryEndpoint<'_> {
+	fn drop(&mut self) {
+		// A failed restore during a failed test must not abort the test binary.
+		let restore = std::panic::AssertUnwindSafe(|| self.update(&self.registered));
+		if std::thread::panicking() {
+			let _ = std::panic::catch_unwind(restore);
+		} else {
+			restore();
+		}
+	}
+}
+
+/// The timestamp of block `number`, ms.
+fn block_time_ms(rpc: &Rpc, number: u64) -> u64 {
+	let key = [sp_io::hashing::twox_128(b"Timestamp"), sp_io::hashing::twox_128(b"Now")].concat();
+	let raw = rpc.call("state_getStorage", json!([bytes::to_hex(&key, false), block_hash(rpc, number)]));
+	u64::decode(&mut &bytes::from_hex(raw.as_str().unwrap()).unwrap()[..]).unwrap()
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_directory_too_slow_for_the_job_is_judged_unavailable_and_the_honest_provider_is_not_convicted() {
+	let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let rpc = &devnet();
+	ensure_job_creator(rpc, JC, MEDIATOR);
+	let (image, base) = publish("honest");
+	let tracked = track(rpc);
+	// The directory keeps heartbeating, but serves the job through a front that trickles 64
+	// bytes a second: its image takes far longer than the job's fetch bound, to the provider
+	// and the mediator alike.
+	let slow = Trickle::start();
+	let endpoint = DirectoryEndpoint::set(rpc, &slow.url);
+	post_job(rpc, image, base, SMALL, 100);
+	let (at, id) = matched(rpc, tracked.start);
+	let terms = terms(rpc, id, at);
+	assert_eq!(terms.provider, RP.to_account_id(), "the devnet's honest provider");
+	let fetch_bound_ms = terms.parameters.fetch_bound(&terms.limits).unwrap() as u64 * modicum_runtime::MILLI_SECS_PER_BLOCK;
+	let (posted, receipt) = result_posted(rpc, at, id, Duration::from_secs(180));
+	assert_eq!(receipt.status, ResultStatus::DirectoryUnavailable);
+	let tried_ms = block_time_ms(rpc, posted) - block_time_ms(rpc, at);
+	assert!(tried_ms >= fetch_bound_ms, "the provider kept trying for the fetch bound ({fetch_bound_ms} ms), not {tried_ms} ms");
+	// A job creator who doubts the claim disputes it; the mediator fetches within the same
+	// bound, proves its own link against its reference download, and faults the directory.
+	submit(rpc, JC, market(MarketCall::reject_result { match_id: id, reason: RejectReason::InvalidResultStatus }));
+	let (assigned, _) = wait_for_event(rpc, posted, Duration::from_secs(60), "the dispute", |e| match e {
+		MarketEvent::JobAssignedForMediation { match_id, .. } if match_id == id => Some(()),
+		_ => None,
+	});
+	let available: bool = state_call(rpc, "MarketApi_directory_available", DIRECTORY.to_account_id(), &block_hash(rpc, assigned));
+	assert!(available, "the directory heartbeats: it is judged by its speed");
+	let (end, ending) = closed(rpc, posted, id, Duration::from_secs(300));
+	assert_eq!(ending, Ending::Mediated(Party::Directory));
+	let judged_ms = block_time_ms(rpc, end) - block_time_ms(rpc, assigned);
+	assert!(judged_ms >= fetch_bound_ms, "the mediator waited out the fetch bound ({fetch_bound_ms} ms), not {judged_ms} ms");
+	assert!(slow.connections() >= 2, "both the provider and the mediator asked the slow directory");
+	drop(endpoint);
+	let (incentive, f_m, _) = fees(&terms);
+	let pi_m = terms.estimated_price as i128 * terms.parameters.verification_count as i128;
+	tracked.assert_changes(
+		rpc,
+		end,
+		&[
+			// Neither job creator nor provider pays for the directory's slowness beyond the
+			// match's incentive and the mediator's fee.
+			(JC, -incentive - f_m),
+			(RP, -incentive - f_m),
+			(MEDIATOR, 2 * f_m + pi_m),
+			(DIRECTORY, -pi_m),
+			(SOLVER, 2 * incentive),
+		],
+	);
+}
+
 /// How many disputes the flood test posts together.
 const FLOOD: usize = 10;
 

@@ -21,8 +21,6 @@ pub mod configs;
 pub mod genesis_config_presets;
 #[cfg(feature = "std")]
 pub mod testing;
-#[cfg(test)]
-mod tests;
 
 use sp_runtime::{
 	generic, impl_opaque_keys,
@@ -34,7 +32,7 @@ use sp_version::RuntimeVersion;
 pub use frame_system::Call as SystemCall;
 pub use pallet_balances::Call as BalancesCall;
 pub use pallet_market::Call as MarketCall;
-#[cfg(any(feature = "std", test))]
+#[cfg(feature = "std")]
 pub use sp_runtime::BuildStorage;
 
 /// Types the node needs without knowing the runtime's extrinsic format.

@@ -74,14 +74,12 @@ pub fn verdict(
 			(Some(_), DirectoryCheck::Up { has_result: true, .. }) => Party::JobCreator,
 			(Some(_), DirectoryCheck::Up { has_result: false, .. }) => Party::ResourceProvider,
 		},
+		// A directory answering that it has no such image tells against the job's creator
+		// whichever unavailability was claimed: a provider cannot have run a job not there.
 		RejectReason::InvalidResultStatus if claims_directory_fault(receipt) => match directory {
 			DirectoryCheck::Down => Party::Directory,
-			DirectoryCheck::Up { has_image: false, .. }
-				if receipt.status == ResultStatus::JobNotFound =>
-			{
-				Party::JobCreator
-			}
-			DirectoryCheck::Up { .. } => Party::ResourceProvider,
+			DirectoryCheck::Up { has_image: false, .. } => Party::JobCreator,
+			DirectoryCheck::Up { has_image: true, .. } => Party::ResourceProvider,
 		},
 		RejectReason::WrongResults => {
 			let agree = runs.windows(2).all(|pair| pair[0].digest == pair[1].digest);
@@ -246,6 +244,9 @@ mod tests {
 		assert_eq!(decide(&r, &[], no_image), Party::JobCreator);
 		r.status = ResultStatus::DirectoryUnavailable;
 		assert_eq!(decide(&r, &[], DirectoryCheck::Down), Party::Directory);
+		assert_eq!(decide(&r, &[], UP), Party::ResourceProvider);
+		// The image gone by the time of the dispute: never the provider's fault.
+		assert_eq!(decide(&r, &[], no_image), Party::JobCreator);
 	}
 
 	#[test]

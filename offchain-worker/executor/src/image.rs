@@ -165,7 +165,10 @@ impl From<ResultStatus> for Failure {
 impl From<RegistryError> for Failure {
 	fn from(e: RegistryError) -> Self {
 		let status = match e {
-			RegistryError::Unavailable { .. } => ResultStatus::DirectoryUnavailable,
+			// Bytes other than those named: the directory did not serve the job.
+			RegistryError::Unavailable { .. } | RegistryError::Corrupt(_) => {
+				ResultStatus::DirectoryUnavailable
+			},
 			RegistryError::NotFound(_) => ResultStatus::JobNotFound,
 			RegistryError::Invalid(_) | RegistryError::TooLarge { .. } => {
 				ResultStatus::JobDescriptionError

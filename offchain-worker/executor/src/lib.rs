@@ -34,6 +34,7 @@ use host::{is_mount_point, mount_run_fs, run_command, write_view};
 use run::memory_limit;
 use futures::{Stream, StreamExt};
 use image::Image;
+use modicum_registry::Answer;
 use modicum_runtime::{BlockNumber, Runtime, MILLI_SECS_PER_BLOCK};
 use pallet_market::{Architecture, Digest, MatchOf, Resources, ResultStatus};
 use std::{
@@ -76,9 +77,6 @@ const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long loading an image into Docker may take.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The first pause before an image check is tried again while the directory does not answer.
-const CHECK_RETRY: Duration = Duration::from_secs(2);
 
 /// How often the watchdog reads the cgroup's CPU time.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(50);
@@ -408,8 +406,8 @@ impl Executor {
 		result
 	}
 
-	/// Checks the image (trying again while the directory does not answer, so a blip is not
-	/// reported as its outage) and loads the layers the check fetched into Docker;
+	/// Checks the image within the job's fetch bound ([`Self::fetch_image`]) and loads the
+	/// layers the check fetched into Docker;
 	/// `Ok(Err(_))` is the status that ends the job. This host's own failure to read the
 	/// directory (its credentials, its trusted CAs) is an `Err`: never the job's status.
 	async fn prepare(
@@ -426,32 +424,7 @@ impl Executor {
 			// executors never see it.
 			tag: format!("{}/job:{}", self.prefix.to_ascii_lowercase(), hex::encode(job.digest)),
 		};
-		let check = || image::check(job, &self.registries, Some(&keep));
-		// Tried again while the directory does not answer, within the job's fetch bound in all:
-		// a directory that trickles or stalls cannot hold the run past it, and a blip is not
-		// reported as its outage.
-		let until = Instant::now() + job.fetch_limit;
-		let mut pause = CHECK_RETRY;
-		let checked = loop {
-			let left = until.saturating_duration_since(Instant::now());
-			let Ok(checked) = tokio::time::timeout(left, check()).await else {
-				tracing::warn!(run = %job.run_id, limit_s = job.fetch_limit.as_secs(), "the directory did not serve the image within the fetch bound");
-				break Err(ResultStatus::DirectoryUnavailable.into());
-			};
-			let checked = checked?;
-			match &checked {
-				Err(refused) if refused.status == ResultStatus::DirectoryUnavailable => {
-					let left = until.saturating_duration_since(Instant::now());
-					if left.is_zero() {
-						break checked;
-					}
-					tracing::warn!(run = %job.run_id, retry_in_s = pause.min(left).as_secs(), "the directory does not answer; checking the image again");
-					tokio::time::sleep(pause.min(left)).await;
-					pause *= 2;
-				},
-				_ => break checked,
-			}
-		};
+		let checked = self.fetch_image(job, Some(&keep)).await?;
 		let Ok(image) = checked else { return Ok(checked) };
 		guard.image = Some(self.load(&keep, &modicum_common::digest::digest_string(&job.base_layer)).await?);
 		// Docker's own reading of the config decides: a config written to read one way to
@@ -468,13 +441,29 @@ impl Executor {
 		Ok(Ok(image))
 	}
 
-	/// Checks a job's image at its directory as a run would, without loading it. This host's
-	/// own failure to read the directory is logged and answered `DirectoryUnavailable`: for
-	/// the mediator, nothing measured, tried again.
-	pub async fn check_image(&self, job: &Job) -> Result<Image, image::Refused> {
-		image::check(job, &self.registries, None).await.unwrap_or_else(|e| {
-			tracing::error!(run = %job.run_id, error = %e, "this host cannot read the directory as configured");
-			Err(ResultStatus::DirectoryUnavailable.into())
+	/// Checks `job`'s image at its directory, writing it to `keep` when given, trying again
+	/// while the directory does not answer, within the job's fetch bound in all: a directory
+	/// that trickles or stalls cannot hold a run past it (its status is then
+	/// `DirectoryUnavailable`), and a blip is not reported as its outage. `Ok(Err(_))` is the
+	/// status that ends the job; `Err` this host's own failure to read the directory (its
+	/// credentials, its trusted CAs, its disk).
+	pub async fn fetch_image(
+		&self,
+		job: &Job,
+		keep: Option<&image::Keep>,
+	) -> Result<Result<Image, image::Refused>, ExecutorError> {
+		let fetched = modicum_registry::within(job.fetch_limit, &job.run_id, || async {
+			match image::check(job, &self.registries, keep).await {
+				Ok(Err(refused)) if refused.status == ResultStatus::DirectoryUnavailable => {
+					Answer::Missing
+				},
+				checked => Answer::Given(checked),
+			}
+		})
+		.await;
+		fetched.unwrap_or_else(|| {
+			tracing::warn!(run = %job.run_id, limit_s = job.fetch_limit.as_secs(), "the directory did not serve the image within the fetch bound");
+			Ok(Err(ResultStatus::DirectoryUnavailable.into()))
 		})
 	}
 }

@@ -9,6 +9,7 @@
 //! ([`RegistryError::is_local`]), never the directory being down nor the job's fault.
 
 mod access;
+mod bound;
 mod client;
 mod delete;
 mod oci;
@@ -16,6 +17,7 @@ mod push;
 mod read;
 
 pub use access::{validate_access, AccessFile, Connector, Registries, RegistryAccess};
+pub use bound::{within, Answer};
 pub use client::Registry;
 pub use delete::Deletion;
 pub use oci::{is_repository_name, Descriptor, ImageConfig, Manifest, RootFs};
@@ -53,6 +55,10 @@ pub enum RegistryError {
 	/// The registry answered something that is not what was asked for.
 	#[error("invalid registry answer: {0}")]
 	Invalid(String),
+	/// The registry served other bytes than the digest asked for (altered or cut short): it did
+	/// not serve what it holds under that name.
+	#[error("the registry served {0} with another digest")]
+	Corrupt(String),
 	/// The answer is larger than the caller accepts.
 	#[error("{what} is larger than {limit} bytes")]
 	TooLarge {

@@ -38,9 +38,7 @@ impl Registry {
 			.get(&path, &[("accept", accept)], &format!("{repository}@{reference}"), max_bytes)
 			.await?;
 		if sha256(&body) != *digest {
-			return Err(RegistryError::Invalid(format!(
-				"manifest of {repository} is not {reference}"
-			)));
+			return Err(RegistryError::Corrupt(format!("the manifest {repository}@{reference}")));
 		}
 		serde_json::from_slice(&body)
 			.map_err(|e| RegistryError::Invalid(format!("manifest of {repository}: {e}")))
@@ -82,7 +80,7 @@ impl Registry {
 		let path = format!("/v2/{repository}/blobs/{reference}");
 		let body = self.get(&path, &[], &format!("blob {reference}"), max_bytes).await?;
 		if sha256(&body) != *digest {
-			return Err(RegistryError::Invalid(format!("blob {reference} has another digest")));
+			return Err(RegistryError::Corrupt(format!("blob {reference}")));
 		}
 		Ok(body.to_vec())
 	}
@@ -132,7 +130,7 @@ impl Registry {
 			sink(&chunk)?;
 		}
 		if <[u8; 32]>::from(hash.finalize()) != *digest {
-			return Err(RegistryError::Invalid(format!("blob {reference} has another digest")));
+			return Err(RegistryError::Corrupt(format!("blob {reference}")));
 		}
 		Ok(())
 	}

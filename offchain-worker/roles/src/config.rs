@@ -369,12 +369,7 @@ impl PriceConfig {
 /// `electricity_price`: an absolute path, or an `http(s)://host[:port]/path` URL.
 fn price_source(text: &str) -> Result<PriceSource, String> {
 	if text.starts_with("http://") || text.starts_with("https://") {
-		let uri: hyper::Uri = text
-			.parse()
-			.map_err(|e| format!("`price.electricity_price` {text} is not a URL: {e}"))?;
-		if uri.host().is_none_or(str::is_empty) {
-			return Err(format!("`price.electricity_price` {text} names no host"));
-		}
+		http_url("price.electricity_price", text)?;
 		return Ok(PriceSource::Url(text.into()));
 	}
 	let path = PathBuf::from(text);
@@ -384,6 +379,18 @@ fn price_source(text: &str) -> Result<PriceSource, String> {
 		));
 	}
 	Ok(PriceSource::File(path))
+}
+
+/// Checks that `text`, the value of `key`, is an `http(s)://host[:port]/path` URL.
+fn http_url(key: &str, text: &str) -> Result<(), String> {
+	if !(text.starts_with("http://") || text.starts_with("https://")) {
+		return Err(format!("`{key}` {text} must be an http:// or https:// URL"));
+	}
+	let uri: hyper::Uri = text.parse().map_err(|e| format!("`{key}` {text} is not a URL: {e}"))?;
+	if uri.host().is_none_or(str::is_empty) {
+		return Err(format!("`{key}` {text} names no host"));
+	}
+	Ok(())
 }
 
 /// `--mediator <file>`: a mediator.
@@ -410,10 +417,30 @@ pub struct MediatorConfig {
 	/// for jobs within it. What is omitted is detected from the host.
 	#[serde(default)]
 	pub capacity: CapacityConfig,
+	/// `[reference]`: the download that proves the mediator's own link before it blames a
+	/// directory for slowness.
+	pub reference: ReferenceConfig,
 	/// `[[registry]]`: the CA and credentials of directories' registries.
 	#[serde(default)]
 	pub registry: Vec<RegistryAccess>,
 }
+
+/// `[reference]` of a mediator: a large file on a fast server that is not a directory it
+/// judges. A directory that did not serve a job within its fetch bound is at fault only once
+/// the mediator has read as much of this file within the bound the market gives that size.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceConfig {
+	/// `http://` or `https://` URL of the file (an `https://` server's certificate checked as a
+	/// registry's, against the `ca_file` of its `[[registry]]` entry or the system's store).
+	pub url: String,
+	/// KiB each proof reads at most (fewer for a job of a smaller bandwidth limit); the file
+	/// must hold at least this much.
+	pub kib: u64,
+}
+
+/// The most KiB a reference proof may read: 1 GiB.
+pub const MAX_REFERENCE_KIB: u64 = 1 << 20;
 
 /// `[capacity]` of a mediator: the largest run of one slot.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -434,6 +461,10 @@ impl Validate for MediatorConfig {
 	fn validate(&self) -> Result<(), String> {
 		if self.slots == Some(0) {
 			return Err("`slots` must be at least 1".into());
+		}
+		http_url("reference.url", &self.reference.url)?;
+		if !(1..=MAX_REFERENCE_KIB).contains(&self.reference.kib) {
+			return Err(format!("`reference.kib` must be between 1 and {MAX_REFERENCE_KIB}"));
 		}
 		validate_access(&self.registry)
 	}

@@ -210,3 +210,45 @@ async fn a_registry_refusing_deletes_keeps_the_schedule() {
 	assert_eq!(retention.schedule().len(), 1, "kept until deletes are enabled");
 	registry.client.manifest(REPOSITORY, &manifest, 1 << 20).await.expect("still there");
 }
+
+#[tokio::test]
+#[ignore = "needs docker-registry: scripts/test.sh runs it"]
+async fn a_result_a_strangers_closed_match_also_named_survives_while_its_own_match_is_open() {
+	let registry = TestRegistry::start("retention-stranger", true).await;
+	let (manifest, _) = registry.push_image(REPOSITORY).await;
+	let result =
+		registry.push_blob(RESULTS_REPOSITORY, "result.tar", b"the victim's canonical result").await;
+	let image = Object::image(REPOSITORY.as_bytes(), manifest).unwrap();
+	let (mut retention, mut collector) =
+		(Retention::default(), Collector::new(registry.client.clone()));
+	let nothing_pending = BTreeSet::new();
+	let kept = |job_offer| Kept { job_offer, image: Some(image.clone()), result: Some(result), pin: None };
+
+	// A stranger's match (2) names the victim's result digest and closes at block 2, while the
+	// victim's own match (1) is matched with no result on chain yet: nothing names the blob.
+	let stranger = Seen { matches: [(2, kept(2))].into(), ..Default::default() };
+	retention.observe(1, stranger, KEEP);
+	let victim_matched = Kept { result: None, ..kept(1) };
+	retention.observe(2, Seen { matches: [(1, victim_matched)].into(), ..Default::default() }, KEEP);
+	// The victim's result reaches a block: its open match names the blob from then on.
+	let victim_posted = Seen { matches: [(1, kept(1))].into(), ..Default::default() };
+	retention.observe(3, victim_posted.clone(), KEEP);
+	for block in 4..=2 + KEEP + 3 {
+		retention.observe(block, victim_posted.clone(), KEEP);
+		collector.collect(&mut retention, block, &nothing_pending).await;
+	}
+	registry
+		.client
+		.blob(RESULTS_REPOSITORY, &result, 1 << 20)
+		.await
+		.expect("the stranger's retention passed; the open match keeps the victim's result");
+
+	// Once the victim's match closes, its own retention runs.
+	let closed = 2 + KEEP + 4;
+	retention.observe(closed, Seen::default(), KEEP);
+	assert!(collector.collect(&mut retention, closed + KEEP, &nothing_pending).await);
+	assert!(matches!(
+		registry.client.blob(RESULTS_REPOSITORY, &result, 1 << 20).await,
+		Err(RegistryError::NotFound(_))
+	));
+}

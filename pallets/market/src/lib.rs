@@ -710,6 +710,8 @@ pub mod pallet {
 		MediatorCapacityShort,
 		/// `fetch_grace` is longer than the longest job.
 		FetchGraceTooLong,
+		/// `fetch_grace` is zero: a run of a job of no bandwidth would get no time to fetch it.
+		ZeroFetchGrace,
 	}
 
 	#[pallet::hooks]

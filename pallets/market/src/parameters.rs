@@ -36,6 +36,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(!p.min_bond.is_zero(), Error::<T>::ZeroMinBond);
 		ensure!(!p.max_job_duration.is_zero(), Error::<T>::ZeroMaxJobDuration);
 		ensure!(!p.max_offer_window.is_zero(), Error::<T>::ZeroMaxOfferWindow);
+		ensure!(!p.fetch_grace.is_zero(), Error::<T>::ZeroFetchGrace);
 		ensure!(p.fetch_grace <= p.max_job_duration, Error::<T>::FetchGraceTooLong);
 		ensure!(
 			p.min_resource_deposit >= T::OfferStorageDeposit::get(),

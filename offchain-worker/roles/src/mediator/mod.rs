@@ -3,6 +3,7 @@
 //! before the mediation deadline.
 
 mod capacity;
+mod link;
 mod mediation;
 mod policy;
 
@@ -18,6 +19,7 @@ use crate::{
 	WorkerError,
 };
 use futures::future::BoxFuture;
+use link::Reference;
 use mediation::{mediate, Assignment, MediationError};
 use modicum_common::{actors::directory_endpoint, config::accounts};
 use crate::machine::Host;
@@ -27,7 +29,7 @@ use modicum_runtime::{Balance, BlockNumber, MarketCall, Runtime};
 use pallet_market::{
 	ActorsOf, Architecture, BaseLayersOf, Digest, MatchId, MatchState, Party, Resources, Role,
 };
-use std::{collections::HashMap, path::PathBuf};
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 const ROLE: &str = "mediator";
 
@@ -57,6 +59,8 @@ struct Mediator {
 	retry_at: HashMap<MatchId, BlockNumber>,
 	/// Where re-executions write their archives.
 	work_dir: PathBuf,
+	/// What proves the mediator's own link before it blames a directory for slowness.
+	reference: Arc<Reference>,
 	/// Verdicts reached, with the block they were last submitted at.
 	verdicts: HashMap<MatchId, (Party, Option<Digest>, BlockNumber)>,
 }
@@ -70,6 +74,7 @@ pub async fn start(
 ) -> Result<BoxFuture<'static, ()>, WorkerError> {
 	ensure_bond(&chain, ROLE, Role::Mediator, config.bond.0)?;
 	let registries = Registries::load(&config.registry)?;
+	let reference = Arc::new(Reference::new(&config.reference, &registries));
 	let executor = Executor::connect(work_dir.join("runs"), &crate::namespace(&chain, ROLE))
 		.await
 		.map_err(|source| WorkerError::Executor { role: ROLE, source })?
@@ -77,7 +82,12 @@ pub async fn start(
 	let invalid = |message: String| WorkerError::Invalid { role: ROLE, message };
 	let host = Host::detect(executor::allowed_cores().map_err(|e| invalid(format!("CPU affinity: {e}")))?, &work_dir)
 		.map_err(|e| invalid(format!("host resources: {e}")))?;
-	let reference_speed = chain.state().parameters(chain.heads().best.hash)?.reference_speed;
+	let parameters = chain.state().parameters(chain.heads().best.hash)?;
+	let reference_speed = parameters.reference_speed;
+	let proved = reference.check(&parameters).await.map_err(|e| invalid(format!("`reference`: {e}")))?;
+	if reference.is_local() {
+		tracing::warn!(target: "modicum", url = %config.reference.url, "mediator: the reference download is on this host or its network; it proves nothing of the link to directories elsewhere");
+	}
 	let slots = config.slots.unwrap_or(1);
 	let capacity = capacity::capacity(&config.capacity, slots, &host, reference_speed).map_err(invalid)?;
 	let terms = Terms {
@@ -105,7 +115,7 @@ pub async fn start(
 		Registration::new(Role::Mediator, "register_mediator", registration).bonded(config.bond.0);
 	tracing::info!(
 		target: "modicum", account = %chain.account(), slots, cpu = capacity.cpu, memory_mib = capacity.memory,
-		storage_mib = capacity.storage, bandwidth_kib = capacity.bandwidth, "mediator ready"
+		storage_mib = capacity.storage, bandwidth_kib = capacity.bandwidth, reference_ms = proved.as_millis() as u64, "mediator ready"
 	);
 	let mediator = Mediator {
 		ctx: Context { chain, config, metrics },
@@ -115,6 +125,7 @@ pub async fn start(
 		executor,
 		retry_at: HashMap::new(),
 		work_dir,
+		reference,
 		verdicts: HashMap::new(),
 	};
 	Ok(Box::pin(handler::run(mediator)))
@@ -217,6 +228,7 @@ impl Mediator {
 				endpoint,
 				heartbeat_recent: directory_up,
 				architecture: self.ctx.config.architecture.into(),
+				reference: self.reference.clone(),
 			};
 			let (executor, metrics) = (self.executor.clone(), self.ctx.metrics.clone());
 			let work_dir = self.work_dir.clone();

@@ -1,7 +1,7 @@
-//! The mediator's retry policy, decisions only (no I/O). A mediation that reached no verdict is
-//! the mediator's own failure or the directory not serving it, never a verdict
-//! (docs/protocol.md, "Mediation"): it is tried again a few blocks later, while the match is in
-//! mediation.
+//! The mediator's retry policy, decisions only (no I/O). A mediation that reached no verdict
+//! failed on the mediator's side (its Docker, its host, its access to a registry, its link not
+//! proved fast), never a verdict (docs/protocol.md, "Mediation"): it is tried again a few blocks
+//! later, while the match is in mediation.
 
 use super::mediation::MediationError;
 use modicum_runtime::BlockNumber;
@@ -16,7 +16,8 @@ pub(super) fn retry_at(error: &MediationError, now: BlockNumber) -> Option<Block
 		MediationError::NotInMediation => None,
 		MediationError::Executor(_) |
 		MediationError::NotMeasured(_) |
-		MediationError::DirectoryUnreachable(_) |
+		MediationError::OwnAccess(_) |
+		MediationError::Link(_) |
 		MediationError::Panicked(_) => Some(now.saturating_add(RETRY_AFTER)),
 	}
 }
@@ -31,6 +32,16 @@ mod tests {
 		let error = MediationError::NotMeasured(ResultStatus::DirectoryUnavailable);
 		assert_eq!(retry_at(&error, 100), Some(105));
 		assert_eq!(retry_at(&error, BlockNumber::MAX), Some(BlockNumber::MAX));
+	}
+
+	#[test]
+	fn a_slow_directory_judged_over_a_link_that_proved_nothing_is_tried_again() {
+		let error = MediationError::Link(super::super::link::LinkError::Slow {
+			url: "http://reference".into(),
+			wanted_kib: 4096,
+			limit_ms: 24_000,
+		});
+		assert_eq!(retry_at(&error, 100), Some(105));
 	}
 
 	#[test]

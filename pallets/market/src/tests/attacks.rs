@@ -478,6 +478,7 @@ fn root_cannot_set_parameters_under_which_a_protocol_step_can_never_land() {
 		(|p| p.max_job_duration = 0, Error::ZeroMaxJobDuration),
 		(|p| p.max_offer_window = 0, Error::ZeroMaxOfferWindow),
 		(|p| p.fetch_grace = p.max_job_duration + 1, Error::FetchGraceTooLong),
+		(|p| p.fetch_grace = 0, Error::ZeroFetchGrace),
 		(|p| p.min_resource_deposit = 0, Error::MinResourceDepositBelowStorageDeposit),
 		(|p| p.max_job_duration = u64::MAX / 4, Error::HorizonOverflow),
 		(|p| p.max_offer_window = u64::MAX, Error::HorizonOverflow),

@@ -1,6 +1,6 @@
 //! The fixed supply, tested on the real runtime built from its genesis presets.
 
-use crate::{
+use modicum_runtime::{
 	configs::{IssuanceChanging, SudoCall, ToBlockAuthor},
 	genesis_config_presets::POOL_ENDOWMENT,
 	testing::{genesis_ext, produce_block, start_block},

@@ -3,7 +3,7 @@
 //! loads as a role file (or a `--registry-config` file) through the real loader, and every
 //! `sha256:` digest they show is one the parsers take.
 
-use crate::cli::Cli;
+use modicum_node::cli::Cli;
 use clap::Parser as _;
 use modicum_common::{config, digest::Sha256};
 use modicum_roles::config::{DirectoryConfig, MediatorConfig, ProviderConfig, SolverConfig};
