@@ -9,11 +9,12 @@ SUDO=""
 
 log() { printf '[setup] %s\n' "$*"; }
 
-# Debian packages: protoc and libclang for the node's build; the Docker engine that runs jobs,
+# Debian packages: protoc, libclang and OpenSSL's headers for the node's build (the network
+# stack's WebRTC links the system's OpenSSL instead of compiling its own); the Docker engine that runs jobs,
 # busybox-static for the locally built job base image, and the OCI registry a directory serves;
 # for `devnet.sh --hosts`, iproute2 (namespaces, bridge), openssl (the registry's throwaway CA)
 # and apache2-utils (htpasswd: the registry's logins).
-APT_PACKAGES=(protobuf-compiler clang libclang-dev curl ca-certificates docker.io busybox-static docker-registry
+APT_PACKAGES=(protobuf-compiler clang libclang-dev libssl-dev pkg-config curl ca-certificates docker.io busybox-static docker-registry
 	iproute2 openssl apache2-utils)
 # The cgroup v2 VM the metering tests run in (scripts/cgroup2-vm.sh): debootstrap, QEMU and
 # e2fsprogs, installed without their recommendations (QEMU's would bring a GTK front end).

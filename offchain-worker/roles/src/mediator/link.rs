@@ -19,6 +19,15 @@ use tokio::time::Instant;
 /// Why this host's link did not prove fast: its own failure, never the directory's.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum LinkError {
+	/// The reference's server answered with something else than the file (a redirect is not
+	/// followed): the URL is wrong.
+	#[error("the reference download {url} answered {status}: give the URL of the file itself")]
+	Refused {
+		/// The reference's URL.
+		url: String,
+		/// The HTTP status.
+		status: StatusCode,
+	},
 	/// The reference could not be read.
 	#[error("the reference download {url} failed: {reason}")]
 	Failed {
@@ -82,6 +91,12 @@ impl Reference {
 		}
 	}
 
+	/// Whether the error says the reference is misconfigured (a wrong URL, a file too small),
+	/// rather than unreachable or slow for now.
+	pub(super) fn misconfigured(error: &LinkError) -> bool {
+		matches!(error, LinkError::Refused { .. } | LinkError::Short { .. })
+	}
+
 	/// Proves the link once at start, for a job of the configured KiB under `parameters`: a
 	/// reference that is missing, too small, redirected or slow is found before a dispute needs
 	/// it. The time it took.
@@ -116,7 +131,7 @@ impl Reference {
 		let request = Request::get(self.url.as_str()).body(Empty::new()).map_err(|e| failed(e.to_string()))?;
 		let response = self.client.request(request).await.map_err(|e| failed(error_chain(&e)))?;
 		if response.status() != StatusCode::OK {
-			return Err(failed(format!("answered {}", response.status())));
+			return Err(LinkError::Refused { url: self.url.clone(), status: response.status() });
 		}
 		let wanted = kib.saturating_mul(1024);
 		let (mut body, mut read) = (response.into_body(), 0u64);
@@ -198,10 +213,27 @@ mod tests {
 	}
 
 	#[tokio::test]
+	async fn a_reference_answering_other_than_the_file_is_misconfigured() {
+		let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+		let address = listener.local_addr().unwrap();
+		tokio::spawn(async move {
+			while let Ok((mut socket, _)) = listener.accept().await {
+				let mut request = [0u8; 1024];
+				let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+				let _ = socket.write_all(b"HTTP/1.1 302 Found\r\nlocation: /elsewhere\r\ncontent-length: 0\r\n\r\n").await;
+			}
+		});
+		let error = reference(format!("http://{address}/reference"), 64).prove(64, MIB_PER_BLOCK).await.unwrap_err();
+		assert!(matches!(error, LinkError::Refused { status: StatusCode::FOUND, .. }), "{error}");
+		assert!(Reference::misconfigured(&error));
+	}
+
+	#[tokio::test]
 	async fn a_reference_smaller_than_a_proof_or_missing_proves_nothing() {
 		let url = serve(10 << 10, 1024, Duration::ZERO).await;
 		let error = reference(url, 64).prove(1024, MIB_PER_BLOCK).await.unwrap_err();
 		assert!(matches!(error, LinkError::Short { read_kib: 10, wanted_kib: 64, .. }), "{error}");
+		assert!(Reference::misconfigured(&error));
 		// A port nothing listens on: bound, then let go.
 		let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
 		let error = reference(format!("http://{closed}/reference"), 64)
@@ -209,6 +241,7 @@ mod tests {
 			.await
 			.unwrap_err();
 		assert!(matches!(error, LinkError::Failed { .. }), "{error}");
+		assert!(!Reference::misconfigured(&error), "unreachable for now, not a wrong URL");
 	}
 
 	#[test]

@@ -84,7 +84,16 @@ pub async fn start(
 		.map_err(|e| invalid(format!("host resources: {e}")))?;
 	let parameters = chain.state().parameters(chain.heads().best.hash)?;
 	let reference_speed = parameters.reference_speed;
-	let proved = reference.check(&parameters).await.map_err(|e| invalid(format!("`reference`: {e}")))?;
+	// A wrong reference stops the role at start; one unreachable or slow for now does not:
+	// until it proves the link, no directory is faulted for slowness.
+	let proved = match reference.check(&parameters).await {
+		Ok(took) => Some(took.as_millis() as u64),
+		Err(e) if Reference::misconfigured(&e) => return Err(invalid(format!("`reference`: {e}"))),
+		Err(e) => {
+			tracing::warn!(target: "modicum", error = %e, "mediator: the reference download does not prove this host's link now; no directory is faulted for slowness until it does");
+			None
+		},
+	};
 	if reference.is_local() {
 		tracing::warn!(target: "modicum", url = %config.reference.url, "mediator: the reference download is on this host or its network; it proves nothing of the link to directories elsewhere");
 	}
@@ -115,7 +124,7 @@ pub async fn start(
 		Registration::new(Role::Mediator, "register_mediator", registration).bonded(config.bond.0);
 	tracing::info!(
 		target: "modicum", account = %chain.account(), slots, cpu = capacity.cpu, memory_mib = capacity.memory,
-		storage_mib = capacity.storage, bandwidth_kib = capacity.bandwidth, reference_ms = proved.as_millis() as u64, "mediator ready"
+		storage_mib = capacity.storage, bandwidth_kib = capacity.bandwidth, reference_ms = ?proved, "mediator ready"
 	);
 	let mediator = Mediator {
 		ctx: Context { chain, config, metrics },
