@@ -4,8 +4,10 @@
 //! built for `wasm32v1-none`, the MVP target, so there is nothing to lower; and compiling
 //! binaryen's C++ took ten minutes of a cold build on two cores (docs/measurements.md). This
 //! crate removes the `.debug_*` custom sections and refuses a module whose `target_features`
-//! section declares what the options do not allow, instead of lowering it. Only the builder's
-//! calls are provided.
+//! section declares what the options do not allow (or, for an MVP-only run, that declares
+//! nothing), instead of lowering it. It does not validate the code itself, as binaryen did: the
+//! node's executor validates the runtime when it loads it. Only the builder's calls are
+//! provided.
 
 use std::path::{Path, PathBuf};
 
@@ -110,6 +112,12 @@ impl OptimizationOptions {
 	fn apply(&self, module: &[u8]) -> Result<Vec<u8>, Refusal> {
 		let sections = sections(module)?;
 		let lowering = self.passes.contains(&Pass::SignextLowering);
+		// rust-lld always declares what the code uses (`+mutable-globals` at least): a module
+		// that declares nothing cannot be shown to be MVP.
+		let declared = sections.iter().any(|s| matches!(s.custom, Some(("target_features", _))));
+		if self.mvp_only && !declared {
+			return Err(Refusal::Invalid("no target_features section: its features cannot be checked"));
+		}
 		let mut out = module[..8].to_vec();
 		for section in sections {
 			if let Some((name, payload)) = section.custom {
@@ -205,7 +213,8 @@ fn features(payload: &[u8]) -> Result<Vec<String>, Refusal> {
 	Ok(features)
 }
 
-/// An unsigned LEB128 of at most 32 bits at `at`; its value and the index after it.
+/// An unsigned LEB128 of at most five bytes at `at`; its value and the index after it (every
+/// length is checked against the module afterwards).
 fn leb128(bytes: &[u8], mut at: usize) -> Result<(usize, usize), Refusal> {
 	let mut value = 0usize;
 	for shift in (0..35).step_by(7) {
@@ -216,7 +225,7 @@ fn leb128(bytes: &[u8], mut at: usize) -> Result<(usize, usize), Refusal> {
 			return Ok((value, at));
 		}
 	}
-	Err(Refusal::Invalid("a length longer than 32 bits"))
+	Err(Refusal::Invalid("a length longer than five bytes"))
 }
 
 #[cfg(test)]
@@ -290,8 +299,18 @@ mod tests {
 	}
 
 	#[test]
+	fn a_module_that_declares_no_features_is_refused_as_unchecked() {
+		let undeclared = module(&[custom("name", b"names")]);
+		assert!(matches!(builders_compact().apply(&undeclared), Err(Refusal::Invalid(_))));
+		// Without `mvp_features_only` (the builder's sign-ext lowering alone) it passes.
+		let mut lower = OptimizationOptions::new_opt_level_0();
+		lower.add_pass(Pass::SignextLowering);
+		assert_eq!(lower.apply(&undeclared).unwrap(), undeclared);
+	}
+
+	#[test]
 	fn a_truncated_or_foreign_file_is_refused() {
-		let whole = module(&[custom("name", b"names")]);
+		let whole = module(&[custom("name", b"names"), target_features(&["mutable-globals"])]);
 		for cut in [3, 8 + 3, whole.len() - 1] {
 			assert!(matches!(builders_compact().apply(&whole[..cut]), Err(Refusal::Invalid(_))), "cut at {cut}");
 		}
@@ -303,9 +322,10 @@ mod tests {
 		let dir = std::env::temp_dir().join(format!("wasm-opt-stand-in-{}", std::process::id()));
 		std::fs::create_dir_all(&dir).unwrap();
 		let path = dir.join("runtime.wasm");
-		std::fs::write(&path, module(&[custom(".debug_str", b"s")])).unwrap();
+		let features = target_features(&["mutable-globals"]);
+		std::fs::write(&path, module(&[custom(".debug_str", b"s"), features.clone()])).unwrap();
 		builders_compact().run(&path, &path).unwrap();
-		assert_eq!(std::fs::read(&path).unwrap(), module(&[]));
+		assert_eq!(std::fs::read(&path).unwrap(), module(&[features]));
 		let missing = builders_compact().run(dir.join("missing.wasm"), &path).unwrap_err();
 		assert!(missing.to_string().contains("missing.wasm"), "{missing}");
 		std::fs::remove_dir_all(&dir).unwrap();

@@ -91,10 +91,20 @@ impl Reference {
 		}
 	}
 
-	/// Whether the error says the reference is misconfigured (a wrong URL, a file too small),
-	/// rather than unreachable or slow for now.
+	/// Whether the error says the reference is misconfigured (a redirect, an answer that the
+	/// request or the file is wrong, a file too small), rather than unreachable, overloaded or
+	/// slow for now.
 	pub(super) fn misconfigured(error: &LinkError) -> bool {
-		matches!(error, LinkError::Refused { .. } | LinkError::Short { .. })
+		match error {
+			LinkError::Refused { status, .. } => {
+				status.is_redirection() ||
+					(status.is_client_error() &&
+						*status != StatusCode::REQUEST_TIMEOUT &&
+						*status != StatusCode::TOO_MANY_REQUESTS)
+			},
+			LinkError::Short { .. } => true,
+			LinkError::Failed { .. } | LinkError::Slow { .. } => false,
+		}
 	}
 
 	/// Proves the link once at start, for a job of the configured KiB under `parameters`: a
@@ -226,6 +236,11 @@ mod tests {
 		let error = reference(format!("http://{address}/reference"), 64).prove(64, MIB_PER_BLOCK).await.unwrap_err();
 		assert!(matches!(error, LinkError::Refused { status: StatusCode::FOUND, .. }), "{error}");
 		assert!(Reference::misconfigured(&error));
+		// A server overloaded for now is not a wrong URL.
+		let url = "http://reference".to_string();
+		for (status, wrong) in [(StatusCode::NOT_FOUND, true), (StatusCode::FORBIDDEN, true), (StatusCode::SERVICE_UNAVAILABLE, false), (StatusCode::TOO_MANY_REQUESTS, false), (StatusCode::REQUEST_TIMEOUT, false)] {
+			assert_eq!(Reference::misconfigured(&LinkError::Refused { url: url.clone(), status }), wrong, "{status}");
+		}
 	}
 
 	#[tokio::test]

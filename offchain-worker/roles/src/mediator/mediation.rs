@@ -137,7 +137,9 @@ async fn check_directory(
 		return Ok(DirectoryCheck::Down);
 	}
 	let bandwidth = terms.limits.bandwidth;
-	reference.prove(bandwidth, job.fetch_limit).await?;
+	// Needed only if the directory then fails to serve: a verdict on what it served never
+	// waits on this host's reference.
+	let before = reference.prove(bandwidth, job.fetch_limit).await;
 	let served = match (reason, receipt.result_digest) {
 		(RejectReason::ResultNotFound, Some(digest)) => has_result(executor, job, &digest, bandwidth)
 			.await?
@@ -162,6 +164,7 @@ async fn check_directory(
 	match served {
 		Some(check) => Ok(check),
 		None => {
+			before?;
 			let took = reference.prove(bandwidth, job.fetch_limit).await?;
 			tracing::info!(target: "modicum", run = %job.run_id, reference_ms = took.as_millis() as u64, "mediator: the directory did not serve within the fetch bound while this host's link proved fast");
 			Ok(DirectoryCheck::Down)
