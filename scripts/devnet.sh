@@ -9,6 +9,7 @@
 #                      endpoints; without --detach, Ctrl-C stops it. --hosts: every node on a
 #                      "host" of its own (below)
 #   scripts/devnet.sh status               best and finalized block of each node
+#   scripts/devnet.sh join NAME            --hosts: a stranger's validator node on a new host
 #   scripts/devnet.sh stop-node NAME       stop one node (e.g. bob, or eve the provider)
 #   scripts/devnet.sh restart-node NAME    start a stopped node again with its data
 #   scripts/devnet.sh publish-job DIR REPO [BASE]
@@ -232,16 +233,17 @@ status() {
 	done <"$NODES_FILE"
 }
 
-# A chain spec whose genesis keeps the first N local validators as authorities. Its fork id is
-# new on every start: a node left over from an earlier devnet (same genesis) cannot join.
+# A chain spec whose genesis keeps the first N local validators (their session keys and their
+# invulnerable seats). Its fork id is new on every start: a node left over from an earlier devnet
+# (same genesis) cannot join.
 write_chain_spec() { # validators
 	"$NODE" build-spec --chain local --disable-default-bootnode 2>/dev/null | python3 -c '
 import json, secrets, sys
 n = int(sys.argv[1])
 spec = json.load(sys.stdin)
 patch = spec["genesis"]["runtimeGenesis"]["patch"]
-patch["aura"]["authorities"] = patch["aura"]["authorities"][:n]
-patch["grandpa"]["authorities"] = patch["grandpa"]["authorities"][:n]
+patch["session"]["keys"] = patch["session"]["keys"][:n]
+patch["collatorSelection"]["invulnerables"] = patch["collatorSelection"]["invulnerables"][:n]
 spec["forkId"] = "devnet-" + secrets.token_hex(4)
 json.dump(spec, sys.stdout, indent=1)' "$1" >"$DEVNET/config/spec.json"
 }
@@ -289,14 +291,19 @@ PY
 # Starts node NAME; its command line is kept in data/NAME.command for restart-node. With --hosts
 # it runs in its host's namespace, listening on the host's address only (JSON-RPC's safe methods
 # and Prometheus for every host on the bridge), using the host's dockerd if it has one.
+# RPC=private: its JSON-RPC, unsafe methods included, answers only on its host's loopback.
 start_node() { # index name [flags...]
 	local i="$1" name="$2" host=() network=(--port $((30333 + OFFSET + $1)))
 	shift 2
 	if [ "$HOSTS" = 1 ]; then
 		host=(nsenter --net="/run/netns/$(netns_of "$name")")
 		[ -S "/run/$(netns_of "$name")/docker.sock" ] && host+=(env "DOCKER_HOST=$(docker_host_of "$name")")
-		network=(--listen-addr "/ip4/$(node_address "$i")/tcp/$((30333 + OFFSET + i))"
-			--unsafe-rpc-external --rpc-methods safe --prometheus-external)
+		network=(--listen-addr "/ip4/$(node_address "$i")/tcp/$((30333 + OFFSET + i))" --prometheus-external)
+		if [ "${RPC:-}" = private ]; then
+			network+=(--rpc-methods unsafe)
+		else
+			network+=(--unsafe-rpc-external --rpc-methods safe)
+		fi
 	fi
 	printf '%q ' "${host[@]}" "$NODE" --chain "$DEVNET/config/spec.json" "$@" \
 		--base-path "$DEVNET/data/$name" --node-key-file "$DEVNET/data/$name.node-key" \
@@ -366,20 +373,43 @@ add_hosts() { # name...
 	ip link add "$BRIDGE" type bridge
 	ip addr add "$SUBNET.1/24" dev "$BRIDGE"
 	ip link set "$BRIDGE" up
-	local i=0 name ns veth
-	for name in "$@"; do
-		ns="modicum-$OFFSET-$name" veth="$BRIDGE-$i"
-		echo "$name $(node_address "$i") $ns" >>"$HOSTS_FILE"
-		ip netns add "$ns"
-		ip link add "$veth" type veth peer name "${veth}p" netns "$ns"
-		ip link set "$veth" master "$BRIDGE" up
-		ip -n "$ns" link set "${veth}p" name eth0
-		ip -n "$ns" addr add "$(node_address "$i")/24" dev eth0
-		ip -n "$ns" link set eth0 up
-		ip -n "$ns" link set lo up
-		ip -n "$ns" route add default via "$SUBNET.1"
-		i=$((i + 1))
-	done
+	local name
+	for name in "$@"; do add_host "$name"; done
+}
+
+# --hosts: host NAME on the bridge, with the next address.
+add_host() { # name
+	local i ns veth
+	i="$(wc -l <"$HOSTS_FILE")"
+	ns="modicum-$OFFSET-$1" veth="$BRIDGE-$i"
+	echo "$1 $(node_address "$i") $ns" >>"$HOSTS_FILE"
+	ip netns add "$ns"
+	ip link add "$veth" type veth peer name "${veth}p" netns "$ns"
+	ip link set "$veth" master "$BRIDGE" up
+	ip -n "$ns" link set "${veth}p" name eth0
+	ip -n "$ns" addr add "$(node_address "$i")/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+	ip -n "$ns" route add default via "$SUBNET.1"
+}
+
+# --hosts: a stranger's validator node NAME on a new host, knowing only the chain spec and the
+# first validator as bootnode; it validates once its account sets keys and bonds a candidacy
+# (docs/tutorials/run-a-validator.md).
+join() { # name
+	local name="$1" i bootnode
+	[ "$HOSTS" = 1 ] || { echo "join needs a --hosts devnet" >&2; exit 1; }
+	grep -q "^$name " "$HOSTS_FILE" && { echo "a host named $name exists" >&2; exit 1; }
+	add_host "$name"
+	echo "$name" >>"$NODES_FILE"
+	i=$(($(wc -l <"$NODES_FILE") - 1))
+	printf '%064x' $((i + 1)) >"$DEVNET/data/$name.node-key"
+	bootnode="/ip4/$(node_address 0)/tcp/$((30333 + OFFSET))/p2p/$("$NODE" key inspect-node-key --file "$DEVNET/data/$(head -n1 "$NODES_FILE").node-key")"
+	BOOTNODE="$bootnode" RPC=private start_node "$i" "$name" --validator
+	wait_until 120 "$name's JSON-RPC" nsenter --net="/run/netns/$(netns_of "$name")" \
+		curl -sf -m 2 -o /dev/null -H 'Content-Type: application/json' \
+		-d '{"id":1,"jsonrpc":"2.0","method":"system_health","params":[]}' "http://127.0.0.1:$(rpc_port "$i")"
+	log "$name runs on $(node_address "$i") (namespace $(netns_of "$name")); its JSON-RPC: ws://127.0.0.1:$(rpc_port "$i") there"
 }
 
 # --hosts: the provider's and the mediator's hosts get a dockerd each, with the base images; the
@@ -562,6 +592,7 @@ start | --*)
 	;;
 stop) stop_all ;;
 status) status ;;
+join) join "${2:?which name?}" ;;
 stop-node) stop_node "${2:?which node?}" ;;
 restart-node) restart_node "${2:?which node?}" && log "restarted $2" ;;
 publish-job)

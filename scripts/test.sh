@@ -4,8 +4,9 @@
 # executor's metering on this host and in a cgroup v2 VM, registries over TLS and directory
 # retention, the market workers end to end on the
 # devnet (real dockerd, real registry), the solver benchmark, the 4-validator devnet's
-# finality with one validator stopped, and an accepted and a mediated match on the devnet of
-# network-namespace hosts (`devnet.sh --hosts`: a dockerd per host, the registry over https).
+# finality with one validator stopped, and on the devnet of network-namespace hosts
+# (`devnet.sh --hosts`: a dockerd per host, the registry over https) an accepted and a mediated
+# match, then a stranger's host joining the validators from Polkadot.js.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -133,7 +134,7 @@ scripts/devnet.sh status
 echo "finalized #$before -> #$(finalized) with dave stopped"
 elapsed "$t"
 
-step "netns devnet: an accepted and a mediated match across hosts"
+step "netns devnet: an accepted and a mediated match across hosts, then a stranger joins the validators"
 t=$SECONDS
 # The previous step's devnet goes; this one puts each node, the provider's and the mediator's
 # dockerd and the directory's registry (https, basic auth) on a host (network namespace) of its
@@ -141,7 +142,7 @@ t=$SECONDS
 scripts/devnet.sh stop
 rm -rf "$MODICUM_DEVNET_DIR"
 export MODICUM_DEVNET_DIR="$(mktemp -d)"
-scripts/devnet.sh start --hosts --detach --validators 2
+scripts/devnet.sh start --hosts --detach --validators 3
 echo "    (devnet up in $((SECONDS - t))s)"
 host_address() { awk -v name="$1" '$1 == name { print $2 }' "$MODICUM_DEVNET_DIR/hosts"; }
 alice="$(host_address alice)"
@@ -204,6 +205,16 @@ registry_saw "$(host_address eve)" "GET /v2/jobs/mandelbrot/manifests/"
 registry_saw "$(host_address eve)" "PUT /v2/modicum/results/blobs/uploads/"
 registry_saw "$(host_address market)" "GET /v2/jobs/coin-flip/manifests/"
 registry_saw "${alice%.*}.1" "PUT /v2/jobs/coin-flip/manifests/"
+
+# A stranger's host with the chain spec and alice as bootnode joins the three genesis
+# validators from Polkadot.js (tests/js/validator.mjs): keys, bond, authoring, fees, votes.
+t_join=$SECONDS
+scripts/devnet.sh join newcomer
+newcomer_rpc="ws://127.0.0.1:$((9944 + MODICUM_DEVNET_PORT_OFFSET + $(wc -l <"$MODICUM_DEVNET_DIR/nodes") - 1))"
+(cd tests/js && nsenter --net="/run/netns/$(awk '$1 == "newcomer" { print $3 }' "$MODICUM_DEVNET_DIR/hosts")" \
+	node validator.mjs "$newcomer_rpc" "ws://$alice:$((9944 + MODICUM_DEVNET_PORT_OFFSET))" bob newcomer) ||
+	{ tail -n 40 "$MODICUM_DEVNET_DIR"/logs/{newcomer,alice}.log >&2; exit 1; }
+echo "    (the stranger joined, validated and left in $((SECONDS - t_join))s)"
 scripts/devnet.sh stop
 elapsed "$t"
 

@@ -1,9 +1,12 @@
-//! Genesis presets: `development` (Alice alone validates) and `local_testnet` (Alice, Bob,
-//! Charlie and Dave validate). Every MDC that will ever exist is endowed here.
+//! Genesis presets: `development` (Alice alone validates), `local_testnet` (Alice, Bob,
+//! Charlie and Dave validate) and `testnet` (the template of a public test network, whose
+//! placeholder accounts and keys its operator replaces). Every MDC that will ever exist is
+//! endowed here.
 
 use crate::{
-	AccountId, Balance, BalancesConfig, MarketConfig, Runtime, RuntimeGenesisConfig, SudoConfig,
-	HOURS, MDC, MILLI_MDC, MINUTES,
+	configs::{CANDIDACY_BOND, MAX_CANDIDATES},
+	AccountId, Balance, BalancesConfig, CollatorSelectionConfig, MarketConfig, Runtime,
+	RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig, HOURS, MDC, MILLI_MDC, MINUTES,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -58,6 +61,13 @@ pub fn endowments() -> Vec<(AccountId, Balance)> {
 	endowed
 }
 
+/// The preset of a public test network's chain spec.
+pub const TESTNET_PRESET: &str = "testnet";
+
+fn alice() -> AccountId {
+	Sr25519Keyring::Alice.to_account_id()
+}
+
 /// A validator's Aura (sr25519) and GRANDPA (ed25519) keys.
 type Validator = (Sr25519Keyring, Ed25519Keyring);
 
@@ -66,24 +76,59 @@ const BOB: Validator = (Sr25519Keyring::Bob, Ed25519Keyring::Bob);
 const CHARLIE: Validator = (Sr25519Keyring::Charlie, Ed25519Keyring::Charlie);
 const DAVE: Validator = (Sr25519Keyring::Dave, Ed25519Keyring::Dave);
 
-fn genesis(validators: &[Validator]) -> Value {
-	let aura: Vec<AuraId> = validators.iter().map(|(sr, _)| sr.public().into()).collect();
-	let grandpa: Vec<(GrandpaId, u64)> =
-		validators.iter().map(|(_, ed)| (ed.public().into(), 1)).collect();
+/// The session keys of a validator whose account is its Aura key's.
+fn session_keys((sr, ed): &Validator) -> SessionKeys {
+	SessionKeys { aura: AuraId::from(sr.public()), grandpa: GrandpaId::from(ed.public()) }
+}
+
+/// A chain whose invulnerable validators are `validators`: the session carries their keys to
+/// Aura and GRANDPA, whose own genesis lists stay empty.
+fn genesis(
+	validators: &[Validator],
+	balances: Vec<(AccountId, Balance)>,
+	sudo: AccountId,
+) -> Value {
+	let account = |(sr, _): &Validator| sr.to_account_id();
 	build_struct_json_patch!(RuntimeGenesisConfig {
-		balances: BalancesConfig { balances: endowments() },
-		aura: pallet_aura::GenesisConfig { authorities: aura },
-		grandpa: pallet_grandpa::GenesisConfig { authorities: grandpa },
-		sudo: SudoConfig { key: Some(Sr25519Keyring::Alice.to_account_id()) },
+		balances: BalancesConfig { balances },
+		collator_selection: CollatorSelectionConfig {
+			invulnerables: validators.iter().map(account).collect(),
+			candidacy_bond: CANDIDACY_BOND,
+			desired_candidates: MAX_CANDIDATES,
+		},
+		session: SessionConfig {
+			keys: validators.iter().map(|v| (account(v), account(v), session_keys(v))).collect(),
+		},
+		sudo: SudoConfig { key: Some(sudo) },
 		market: MarketConfig { parameters: market_parameters() },
 	})
+}
+
+/// The template of a public test network: three validators and a sudo key its operator
+/// replaces (in the chain spec's `session`, `collatorSelection` and `sudo` entries) with their
+/// own before launch; 100 000 MDC for each validator's fees and bonds, the rest of a
+/// 10 000 000 MDC supply with the sudo key to hand out.
+fn testnet() -> Value {
+	const VALIDATORS: [Validator; 3] = [ALICE, BOB, CHARLIE];
+	const SUPPLY: Balance = 10_000_000 * MDC;
+	const PER_VALIDATOR: Balance = 100_000 * MDC;
+	let sudo = Sr25519Keyring::Ferdie.to_account_id();
+	let mut balances: Vec<(AccountId, Balance)> =
+		VALIDATORS.iter().map(|(sr, _)| (sr.to_account_id(), PER_VALIDATOR)).collect();
+	balances.push((pallet_market::Pallet::<Runtime>::account_id(), POOL_ENDOWMENT));
+	let given: Balance = balances.iter().map(|(_, b)| b).sum();
+	balances.push((sudo.clone(), SUPPLY - given));
+	genesis(&VALIDATORS, balances, sudo)
 }
 
 /// The JSON of a preset, or `None` for an unknown id.
 pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
-		sp_genesis_builder::DEV_RUNTIME_PRESET => genesis(&[ALICE]),
-		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => genesis(&[ALICE, BOB, CHARLIE, DAVE]),
+		sp_genesis_builder::DEV_RUNTIME_PRESET => genesis(&[ALICE], endowments(), alice()),
+		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => {
+			genesis(&[ALICE, BOB, CHARLIE, DAVE], endowments(), alice())
+		}
+		TESTNET_PRESET => testnet(),
 		_ => return None,
 	};
 	Some(serde_json::to_string(&patch).expect("a JSON value serializes").into_bytes())
@@ -94,5 +139,6 @@ pub fn preset_names() -> Vec<PresetId> {
 	vec![
 		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
 		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+		PresetId::from(TESTNET_PRESET),
 	]
 }

@@ -19,6 +19,7 @@ mod benchmarks;
 pub mod apis;
 pub mod configs;
 pub mod genesis_config_presets;
+pub mod migrations;
 #[cfg(feature = "std")]
 pub mod testing;
 
@@ -64,7 +65,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("modicum"),
 	impl_name: alloc::borrow::Cow::Borrowed("modicum-node"),
 	authoring_version: 1,
-	spec_version: 101,
+	spec_version: 102,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -179,4 +180,11 @@ mod runtime {
 	pub type Sudo = pallet_sudo;
 	#[runtime::pallet_index(7)]
 	pub type Market = pallet_market;
+	// Authorship notes the author before Session can rotate the validators in the same block.
+	#[runtime::pallet_index(8)]
+	pub type Authorship = pallet_authorship;
+	#[runtime::pallet_index(9)]
+	pub type CollatorSelection = pallet_collator_selection;
+	#[runtime::pallet_index(10)]
+	pub type Session = pallet_session;
 }

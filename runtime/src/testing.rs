@@ -49,7 +49,11 @@ pub fn start_block(number: crate::BlockNumber, slot: u64) {
 /// Open block `number` in slot `number` (so the development chain's only authority authors
 /// it) and apply its timestamp inherent; `Executive::finalize_block` closes it.
 pub fn open_block(number: crate::BlockNumber) {
-	let slot = u64::from(number);
+	open_block_in_slot(number, u64::from(number));
+}
+
+/// Open block `number` in Aura `slot` and apply its timestamp inherent.
+pub fn open_block_in_slot(number: crate::BlockNumber, slot: u64) {
 	start_block(number, slot);
 	let now = pallet_timestamp::Call::set { now: slot * SLOT_DURATION };
 	let inherent = UncheckedExtrinsic::new_bare(RuntimeCall::Timestamp(now));

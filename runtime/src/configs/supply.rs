@@ -1,20 +1,19 @@
 //! The fixed token supply: every token exists from genesis, none is minted or burned later.
 //!
-//! Fees, tips and dust go to the block author (or, with no author, to the market's penalty
-//! pool). Calls that would change the total issuance are refused to every origin: signed origins
+//! Fees, tips and dust go to the block author's account (or, with no author, to the market's
+//! penalty pool). Calls that would change the total issuance are refused to every origin: signed origins
 //! through the base call filter, root through [`SudoCall`], the only call type sudo dispatches.
 
-use super::{AccountId, Aura, Balances, Runtime, RuntimeCall, RuntimeOrigin};
+use super::{AccountId, Balances, Runtime, RuntimeCall, RuntimeOrigin};
 use codec::{Decode, DecodeWithMemTracking, Encode};
 use frame_support::{
 	dispatch::{DispatchInfo, DispatchResultWithPostInfo, GetDispatchInfo},
 	traits::{
 		fungible::{Balanced, Credit},
-		Contains, FindAuthor, OnUnbalanced, UnfilteredDispatchable,
+		Contains, OnUnbalanced, UnfilteredDispatchable,
 	},
 };
 use scale_info::{Type, TypeInfo};
-use sp_core::crypto::ByteArray;
 
 /// Calls that would change the total issuance.
 pub struct IssuanceChanging;
@@ -82,14 +81,10 @@ impl From<frame_system::Call<Runtime>> for SudoCall {
 	}
 }
 
-/// The account of the current block's Aura author: validators sign blocks with the key of
-/// their account.
+/// The account of the validator authoring the current block: its Aura slot's index in the
+/// session's validators, whatever keys it signs with.
 pub fn block_author() -> Option<AccountId> {
-	let digest = frame_system::Pallet::<Runtime>::digest();
-	let pre_runtime = digest.logs.iter().filter_map(|log| log.as_pre_runtime());
-	let index = <Aura as FindAuthor<u32>>::find_author(pre_runtime)?;
-	let authority = pallet_aura::Authorities::<Runtime>::get().get(index as usize)?.clone();
-	AccountId::try_from(authority.as_slice()).ok()
+	pallet_authorship::Pallet::<Runtime>::author()
 }
 
 /// Sends fees, tips and dust to the block author instead of burning them.

@@ -1,0 +1,123 @@
+//! The validator set: open to anyone who bonds MDC, rotated every session.
+//!
+//! A candidate sets its session keys (`session.set_keys`, with the ownership proof of
+//! `author_rotateKeysWithOwner`), bonds `collatorSelection.candidacyBond`
+//! (`register_as_candidate`) and authors and votes from the second session boundary on; root
+//! names the invulnerable validators. A candidate that authors no block for `KickThreshold` is
+//! dropped at a session boundary and its bond returned; bonds are reserved, never slashed or
+//! paid out, so the supply stays fixed. Validators earn the fees of the blocks they author
+//! (`supply::ToBlockAuthor`), found through pallet-authorship and the session's validator list,
+//! so they reach the validator's account whatever its current keys.
+
+use alloc::vec::Vec;
+
+use super::{
+	AccountId, Aura, Balance, Balances, BlockNumber, CollatorSelection, Runtime, RuntimeEvent,
+	Session, SessionKeys, STORAGE_BYTE_DEPOSIT,
+};
+use frame_support::{parameter_types, traits::ConstU32, PalletId};
+use frame_system::EnsureRoot;
+use pallet_collator_selection::IdentityCollator;
+use pallet_session::{FindAccountFromAuthorIndex, PeriodicSessions, SessionManager};
+use sp_runtime::traits::OpaqueKeys;
+
+/// Blocks per session: a new candidate authors within two sessions of bonding, and a rotation
+/// costs one pass over at most [`MAX_VALIDATORS`] seats.
+pub const SESSION_PERIOD: BlockNumber = crate::MINUTES;
+
+/// A candidate that authors no block for this long is dropped at the next session boundary.
+/// Every validator of a full set has a slot at least every [`MAX_VALIDATORS`] blocks, so this
+/// is at least nine of its slots.
+pub const KICK_THRESHOLD: BlockNumber = 10 * crate::MINUTES;
+
+/// Seats for validators named by root.
+pub const MAX_INVULNERABLES: u32 = 8;
+/// Seats for bonded candidates.
+pub const MAX_CANDIDATES: u32 = 24;
+/// Every seat: Aura's and GRANDPA's authority lists hold this many.
+pub const MAX_VALIDATORS: u32 = MAX_INVULNERABLES + MAX_CANDIDATES;
+
+/// What a candidate bonds to join the validators: at genesis and after the upgrade from
+/// release 0; root may change it.
+pub const CANDIDACY_BOND: Balance = 1_000 * crate::MDC;
+
+/// Bytes a validator's keys occupy: its `NextKeys` entry and one `KeyOwner` entry per key,
+/// each with its map prefix and hashed key.
+const SESSION_KEYS_BYTES: Balance = 96 + 32 + 2 * (32 + 16 + 4 + 32 + 32);
+
+parameter_types! {
+	pub const SessionPeriod: BlockNumber = SESSION_PERIOD;
+	pub const SessionOffset: BlockNumber = 0;
+	pub const ValidatorPotId: PalletId = PalletId(*b"mdc/vals");
+	pub const KeyDeposit: Balance = STORAGE_BYTE_DEPOSIT * SESSION_KEYS_BYTES;
+	pub const KickThreshold: BlockNumber = KICK_THRESHOLD;
+}
+
+/// The candidate selection's set for each session, passed on only when it differs from the
+/// set that starts now: the selection names a set at every boundary, and the session would
+/// count each as a change, making GRANDPA start a new authority set (and keep a justification
+/// for it) every minute.
+pub struct ChangedValidators;
+
+/// A session's number (sp-staking's `SessionIndex`).
+type SessionIndex = u32;
+
+impl SessionManager<AccountId> for ChangedValidators {
+	fn new_session(index: SessionIndex) -> Option<Vec<AccountId>> {
+		let next = <CollatorSelection as SessionManager<AccountId>>::new_session(index)?;
+		// At a boundary the session has made the queued set current already.
+		(next != Session::validators()).then_some(next)
+	}
+
+	fn new_session_genesis(index: SessionIndex) -> Option<Vec<AccountId>> {
+		<CollatorSelection as SessionManager<AccountId>>::new_session_genesis(index)
+	}
+
+	fn start_session(index: SessionIndex) {
+		<CollatorSelection as SessionManager<AccountId>>::start_session(index)
+	}
+
+	fn end_session(index: SessionIndex) {
+		<CollatorSelection as SessionManager<AccountId>>::end_session(index)
+	}
+}
+
+impl pallet_authorship::Config for Runtime {
+	/// The Aura slot's author index, mapped to the validator's account by the session.
+	type FindAuthor = FindAccountFromAuthorIndex<Runtime, Aura>;
+	/// Notes when each candidate last authored, for dropping the idle ones.
+	type EventHandler = (CollatorSelection,);
+}
+
+impl pallet_session::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type ValidatorId = AccountId;
+	type ValidatorIdOf = IdentityCollator;
+	type ShouldEndSession = PeriodicSessions<SessionPeriod, SessionOffset>;
+	type NextSessionRotation = PeriodicSessions<SessionPeriod, SessionOffset>;
+	type SessionManager = ChangedValidators;
+	/// Aura's and GRANDPA's authorities follow the session.
+	type SessionHandler = <SessionKeys as OpaqueKeys>::KeyTypeIdProviders;
+	type Keys = SessionKeys;
+	type DisablingStrategy = ();
+	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
+	type Currency = Balances;
+	type KeyDeposit = KeyDeposit;
+}
+
+impl pallet_collator_selection::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type UpdateOrigin = EnsureRoot<AccountId>;
+	/// Its account receives nothing: fees go to the author directly.
+	type PotId = ValidatorPotId;
+	type MaxCandidates = ConstU32<MAX_CANDIDATES>;
+	/// A single validator keeps a chain producing blocks (the development chain has one).
+	type MinEligibleCollators = ConstU32<1>;
+	type MaxInvulnerables = ConstU32<MAX_INVULNERABLES>;
+	type KickThreshold = KickThreshold;
+	type ValidatorId = AccountId;
+	type ValidatorIdOf = IdentityCollator;
+	type ValidatorRegistration = Session;
+	type WeightInfo = pallet_collator_selection::weights::SubstrateWeight<Runtime>;
+}
