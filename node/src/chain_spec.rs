@@ -70,6 +70,9 @@ const TESTNET_BOOTNODES: [&str; 3] = [
 	"/dns/validator-3.testnet.example/tcp/30333/p2p/12D3KooWSCufgHzV4fCwRijfH2k3abrpAJxTKxEvN1FDuRXA2U9x",
 ];
 
+/// The id of `testnet`; a node refuses to run a chain of this id (the unmodified template).
+pub const TESTNET_ID: &str = "modicum_testnet";
+
 /// The template of a public test network: three validators, a sudo key and bootnodes, each a
 /// placeholder its operator replaces before launch.
 pub fn testnet() -> Result<ChainSpec, String> {
@@ -79,7 +82,7 @@ pub fn testnet() -> Result<ChainSpec, String> {
 		.collect::<Result<Vec<MultiaddrWithPeerId>, String>>()?;
 	Ok(builder(
 		"Modicum Testnet",
-		"modicum_testnet",
+		TESTNET_ID,
 		ChainType::Live,
 		modicum_runtime::genesis_config_presets::TESTNET_PRESET,
 	)?

@@ -142,6 +142,13 @@ pub fn run() -> sc_cli::Result<()> {
 		}
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
+			// Its keys are the public development keys: a network run from it belongs to anyone.
+			if runner.config().chain_spec.id() == chain_spec::TESTNET_ID {
+				return Err("`--chain testnet` is a template: write it with `build-spec --chain testnet`, \
+					replace its placeholder keys and bootnodes, and run the result \
+					(docs/how-to/start-a-network.md)"
+					.into());
+			}
 			let roles: modicum_roles::Roles = cli.roles.clone().into();
 			runner.run_node_until_exit(|config| async move {
 				match config.network.network_backend {

@@ -3,13 +3,15 @@
 //! imports them (Aura slot digest, timestamp inherent, hooks, finalization).
 
 use crate::{
-	genesis_config_presets::get_preset, Executive, Header, RuntimeCall, RuntimeGenesisConfig,
-	System, UncheckedExtrinsic, SLOT_DURATION,
+	genesis_config_presets::get_preset, Executive, Header, Nonce, RuntimeCall,
+	RuntimeGenesisConfig, Signature, SignedPayload, System, TxExtension, UncheckedExtrinsic,
+	SLOT_DURATION,
 };
 use codec::Encode;
 use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
+use sp_keyring::Sr25519Keyring;
 use sp_runtime::{
-	generic::{Digest, DigestItem},
+	generic::{Digest, DigestItem, Era},
 	traits::Header as _,
 	BuildStorage,
 };
@@ -77,4 +79,28 @@ pub fn produce_block(
 	}
 	Executive::finalize_block();
 	count
+}
+
+/// The transaction extensions every wallet sends, immortal, with `nonce` and no tip.
+pub fn tx_extension(nonce: Nonce) -> TxExtension {
+	(
+		frame_system::CheckNonZeroSender::new(),
+		frame_system::CheckSpecVersion::new(),
+		frame_system::CheckTxVersion::new(),
+		frame_system::CheckGenesis::new(),
+		frame_system::CheckEra::from(Era::Immortal),
+		frame_system::CheckNonce::from(nonce),
+		frame_system::CheckWeight::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::from(0),
+		frame_system::WeightReclaim::new(),
+	)
+}
+
+/// `call` signed by `signer` for this runtime at its next nonce, the way every wallet signs it.
+pub fn signed(signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExtrinsic {
+	let who = signer.to_account_id();
+	let extension = tx_extension(System::account_nonce(&who));
+	let payload = SignedPayload::new(call.clone(), extension.clone()).expect("implicit data");
+	let signature = payload.using_encoded(|bytes| signer.sign(bytes));
+	UncheckedExtrinsic::new_signed(call, who.into(), Signature::Sr25519(signature), extension)
 }

@@ -3,7 +3,7 @@
 use modicum_runtime::{
 	configs::{IssuanceChanging, SudoCall, ToBlockAuthor},
 	genesis_config_presets::POOL_ENDOWMENT,
-	testing::{genesis_ext, produce_block, start_block},
+	testing::{genesis_ext, produce_block, signed, start_block},
 	*,
 };
 use codec::Encode;
@@ -17,7 +17,7 @@ use frame_support::{
 	},
 };
 use sp_keyring::Sr25519Keyring;
-use sp_runtime::{generic::Era, traits::Dispatchable};
+use sp_runtime::traits::Dispatchable;
 
 /// Every planck that exists, written out independently of the presets that endow it: twelve
 /// well-known development accounts (Alice to Ferdie and their stashes) with 1 000 000 MDC each,
@@ -53,30 +53,6 @@ fn account(who: Sr25519Keyring) -> AccountId {
 /// Start block 1 as authored by the Aura authority of `slot`.
 fn start_block_in_slot(slot: u64) {
 	start_block(1, slot);
-}
-
-/// A transaction signed by `signer` the way every wallet signs it.
-fn signed(signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExtrinsic {
-	let nonce = System::account_nonce(account(signer));
-	let extension: TxExtension = (
-		frame_system::CheckNonZeroSender::new(),
-		frame_system::CheckSpecVersion::new(),
-		frame_system::CheckTxVersion::new(),
-		frame_system::CheckGenesis::new(),
-		frame_system::CheckEra::from(Era::Immortal),
-		frame_system::CheckNonce::from(nonce),
-		frame_system::CheckWeight::new(),
-		pallet_transaction_payment::ChargeTransactionPayment::from(0),
-		frame_system::WeightReclaim::new(),
-	);
-	let payload = SignedPayload::new(call.clone(), extension.clone()).unwrap();
-	let signature = payload.using_encoded(|bytes| signer.sign(bytes));
-	UncheckedExtrinsic::new_signed(
-		call,
-		account(signer).into(),
-		Signature::Sr25519(signature),
-		extension,
-	)
 }
 
 #[test]

@@ -6,11 +6,12 @@
 
 use codec::{Decode, Encode};
 use frame_support::traits::{
-	fungible::InspectHold,
+	fungible::{Inspect, InspectHold},
 	OnRuntimeUpgrade,
 };
 use modicum_runtime::{
 	migrations::{Migrations, ValidatorsFromFixedAuthorities},
+	testing::tx_extension,
 	*,
 };
 use pallet_market::{
@@ -21,7 +22,7 @@ use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
 use sp_core::traits::{CallContext, CodeExecutor, ReadRuntimeVersionExt, RuntimeCode};
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::{
-	generic::{Digest, DigestItem, Era},
+	generic::{Digest, DigestItem},
 	traits::Header as _,
 	ApplyExtrinsicResult, BuildStorage,
 };
@@ -170,17 +171,7 @@ impl Chain {
 	) -> UncheckedExtrinsic {
 		let who = signer.to_account_id();
 		let nonce = self.nonces.entry(who.clone()).or_default();
-		let extension: TxExtension = (
-			frame_system::CheckNonZeroSender::new(),
-			frame_system::CheckSpecVersion::new(),
-			frame_system::CheckTxVersion::new(),
-			frame_system::CheckGenesis::new(),
-			frame_system::CheckEra::from(Era::Immortal),
-			frame_system::CheckNonce::from(*nonce),
-			frame_system::CheckWeight::new(),
-			pallet_transaction_payment::ChargeTransactionPayment::from(0),
-			frame_system::WeightReclaim::new(),
-		);
+		let extension = tx_extension(*nonce);
 		*nonce += 1;
 		let implicit = (
 			(),
@@ -341,6 +332,11 @@ fn match_and_result(chain: &mut Chain) -> pallet_market::MatchId {
 	match_id
 }
 
+fn sorted(mut accounts: Vec<AccountId>) -> Vec<AccountId> {
+	accounts.sort();
+	accounts
+}
+
 fn held(who: Sr25519Keyring) -> Balance {
 	let who = who.to_account_id();
 	[
@@ -388,6 +384,17 @@ fn upgrade_in_place(release: u32, spec: &std::path::Path) {
 		assert!(chain.read(|| held(who)) > 0, "release {release}: {who:?} holds a deposit or bond");
 	}
 	let authorities = chain.read(pallet_aura::Authorities::<Runtime>::get);
+	// Release 0's validators are its Aura keys' accounts; later releases have a session.
+	let validators = sorted(chain.read(|| {
+		let session = Session::validators();
+		if !session.is_empty() {
+			return session;
+		}
+		authorities.iter().map(|a| AccountId::from(a.clone().into_inner())).collect()
+	}));
+	let before = chain
+		.read(ValidatorsFromFixedAuthorities::check_before)
+		.unwrap_or_else(|e| panic!("release {release}'s validators: {e:?}"));
 
 	// The upgrade, through sudo, as an operator sends it.
 	let code = modicum_runtime::WASM_BINARY.expect("this build's wasm").to_vec();
@@ -403,6 +410,46 @@ fn upgrade_in_place(release: u32, spec: &std::path::Path) {
 	let new = chain.version();
 	assert!(new.spec_version > old.spec_version, "release {release}: the new wasm runs");
 	assert_eq!(new.spec_version, VERSION.spec_version);
+
+	// The migration ran on the upgrade's first block: release 0's validators are the session's
+	// and invulnerable, and the next block's fees reach its author's account.
+	chain.read(|| ValidatorsFromFixedAuthorities::check_after(before)).expect("migrated");
+	chain.read(|| {
+		assert_eq!(sorted(Session::validators()), validators, "release {release}: session");
+		let invulnerables = pallet_collator_selection::Invulnerables::<Runtime>::get().to_vec();
+		assert_eq!(invulnerables, validators, "release {release}: invulnerables");
+	});
+	// A session's first block takes no transactions.
+	if (chain.number + 1) % configs::SESSION_PERIOD == 0 {
+		chain.block(vec![]);
+	}
+	let session = chain.read(Session::validators);
+	let author = session[(chain.number as usize + 1) % session.len()].clone();
+	let earned = chain.read(|| Balances::balance(&author));
+	chain.block(vec![(
+		JOB_CREATOR,
+		RuntimeCall::Balances(BalancesCall::transfer_keep_alive {
+			dest: PROVIDER.to_account_id().into(),
+			value: MDC,
+		}),
+	)]);
+	let fees: Balance = chain.read(|| {
+		System::events()
+			.into_iter()
+			.filter_map(|record| match record.event {
+				RuntimeEvent::TransactionPayment(
+					pallet_transaction_payment::Event::TransactionFeePaid { actual_fee, .. },
+				) => Some(actual_fee),
+				_ => None,
+			})
+			.sum()
+	});
+	assert!(fees > 0);
+	assert_eq!(
+		chain.read(|| Balances::balance(&author)),
+		earned + fees,
+		"the author earns the fees"
+	);
 
 	// After: the match in flight settles, open offers and bonds release, nothing is minted.
 	let in_flight_state = chain.read(|| pallet_market::Matches::<Runtime>::get(in_flight));

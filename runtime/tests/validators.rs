@@ -9,7 +9,7 @@ use frame_support::{
 };
 use modicum_runtime::{
 	configs::{CANDIDACY_BOND, KICK_THRESHOLD, MAX_CANDIDATES, SESSION_PERIOD},
-	testing::{genesis_ext, open_block_in_slot, produce_block},
+	testing::{genesis_ext, open_block_in_slot, produce_block, signed as signed_xt},
 	*,
 };
 use sp_keyring::Sr25519Keyring;
@@ -127,28 +127,13 @@ fn a_bonded_candidate_validates_from_the_second_session_boundary_and_earns_its_b
 	});
 }
 
-/// Bob's signed transfer of 1 MDC to Charlie.
+/// `from`'s signed transfer of 1 MDC to Charlie.
 fn transfer(from: Sr25519Keyring) -> UncheckedExtrinsic {
-	use sp_runtime::generic::Era;
-	let who = from.to_account_id();
 	let call = RuntimeCall::Balances(BalancesCall::transfer_keep_alive {
 		dest: Sr25519Keyring::Charlie.to_account_id().into(),
 		value: MDC,
 	});
-	let extension: TxExtension = (
-		frame_system::CheckNonZeroSender::new(),
-		frame_system::CheckSpecVersion::new(),
-		frame_system::CheckTxVersion::new(),
-		frame_system::CheckGenesis::new(),
-		frame_system::CheckEra::from(Era::Immortal),
-		frame_system::CheckNonce::from(System::account_nonce(&who)),
-		frame_system::CheckWeight::new(),
-		pallet_transaction_payment::ChargeTransactionPayment::from(0),
-		frame_system::WeightReclaim::new(),
-	);
-	let payload = SignedPayload::new(call.clone(), extension.clone()).unwrap();
-	let signature = payload.using_encoded(|bytes| from.sign(bytes));
-	UncheckedExtrinsic::new_signed(call, who.into(), Signature::Sr25519(signature), extension)
+	signed_xt(from, call)
 }
 
 #[test]
@@ -313,5 +298,72 @@ fn the_testnet_template_has_three_invulnerable_validators_with_keys_and_ten_mill
 		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 3, "each has its Aura key");
 		assert_eq!(Grandpa::grandpa_authorities().len(), 3, "and its GRANDPA key");
 		assert_eq!(Balances::total_issuance(), 10_000_000 * MDC);
+	});
+}
+
+#[test]
+fn bonded_strangers_never_hold_a_third_of_the_votes_the_highest_bonds_validate() {
+	local_testnet().execute_with(|| {
+		run_until(1);
+		// Four invulnerables seat one candidate: five voters, four of them named by root.
+		let (low, high) = (stranger(1, 10_000 * MDC), stranger(2, 10_000 * MDC));
+		join(&low);
+		join(&high);
+		assert_ok!(CollatorSelection::update_bond(signed(high.clone()), CANDIDACY_BOND + MDC));
+		run_until(next_session_start() + SESSION_PERIOD);
+		let validators = Session::validators();
+		assert_eq!(validators.len(), 5);
+		assert!(validators.contains(&high) && !validators.contains(&low), "{validators:?}");
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 5);
+		assert_eq!(Grandpa::grandpa_authorities().len(), 5);
+		// The waiting candidate stays registered and takes the seat when it outbids.
+		assert_ok!(CollatorSelection::update_bond(signed(low.clone()), CANDIDACY_BOND + 2 * MDC));
+		run_until(next_session_start() + SESSION_PERIOD);
+		let validators = Session::validators();
+		assert!(validators.contains(&low) && !validators.contains(&high), "{validators:?}");
+	});
+}
+
+#[test]
+fn sessions_with_an_unchanged_set_keep_grandpas_authority_set() {
+	local_testnet().execute_with(|| {
+		let set = pallet_grandpa::CurrentSetId::<Runtime>::get();
+		run_until(4 * SESSION_PERIOD + 1);
+		assert_eq!(Session::current_index(), 4);
+		assert_eq!(pallet_grandpa::CurrentSetId::<Runtime>::get(), set, "no new set");
+	});
+}
+
+#[test]
+fn one_set_of_keys_serves_one_account() {
+	local_testnet().execute_with(|| {
+		run_until(1);
+		let (owner, other) = (stranger(1, 10_000 * MDC), stranger(2, 10_000 * MDC));
+		let (keys, proof) = keys_for(&owner);
+		assert_ok!(Session::set_keys(signed(owner.clone()), keys.clone(), proof));
+		// Even with a valid proof for itself (its operator holds the keys too).
+		let proof = keys.clone().create_ownership_proof(&other.encode()).expect("in the keystore");
+		assert_noop!(
+			Session::set_keys(signed(other), keys, proof.encode()),
+			SessionError::DuplicatedKey
+		);
+	});
+}
+
+#[test]
+fn a_validator_that_purges_its_keys_leaves_the_set_and_gets_its_deposit_back() {
+	local_testnet().execute_with(|| {
+		run_until(1);
+		let newcomer = stranger(1, 10_000 * MDC);
+		let keys = join(&newcomer);
+		run_until(next_session_start() + SESSION_PERIOD);
+		assert!(Session::validators().contains(&newcomer));
+		assert_ok!(Session::purge_keys(signed(newcomer.clone())));
+		let keys_hold = RuntimeHoldReason::Session(pallet_session::HoldReason::Keys);
+		assert_eq!(Balances::balance_on_hold(&keys_hold, &newcomer), 0);
+		run_until(next_session_start() + SESSION_PERIOD);
+		assert!(!Session::validators().contains(&newcomer));
+		assert!(!pallet_aura::Authorities::<Runtime>::get().contains(&keys.aura));
+		assert_eq!(Session::validators().len(), 4, "the chain goes on with the invulnerables");
 	});
 }

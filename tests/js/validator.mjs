@@ -46,9 +46,11 @@ function log(message) {
   console.log(`# ${message}`);
 }
 
+// Immortal: a node that has just synced may check a transaction against a block older than the
+// one a mortal era would be born in.
 function submit(api, tx, signer) {
   return new Promise((resolve, reject) => {
-    tx.signAndSend(signer, ({ status, events, dispatchError }) => {
+    tx.signAndSend(signer, { era: 0 }, ({ status, events, dispatchError }) => {
       if (dispatchError) {
         const { section, name } = dispatchError.isModule
           ? api.registry.findMetaError(dispatchError.asModule)
@@ -164,7 +166,7 @@ try {
   remarks = await api.rpc.chain.subscribeNewHeads(() => {
     if (pending) return;
     pending = true;
-    api.tx.system.remark('0x6d6463').signAndSend(alice, { nonce: -1 }, ({ status }) => {
+    api.tx.system.remark('0x6d6463').signAndSend(alice, { nonce: -1, era: 0 }, ({ status }) => {
       if (status.isInBlock || status.isDropped || status.isInvalid || status.isUsurped) pending = false;
     }).catch(() => { pending = false; });
   });

@@ -3,11 +3,14 @@
 //! A candidate sets its session keys (`session.set_keys`, with the ownership proof of
 //! `author_rotateKeysWithOwner`), bonds `collatorSelection.candidacyBond`
 //! (`register_as_candidate`) and authors and votes from the second session boundary on; root
-//! names the invulnerable validators. A candidate that authors no block for `KickThreshold` is
-//! dropped at a session boundary and its bond returned; bonds are reserved, never slashed or
-//! paid out, so the supply stays fixed. Validators earn the fees of the blocks they author
-//! (`supply::ToBlockAuthor`), found through pallet-authorship and the session's validator list,
-//! so they reach the validator's account whatever its current keys.
+//! names the invulnerable validators. Beside I invulnerables at most ⌊(I − 1)/2⌋ candidates
+//! (the highest bonds) validate, so bonded strangers never hold a third of GRANDPA's votes or
+//! of the slots: silent ones can neither halt finality nor stall blocks. A candidate that
+//! authors no block for `KickThreshold` is dropped at a session boundary and its bond returned;
+//! bonds are reserved, never slashed or paid out, so the supply stays fixed. Validators earn
+//! the fees of the blocks they author (`supply::ToBlockAuthor`), found through
+//! pallet-authorship and the session's validator list, so they reach the validator's account
+//! whatever its current keys.
 
 use alloc::vec::Vec;
 
@@ -25,10 +28,10 @@ use sp_runtime::traits::OpaqueKeys;
 /// costs one pass over at most [`MAX_VALIDATORS`] seats.
 pub const SESSION_PERIOD: BlockNumber = crate::MINUTES;
 
-/// A candidate that authors no block for this long is dropped at the next session boundary.
-/// Every validator of a full set has a slot at least every [`MAX_VALIDATORS`] blocks, so this
-/// is at least nine of its slots.
-pub const KICK_THRESHOLD: BlockNumber = 10 * crate::MINUTES;
+/// A candidate that authors no block for this long (three sessions, each with at least one of
+/// its slots) is dropped at the next session boundary; a new candidate's count starts this long
+/// after it bonds.
+pub const KICK_THRESHOLD: BlockNumber = 3 * SESSION_PERIOD;
 
 /// Seats for validators named by root.
 pub const MAX_INVULNERABLES: u32 = 8;
@@ -53,24 +56,49 @@ parameter_types! {
 	pub const KickThreshold: BlockNumber = KICK_THRESHOLD;
 }
 
-/// The candidate selection's set for each session, passed on only when it differs from the
-/// set that starts now: the selection names a set at every boundary, and the session would
-/// count each as a change, making GRANDPA start a new authority set (and keep a justification
-/// for it) every minute.
-pub struct ChangedValidators;
+/// The candidate selection's set for each session, as the session may seat it: accounts with
+/// keys (the session drops the others anyway), at most ⌊(I − 1)/2⌋ candidates beside the I
+/// invulnerables, highest bonds first (with no invulnerables, every candidate). Passed on only
+/// when it differs from the set that starts now: the selection names a set at every boundary,
+/// and the session would count each as a change, making GRANDPA start a new authority set (and
+/// keep a justification for it) every minute.
+pub struct SeatedValidators;
 
 /// A session's number (sp-staking's `SessionIndex`).
 type SessionIndex = u32;
 
-impl SessionManager<AccountId> for ChangedValidators {
+fn has_keys(who: &AccountId) -> bool {
+	pallet_session::NextKeys::<Runtime>::contains_key(who)
+}
+
+/// `selection` (invulnerables, then candidates by bond) cut to the seats strangers may hold.
+fn seated(selection: Vec<AccountId>) -> Vec<AccountId> {
+	let invulnerables = pallet_collator_selection::Invulnerables::<Runtime>::get();
+	let (named, bonded): (Vec<_>, Vec<_>) =
+		selection.into_iter().filter(has_keys).partition(|who| invulnerables.contains(who));
+	let seats = if named.is_empty() { bonded.len() } else { (named.len() - 1) / 2 };
+	named.into_iter().chain(bonded.into_iter().take(seats)).collect()
+}
+
+fn sorted(mut accounts: Vec<AccountId>) -> Vec<AccountId> {
+	accounts.sort();
+	accounts
+}
+
+impl SessionManager<AccountId> for SeatedValidators {
 	fn new_session(index: SessionIndex) -> Option<Vec<AccountId>> {
-		let next = <CollatorSelection as SessionManager<AccountId>>::new_session(index)?;
-		// At a boundary the session has made the queued set current already.
-		(next != Session::validators()).then_some(next)
+		// The selection drops idle candidates here.
+		let next = seated(<CollatorSelection as SessionManager<AccountId>>::new_session(index)?);
+		// At a boundary the session has made the queued set current already. A set with no
+		// validator would stop the chain: the current one stays.
+		let current = Session::validators();
+		let unchanged =
+			sorted(next.clone()) == sorted(current.clone()) && current.iter().all(has_keys);
+		(!unchanged && !next.is_empty()).then_some(next)
 	}
 
 	fn new_session_genesis(index: SessionIndex) -> Option<Vec<AccountId>> {
-		<CollatorSelection as SessionManager<AccountId>>::new_session_genesis(index)
+		<CollatorSelection as SessionManager<AccountId>>::new_session_genesis(index).map(seated)
 	}
 
 	fn start_session(index: SessionIndex) {
@@ -95,7 +123,7 @@ impl pallet_session::Config for Runtime {
 	type ValidatorIdOf = IdentityCollator;
 	type ShouldEndSession = PeriodicSessions<SessionPeriod, SessionOffset>;
 	type NextSessionRotation = PeriodicSessions<SessionPeriod, SessionOffset>;
-	type SessionManager = ChangedValidators;
+	type SessionManager = SeatedValidators;
 	/// Aura's and GRANDPA's authorities follow the session.
 	type SessionHandler = <SessionKeys as OpaqueKeys>::KeyTypeIdProviders;
 	type Keys = SessionKeys;
