@@ -28,9 +28,9 @@ use sp_runtime::traits::OpaqueKeys;
 /// costs one pass over at most [`MAX_VALIDATORS`] seats.
 pub const SESSION_PERIOD: BlockNumber = crate::MINUTES;
 
-/// A candidate that authors no block for this long (three sessions, each with at least one of
-/// its slots) is dropped at the next session boundary; a new candidate's count starts this long
-/// after it bonds.
+/// A seated candidate that authors no block for this long (three sessions, each with at least
+/// one of its slots) is dropped at the next session boundary; the count starts a session after
+/// it is seated (and no earlier than this long after it bonds).
 pub const KICK_THRESHOLD: BlockNumber = 3 * SESSION_PERIOD;
 
 /// Seats for validators named by root.
@@ -85,20 +85,47 @@ fn sorted(mut accounts: Vec<AccountId>) -> Vec<AccountId> {
 	accounts
 }
 
+/// A candidate waiting for a seat cannot author: the selection's idle count (`KickThreshold`
+/// since `LastAuthoredBlock`) starts for it only a session after it is seated.
+fn spare_waiting_candidates(seated: &[AccountId]) {
+	let spared_until =
+		frame_system::Pallet::<Runtime>::block_number().saturating_add(SESSION_PERIOD);
+	for candidate in pallet_collator_selection::CandidateList::<Runtime>::get() {
+		if !seated.contains(&candidate.who) {
+			pallet_collator_selection::LastAuthoredBlock::<Runtime>::mutate(
+				&candidate.who,
+				|last| *last = (*last).max(spared_until),
+			);
+		}
+	}
+}
+
 impl SessionManager<AccountId> for SeatedValidators {
 	fn new_session(index: SessionIndex) -> Option<Vec<AccountId>> {
+		// At a boundary the session has made the queued set current already.
+		let current = Session::validators();
+		spare_waiting_candidates(&current);
 		// The selection drops idle candidates here.
 		let next = seated(<CollatorSelection as SessionManager<AccountId>>::new_session(index)?);
-		// At a boundary the session has made the queued set current already. A set with no
-		// validator would stop the chain: the current one stays.
-		let current = Session::validators();
-		let unchanged =
-			sorted(next.clone()) == sorted(current.clone()) && current.iter().all(has_keys);
-		(!unchanged && !next.is_empty()).then_some(next)
+		if next.is_empty() {
+			// A set with no validator would stop the chain: those of the current one that
+			// still have keys stay.
+			let keyed: Vec<AccountId> = current.iter().filter(|v| has_keys(v)).cloned().collect();
+			return (!keyed.is_empty() && keyed.len() < current.len()).then_some(keyed);
+		}
+		// A change GRANDPA could not take (a forced change of `note_stalled` pending) is
+		// offered again at every boundary until it does.
+		let unchanged = sorted(next.clone()) == sorted(current.clone())
+			&& current.iter().all(has_keys)
+			&& !pallet_grandpa::PendingChange::<Runtime>::exists();
+		(!unchanged).then_some(next)
 	}
 
 	fn new_session_genesis(index: SessionIndex) -> Option<Vec<AccountId>> {
-		<CollatorSelection as SessionManager<AccountId>>::new_session_genesis(index).map(seated)
+		// With no invulnerable keyed, the session falls back to its genesis keys.
+		<CollatorSelection as SessionManager<AccountId>>::new_session_genesis(index)
+			.map(seated)
+			.filter(|set| !set.is_empty())
 	}
 
 	fn start_session(index: SessionIndex) {

@@ -316,7 +316,12 @@ fn bonded_strangers_never_hold_a_third_of_the_votes_the_highest_bonds_validate()
 		assert!(validators.contains(&high) && !validators.contains(&low), "{validators:?}");
 		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 5);
 		assert_eq!(Grandpa::grandpa_authorities().len(), 5);
-		// The waiting candidate stays registered and takes the seat when it outbids.
+		// Waiting for a seat never counts as idle: the waiting candidate stays registered.
+		run_until(System::block_number() + 3 * KICK_THRESHOLD);
+		let candidates = pallet_collator_selection::CandidateList::<Runtime>::get();
+		assert!(candidates.iter().any(|c| c.who == low), "still waiting");
+		assert_eq!(bonded(&low), CANDIDACY_BOND);
+		// It takes the seat when it outbids.
 		assert_ok!(CollatorSelection::update_bond(signed(low.clone()), CANDIDACY_BOND + 2 * MDC));
 		run_until(next_session_start() + SESSION_PERIOD);
 		let validators = Session::validators();
