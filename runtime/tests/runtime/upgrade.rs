@@ -31,8 +31,8 @@ use std::{collections::BTreeMap, path::PathBuf};
 type Executor = WasmExecutor<sp_io::SubstrateHostFunctions>;
 type Market = pallet_market::Pallet<Runtime>;
 
-/// Every kept release older than this build, oldest first.
-fn older_releases() -> Vec<(u32, PathBuf)> {
+/// A chain at the genesis of every kept release older than this build, oldest first.
+fn older_releases() -> Vec<(u32, Chain)> {
 	let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("releases");
 	let mut releases: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
 		.expect("runtime/releases exists")
@@ -45,10 +45,11 @@ fn older_releases() -> Vec<(u32, PathBuf)> {
 	releases.sort();
 	releases
 		.into_iter()
-		.filter(|(_, spec)| {
-			let version = Chain::from_spec(spec).version();
+		.filter_map(|(release, spec)| {
+			let mut chain = Chain::from_spec(&spec);
+			let version = chain.version();
 			assert_eq!(version.spec_name, VERSION.spec_name, "{}", spec.display());
-			version.spec_version < VERSION.spec_version
+			(version.spec_version < VERSION.spec_version).then_some((release, chain))
 		})
 		.collect()
 }
@@ -353,14 +354,13 @@ fn held(who: Sr25519Keyring) -> Balance {
 fn a_chain_of_each_older_release_upgrades_in_place_with_its_market_in_flight() {
 	let releases = older_releases();
 	assert!(!releases.is_empty(), "a release older than this build is kept in runtime/releases");
-	for (release, spec) in releases {
-		upgrade_in_place(release, &spec);
+	for (release, chain) in releases {
+		upgrade_in_place(release, chain);
 	}
 }
 
-fn upgrade_in_place(release: u32, spec: &std::path::Path) {
+fn upgrade_in_place(release: u32, mut chain: Chain) {
 	use pallet_market::Call::*;
-	let mut chain = Chain::from_spec(spec);
 	let old = chain.version();
 	let issuance = chain.read(Balances::total_issuance);
 
@@ -490,8 +490,7 @@ fn upgrade_in_place(release: u32, spec: &std::path::Path) {
 
 #[test]
 fn the_migrations_check_release_0s_validators_before_and_after() {
-	let (_, spec) = older_releases().into_iter().next().expect("release 0 is kept");
-	let mut chain = Chain::from_spec(&spec);
+	let (_, mut chain) = older_releases().into_iter().next().expect("release 0 is kept");
 	chain.read(|| {
 		let aura = pallet_aura::Authorities::<Runtime>::get();
 		let before = ValidatorsFromFixedAuthorities::check_before().expect("release 0's state");
