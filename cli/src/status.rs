@@ -68,7 +68,7 @@ pub enum Step {
 	/// The mediator's verdict.
 	Verdict { faulty_party: String, digest: Option<String> },
 	/// The match closed with every payment made.
-	Closed { ending: String, creator_refund: Planck, provider_refund: Planck, penalty: Planck },
+	Closed { ending: String, creator_refund: Planck, provider_refund: Planck, penalty: Planck, welfare_tax: Planck },
 }
 
 impl Step {
@@ -86,9 +86,9 @@ impl Step {
 			Self::Accepted { job_price } => format!("result accepted: {} paid to the provider", mdc(job_price.0)),
 			Self::Rejected { reason, mediation_deadline } => format!("result rejected ({reason}); mediator's verdict due by #{mediation_deadline}"),
 			Self::Verdict { faulty_party, .. } => format!("mediator's verdict: {faulty_party} at fault"),
-			Self::Closed { ending, creator_refund, provider_refund, penalty } => format!(
-				"match closed ({ending}): job creator got back {}, provider got back {}, {} to the penalty pool",
-				mdc(creator_refund.0), mdc(provider_refund.0), mdc(penalty.0)
+			Self::Closed { ending, creator_refund, provider_refund, penalty, welfare_tax } => format!(
+				"match closed ({ending}): job creator got back {}, provider got back {}, {} forfeited and {} welfare tax to the welfare pool",
+				mdc(creator_refund.0), mdc(provider_refund.0), mdc(penalty.0), mdc(welfare_tax.0)
 			),
 		}
 	}
@@ -203,12 +203,13 @@ impl JobJournal {
 			MarketEvent::MediationResultPosted { match_id, faulty_party, result_digest } if mine(&match_id) => {
 				Step::Verdict { faulty_party: format!("{faulty_party:?}"), digest: hex(&result_digest) }
 			}
-			MarketEvent::MatchClosed { match_id, ending, creator_refund, provider_refund, penalty } if mine(&match_id) => {
+			MarketEvent::MatchClosed { match_id, ending, creator_refund, provider_refund, penalty, welfare_tax } if mine(&match_id) => {
 				Step::Closed {
 					ending: format!("{ending:?}"),
 					creator_refund: Planck(creator_refund),
 					provider_refund: Planck(provider_refund),
 					penalty: Planck(penalty),
+					welfare_tax: Planck(welfare_tax),
 				}
 			}
 			_ => return,
@@ -459,7 +460,7 @@ mod tests {
 			creator: None,
 			steps: vec![
 				(10, Step::Posted { deposit: Planck(u128::MAX), completion_deadline: 90 }),
-				(40, Step::Closed { ending: "Accepted".into(), creator_refund: Planck(1 << 100), provider_refund: Planck(0), penalty: Planck(5) }),
+				(40, Step::Closed { ending: "Accepted".into(), creator_refund: Planck(1 << 100), provider_refund: Planck(0), penalty: Planck(5), welfare_tax: Planck(0) }),
 			],
 		};
 		let text = serde_json::to_vec(&journal).unwrap();

@@ -14,7 +14,7 @@ pub type Violation = String;
 
 /// After every call: the market's own invariants (holds equal open deposits, bonds and
 /// reservations; exactly one index entry per open offer and match at its current deadline),
-/// total issuance unchanged, and the penalty pool never shrinking.
+/// total issuance unchanged, and the welfare pool never shrinking.
 pub fn after_call(issuance: Balance, pool: &mut Balance) -> Result<(), Violation> {
 	Market::do_try_state().map_err(|e| format!("market invariant: {e:?}"))?;
 	let now = Balances::total_issuance();
@@ -23,13 +23,13 @@ pub fn after_call(issuance: Balance, pool: &mut Balance) -> Result<(), Violation
 	}
 	let balance = pool_balance();
 	if balance < *pool {
-		return Err(format!("the penalty pool shrank from {pool} to {balance}"));
+		return Err(format!("the welfare pool shrank from {pool} to {balance}"));
 	}
 	*pool = balance;
 	Ok(())
 }
 
-/// The penalty pool's balance: what `after_call` checks never shrinks.
+/// The welfare pool's balance: what `after_call` checks never shrinks.
 pub fn pool_balance() -> Balance {
 	Balances::free_balance(Market::account_id())
 }

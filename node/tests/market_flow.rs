@@ -218,7 +218,7 @@ fn a_nominal_match_and_a_mediated_match_on_the_dev_chain() {
 	);
 
 	// Mediated: the job creator disputes, the mediator faults the provider, who pays π_m,
-	// both fees and π_d = π_c, and forfeits the rest to the penalty pool.
+	// both fees and π_d = π_c, and forfeits the rest to the welfare pool.
 	let (job, resource) = post_offers(rpc);
 	let match_id = match_and_post_result(rpc, job, resource);
 	submit(

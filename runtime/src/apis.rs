@@ -17,7 +17,7 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, Executive, Grandpa, InherentDataExt, Market, Nonce, Runtime,
+	AccountId, Aura, Balance, Block, BlockNumber, Executive, Grandpa, InherentDataExt, Market, Nonce, Runtime,
 	RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment, VERSION,
 };
 
@@ -201,8 +201,7 @@ impl_runtime_apis! {
 		}
 
 		fn spendable_balance(who: AccountId) -> Balance {
-			use frame_support::traits::{fungible::Inspect, tokens::{Fortitude, Preservation}};
-			crate::Balances::reducible_balance(&who, Preservation::Preserve, Fortitude::Polite)
+			Market::spendable_in_market(&who)
 		}
 
 		fn directory_available(directory: AccountId) -> bool {
@@ -211,6 +210,20 @@ impl_runtime_apis! {
 
 		fn reputation(who: AccountId, role: pallet_market::Role) -> pallet_market::Reputation {
 			Market::reputation(&who, role)
+		}
+	}
+
+	impl pallet_market::runtime_api::GrantApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn grant(who: AccountId) -> Option<pallet_market::GrantOf<Runtime>> {
+			pallet_market::Grants::<Runtime>::get(who)
+		}
+
+		fn grant_terms() -> Option<(pallet_market::GrantTermsOf<Runtime>, u128)> {
+			Market::grant_terms_now()
+		}
+
+		fn welfare_pool() -> (AccountId, Balance) {
+			(Market::account_id(), Market::welfare_pool_balance())
 		}
 	}
 

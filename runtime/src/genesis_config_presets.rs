@@ -10,7 +10,7 @@ use crate::{
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
-use pallet_market::MarketParameters;
+use pallet_market::{GrantTerms, MarketParameters};
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -20,8 +20,56 @@ use sp_runtime::Perbill;
 
 /// What each well-known development account starts with.
 pub const ENDOWMENT: Balance = 1_000_000 * MDC;
-/// What the market's penalty pool starts with, so that it always exists.
-pub const POOL_ENDOWMENT: Balance = MDC;
+/// What the market's welfare pool starts with on a test network: 400 000 join grants.
+pub const TESTNET_POOL_ENDOWMENT: Balance = 100_000 * MDC;
+/// What the welfare pool starts with on the development and local chains: 2 000 join grants.
+pub const DEVNET_POOL_ENDOWMENT: Balance = 10_000 * MDC;
+
+/// Hashes of the join-grant puzzle one core of the fastest machine measured does per second
+/// (docs/economics.md, "Join grants": `cargo bench -p modicum-cli --bench grant_work`).
+pub const HASHES_PER_CORE_SECOND: u128 = 4_000_000;
+/// How many times cheaper per hash than a core specialised hardware (a GPU) is taken to be.
+pub const SPECIALISED_HARDWARE_FACTOR: u128 = 50;
+/// The market's price of one core-second the floor is priced at: the reference ask of
+/// 1 µMDC per cpu unit (ms of CPU), docs/how-to/price-by-electricity.md.
+pub const CORE_SECOND_PRICE: Balance = 1_000 * crate::MICRO_MDC;
+
+/// The least difficulty at which a grant of `amount` costs at least its value: the core-seconds
+/// it buys at `CORE_SECOND_PRICE`, hashed on the fastest core, times the hardware factor.
+pub const fn priced_difficulty_floor(amount: Balance) -> u128 {
+	(amount / CORE_SECOND_PRICE) * HASHES_PER_CORE_SECOND * SPECIALISED_HARDWARE_FACTOR
+}
+
+/// Join grants of the development and local chains: a newcomer joins in seconds (a difficulty
+/// of 2²⁴ hashes), and grants expire in five minutes so tests see the expiry.
+pub fn devnet_grant_terms() -> GrantTerms<Balance, crate::BlockNumber> {
+	GrantTerms {
+		amount: 5 * MDC,
+		expiry: 5 * MINUTES,
+		proof_age: 10 * MINUTES,
+		period: HOURS,
+		target: 60,
+		max_per_block: 4,
+		min_difficulty: 1 << 24,
+		welfare_tax: Perbill::from_percent(1),
+	}
+}
+
+/// Join grants of a public test network, also what a chain upgrading from release 1 gets:
+/// 0.25 MDC, enough for a first small job's deposit, at the priced floor (hours of one core).
+pub fn testnet_grant_terms() -> GrantTerms<Balance, crate::BlockNumber> {
+	const AMOUNT: Balance = 250 * MILLI_MDC;
+	GrantTerms {
+		amount: AMOUNT,
+		expiry: 30 * 24 * HOURS,
+		proof_age: 12 * HOURS,
+		period: 24 * HOURS,
+		target: 100,
+		max_per_block: 2,
+		min_difficulty: priced_difficulty_floor(AMOUNT),
+		welfare_tax: Perbill::from_percent(1),
+	}
+}
 
 /// The market parameters of the development and local chains.
 pub fn market_parameters() -> MarketParameters<Balance, crate::BlockNumber> {
@@ -57,7 +105,7 @@ pub fn endowments() -> Vec<(AccountId, Balance)> {
 		.filter(|k| k != &Sr25519Keyring::One && k != &Sr25519Keyring::Two)
 		.map(|k| (k.to_account_id(), ENDOWMENT))
 		.collect();
-	endowed.push((pallet_market::Pallet::<Runtime>::account_id(), POOL_ENDOWMENT));
+	endowed.push((pallet_market::Pallet::<Runtime>::account_id(), DEVNET_POOL_ENDOWMENT));
 	endowed
 }
 
@@ -87,6 +135,7 @@ fn genesis(
 	validators: &[Validator],
 	balances: Vec<(AccountId, Balance)>,
 	sudo: AccountId,
+	grant_terms: GrantTerms<Balance, crate::BlockNumber>,
 ) -> Value {
 	let account = |(sr, _): &Validator| sr.to_account_id();
 	build_struct_json_patch!(RuntimeGenesisConfig {
@@ -100,14 +149,14 @@ fn genesis(
 			keys: validators.iter().map(|v| (account(v), account(v), session_keys(v))).collect(),
 		},
 		sudo: SudoConfig { key: Some(sudo) },
-		market: MarketConfig { parameters: market_parameters() },
+		market: MarketConfig { parameters: market_parameters(), grant_terms: Some(grant_terms) },
 	})
 }
 
 /// The template of a public test network: three validators and a sudo key its operator
 /// replaces (in the chain spec's `session`, `collatorSelection` and `sudo` entries) with their
-/// own before launch; 100 000 MDC for each validator's fees and bonds, the rest of a
-/// 10 000 000 MDC supply with the sudo key to hand out.
+/// own before launch; 100 000 MDC for each validator's fees and bonds, 100 000 MDC in the
+/// welfare pool for join grants, the rest of a 10 000 000 MDC supply with the sudo key.
 fn testnet() -> Value {
 	const VALIDATORS: [Validator; 3] = [ALICE, BOB, CHARLIE];
 	const SUPPLY: Balance = 10_000_000 * MDC;
@@ -115,18 +164,20 @@ fn testnet() -> Value {
 	let sudo = Sr25519Keyring::Ferdie.to_account_id();
 	let mut balances: Vec<(AccountId, Balance)> =
 		VALIDATORS.iter().map(|(sr, _)| (sr.to_account_id(), PER_VALIDATOR)).collect();
-	balances.push((pallet_market::Pallet::<Runtime>::account_id(), POOL_ENDOWMENT));
+	balances.push((pallet_market::Pallet::<Runtime>::account_id(), TESTNET_POOL_ENDOWMENT));
 	let given: Balance = balances.iter().map(|(_, b)| b).sum();
 	balances.push((sudo.clone(), SUPPLY - given));
-	genesis(&VALIDATORS, balances, sudo)
+	genesis(&VALIDATORS, balances, sudo, testnet_grant_terms())
 }
 
 /// The JSON of a preset, or `None` for an unknown id.
 pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
-		sp_genesis_builder::DEV_RUNTIME_PRESET => genesis(&[ALICE], endowments(), alice()),
+		sp_genesis_builder::DEV_RUNTIME_PRESET => {
+			genesis(&[ALICE], endowments(), alice(), devnet_grant_terms())
+		}
 		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => {
-			genesis(&[ALICE, BOB, CHARLIE, DAVE], endowments(), alice())
+			genesis(&[ALICE, BOB, CHARLIE, DAVE], endowments(), alice(), devnet_grant_terms())
 		}
 		TESTNET_PRESET => testnet(),
 		_ => return None,

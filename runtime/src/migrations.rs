@@ -18,7 +18,10 @@ use sp_core::crypto::ByteArray;
 use sp_runtime::{traits::OpaqueKeys, TryRuntimeError};
 
 /// The migrations of this release, oldest first.
-pub type Migrations = (ValidatorsFromFixedAuthorities,);
+pub type Migrations = (
+	ValidatorsFromFixedAuthorities,
+	pallet_market::migrations::v1::MigrateToV1<Runtime, crate::configs::ReleaseOneGrantTerms>,
+);
 
 /// Release 0 had fixed authorities: Aura and GRANDPA keys listed at genesis in the same order,
 /// each validator's account the public key of its Aura key. Release 1 keeps them as the

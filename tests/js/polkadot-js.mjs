@@ -173,7 +173,7 @@ async function marketContext() {
     directory: keyring.addFromUri('//Eve'),
     solver: keyring.addFromUri('//Ferdie'),
   };
-  // The penalty pool: the pallet's account, `modl` ++ PalletId padded with zeros.
+  // The welfare pool: the pallet's account, `modl` ++ PalletId padded with zeros.
   const pool = new Uint8Array(32);
   pool.set(new TextEncoder().encode('modl'));
   pool.set(api.consts.market.palletId.toU8a(), 4);
@@ -497,7 +497,7 @@ async function rejectResult(market, match, reason) {
 }
 
 // Dave finds the RP at fault. From J: f_M, f_D, rest released. From R: π_m, f_M, f_D,
-// π_d = π_c to the JC, the rest to the penalty pool. Dave's verdict counts as a success for
+// π_d = π_c to the JC, the rest to the welfare pool. Dave's verdict counts as a success for
 // its reputation, whose fee leaves its bond.
 async function postMediationResult(market, match, faultyParty) {
   const { jc, rp, mediator } = market.parties;

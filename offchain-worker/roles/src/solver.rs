@@ -517,7 +517,7 @@ mod tests {
 		}
 
 		let storage = modicum_runtime::RuntimeGenesisConfig {
-			market: modicum_runtime::MarketConfig { parameters: market.parameters.clone() },
+			market: modicum_runtime::MarketConfig { parameters: market.parameters.clone(), grant_terms: None },
 			..Default::default()
 		}
 		.build_storage()

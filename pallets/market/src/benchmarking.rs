@@ -57,6 +57,20 @@ fn full_layers<T: Config>() -> BaseLayersOf<T> {
 	BoundedVec::try_from(layers).expect("exactly MaxBaseLayers")
 }
 
+/// Terms any claim meets: every hash solves the puzzle, so the benchmark pays one hash.
+fn open_grant_terms<T: Config>() -> GrantTermsOf<T> {
+	GrantTerms {
+		amount: endowment::<T>() / 4u32.into(),
+		expiry: 100u32.into(),
+		proof_age: 10u32.into(),
+		period: 50u32.into(),
+		target: 10,
+		max_per_block: 4,
+		min_difficulty: 1,
+		welfare_tax: Perbill::from_percent(1),
+	}
+}
+
 fn endpoint<T: Config>() -> EndpointOf<T> {
 	let mut url = b"https://".to_vec();
 	url.resize(T::MaxEndpointLength::get() as usize, b'a');
@@ -671,6 +685,40 @@ mod benchmarks {
 			Mediators::<T>::get(&who).map(|m| m.bond),
 			Some(large_bond::<T>() + min_bond::<T>())
 		);
+	}
+
+	#[benchmark]
+	fn claim_join_grant() {
+		Market::<T>::put_grant_terms(open_grant_terms::<T>());
+		T::Currency::set_balance(&Market::<T>::account_id(), endowment::<T>());
+		// The worst path: a claim earlier in the same block and a period that has just ended,
+		// so the rate is read, adjusted and written.
+		frame_system::Pallet::<T>::set_block_number(60u32.into());
+		JoinGrantRate::<T>::mutate(|rate| {
+			let rate = rate.as_mut().expect("terms set a rate");
+			rate.difficulty = 1;
+			rate.period_start = 9u32.into();
+			rate.claims = 3;
+			rate.block = 60u32.into();
+			rate.in_block = 1;
+		});
+		let who: T::AccountId = account("newcomer", 0, 0);
+		let proof = GrantProof { block: 59u32.into(), nonce: 0 };
+
+		#[extrinsic_call]
+		_(RawOrigin::None, who.clone(), proof);
+
+		assert!(Grants::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn set_grant_terms() {
+		let terms = open_grant_terms::<T>();
+
+		#[extrinsic_call]
+		_(RawOrigin::Root, terms.clone());
+
+		assert_eq!(JoinGrantTerms::<T>::get(), Some(terms));
 	}
 
 	impl_benchmark_test_suite!(

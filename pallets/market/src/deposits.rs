@@ -1,5 +1,6 @@
 //! Every movement of held balance goes through these helpers: take, release, and pay out of a
-//! hold to another account.
+//! hold to another account. Each keeps the account's join grant in step: a deposit draws on the
+//! grant first, a payment spends the grant's share first, a refund returns to the grant first.
 
 use crate::{BalanceOf, Config, Error, HoldReason, Pallet};
 use frame_support::{
@@ -12,7 +13,7 @@ use frame_support::{
 use sp_runtime::traits::{Saturating, Zero};
 
 impl<T: Config> Pallet<T> {
-	/// Hold `amount` of `who`'s free balance for `reason`.
+	/// Hold `amount` of `who`'s grant and free balance, in that order, for `reason`.
 	pub(crate) fn take_deposit(
 		who: &T::AccountId,
 		reason: HoldReason,
@@ -21,6 +22,7 @@ impl<T: Config> Pallet<T> {
 		if amount.is_zero() {
 			return Ok(());
 		}
+		Self::grant_to_deposit(who, amount)?;
 		T::Currency::hold(&reason.into(), who, amount)
 			.map_err(|_| Error::<T>::InsufficientBalance.into())
 	}
@@ -34,12 +36,14 @@ impl<T: Config> Pallet<T> {
 		if amount.is_zero() {
 			return Ok(());
 		}
-		T::Currency::release(&reason.into(), who, amount, Precision::Exact).map(|_| ())
+		T::Currency::release(&reason.into(), who, amount, Precision::Exact)?;
+		Self::deposit_to_grant(who, amount);
+		Ok(())
 	}
 
 	/// Pay up to `wanted` out of `from`'s hold, never more than the `held` that remains of it,
 	/// and lower `held` by what left the hold. A recipient that cannot receive (e.g. a new
-	/// account below the existential deposit) is replaced by the penalty pool, so a settlement
+	/// account below the existential deposit) is replaced by the welfare pool, so a settlement
 	/// never fails; should the pool refuse too, the amount stays held for its owner. Returns
 	/// what `to` received.
 	pub(crate) fn pay_from_deposit(
@@ -66,10 +70,12 @@ impl<T: Config> Pallet<T> {
 		};
 		if transfer(to).is_ok() {
 			held.saturating_reduce(amount);
+			Self::deposit_spent(from, amount);
 			return amount;
 		}
 		if transfer(&Self::account_id()).is_ok() {
 			held.saturating_reduce(amount);
+			Self::deposit_spent(from, amount);
 		}
 		Zero::zero()
 	}

@@ -36,6 +36,7 @@
 
 extern crate alloc;
 
+pub use grants::GRANT_CLAIM_PRIORITY;
 pub use pallet::*;
 pub use types::*;
 pub use weights::WeightInfo;
@@ -43,8 +44,10 @@ pub use weights::WeightInfo;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 mod deposits;
+mod grants;
 mod matching;
 mod mediation;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 mod offers;
@@ -70,12 +73,12 @@ pub mod pallet {
 	};
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::{
-		traits::{AccountIdConversion, Zero},
+		traits::{AccountIdConversion, SaturatedConversion, Saturating, Zero},
 		Perbill,
 	};
 
 	/// The in-code storage version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(0);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -92,7 +95,7 @@ pub mod pallet {
 		/// The overarching hold reason.
 		type RuntimeHoldReason: From<HoldReason>;
 
-		/// Identifier of the market's own account (the penalty pool).
+		/// Identifier of the market's own account (the welfare pool).
 		#[pallet::constant]
 		type PalletId: Get<PalletId>;
 
@@ -138,6 +141,9 @@ pub mod pallet {
 		/// A resource provider's deposit, for an open resource offer or a match.
 		#[codec(index = 2)]
 		ResourceDeposit,
+		/// What is left of a join grant: spendable only in the market.
+		#[codec(index = 3)]
+		Grant,
 	}
 
 	/// The market's chain parameters.
@@ -214,11 +220,37 @@ pub mod pallet {
 	pub type OpenMatches<T: Config> =
 		StorageDoubleMap<_, Blake2_128Concat, T::AccountId, Twox64Concat, Role, u32, ValueQuery>;
 
-	/// Genesis configuration: the market's chain parameters.
+	/// The terms of join grants and the welfare tax; without them no grant is paid and no tax
+	/// taken.
+	#[pallet::storage]
+	pub type JoinGrantTerms<T: Config> = StorageValue<_, GrantTermsOf<T>, OptionQuery>;
+
+	/// The difficulty of join grants and the claims of the current period and block.
+	#[pallet::storage]
+	pub type JoinGrantRate<T: Config> = StorageValue<_, GrantRateOf<T>, OptionQuery>;
+
+	/// Join grants by account: live ones, and expired ones until the deposits they funded are
+	/// refunded to the pool.
+	#[pallet::storage]
+	pub type Grants<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, GrantOf<T>, OptionQuery>;
+
+	/// The account of each grant whose expiry is in the deadline index.
+	#[pallet::storage]
+	pub type GrantHolders<T: Config> =
+		StorageMap<_, Twox64Concat, GrantId, T::AccountId, OptionQuery>;
+
+	/// The id the next grant gets.
+	#[pallet::storage]
+	pub type NextGrantId<T: Config> = StorageValue<_, GrantId, ValueQuery>;
+
+	/// Genesis configuration: the market's chain parameters and the terms of join grants.
 	#[pallet::genesis_config]
 	pub struct GenesisConfig<T: Config> {
 		/// The chain parameters the market starts with.
 		pub parameters: MarketParametersOf<T>,
+		/// The terms of join grants and the welfare tax; `None` pays no grants.
+		pub grant_terms: Option<GrantTermsOf<T>>,
 	}
 
 	impl<T: Config> Default for GenesisConfig<T> {
@@ -245,6 +277,7 @@ pub mod pallet {
 					min_reputation_price: 1_000u32.into(),
 					reputation_fee: Perbill::from_percent(1),
 				},
+				grant_terms: None,
 			}
 		}
 	}
@@ -256,6 +289,12 @@ pub mod pallet {
 				panic!("invalid market parameters at genesis: {e:?}");
 			}
 			Parameters::<T>::put(self.parameters.clone());
+			if let Some(terms) = &self.grant_terms {
+				if let Err(e) = Pallet::<T>::ensure_valid_grant_terms(terms) {
+					panic!("invalid grant terms at genesis: {e:?}");
+				}
+				Pallet::<T>::put_grant_terms(terms.clone());
+			}
 		}
 	}
 
@@ -498,13 +537,41 @@ pub mod pallet {
 			creator_refund: BalanceOf<T>,
 			/// What the provider got back of its deposit.
 			provider_refund: BalanceOf<T>,
-			/// What went to the penalty pool.
+			/// What the faulty party forfeited to the welfare pool, with any reputation fee.
 			penalty: BalanceOf<T>,
+			/// The welfare tax on the job price, paid to the welfare pool from the provider's pay.
+			welfare_tax: BalanceOf<T>,
 		},
 		/// Root changed the market's chain parameters; open matches keep their copy.
 		ParametersSet {
 			/// The new parameters.
 			parameters: MarketParametersOf<T>,
+		},
+		/// A new account claimed its join grant from the welfare pool.
+		JoinGrantClaimed {
+			/// The account.
+			who: T::AccountId,
+			/// What the pool paid.
+			amount: BalanceOf<T>,
+			/// Of it, what is held for the market (the rest keeps the account alive).
+			held: BalanceOf<T>,
+			/// The block at which what is left returns to the pool.
+			expires_at: BlockNumberFor<T>,
+			/// The difficulty the proof met, in expected hashes.
+			difficulty: u128,
+		},
+		/// A join grant expired and what was left of it returned to the welfare pool.
+		JoinGrantExpired {
+			/// The account.
+			who: T::AccountId,
+			/// What returned to the pool now; what is still in the market's deposits follows
+			/// when they are refunded.
+			returned: BalanceOf<T>,
+		},
+		/// Root changed the terms of join grants and the welfare tax.
+		GrantTermsSet {
+			/// The new terms.
+			terms: GrantTermsOf<T>,
 		},
 	}
 
@@ -712,6 +779,40 @@ pub mod pallet {
 		FetchGraceTooLong,
 		/// `fetch_grace` is zero: a run of a job of no bandwidth would get no time to fetch it.
 		ZeroFetchGrace,
+		/// The chain pays no join grants: it has no grant terms.
+		GrantsClosed,
+		/// Only an account that has never sent a transaction (nonce 0) claims a join grant.
+		NotANewAccount,
+		/// The account has claimed its join grant already.
+		GrantAlreadyClaimed,
+		/// The proof names a block more than `GrantProofAge` blocks old.
+		GrantProofTooOld,
+		/// The proof names a block that is not yet in the chain.
+		GrantProofFromFuture,
+		/// The proof's work does not meet the current difficulty.
+		GrantWorkTooEasy,
+		/// This block has taken `MaxGrantsPerBlock` claims.
+		GrantBlockFull,
+		/// This period has taken four times `GrantTarget` claims.
+		GrantPeriodFull,
+		/// The welfare pool cannot pay a grant and stay alive.
+		WelfarePoolShort,
+		/// A grant must exceed twice the existential deposit, so most of it is held.
+		GrantAmountTooSmall,
+		/// `GrantExpiry` must exceed `GrantProofAge`, so no proof outlives the grant it earned.
+		GrantExpiryTooShort,
+		/// `GrantProofAge` must be at least 1 and within the blocks whose hashes the chain keeps.
+		GrantProofAgeOutOfRange,
+		/// `GrantPeriod` is zero.
+		ZeroGrantPeriod,
+		/// `GrantTarget` is zero.
+		ZeroGrantTarget,
+		/// `MaxGrantsPerBlock` is zero.
+		ZeroMaxGrantsPerBlock,
+		/// The difficulty floor is zero.
+		ZeroGrantDifficulty,
+		/// `WelfareTax` is above `MAX_WELFARE_TAX`.
+		WelfareTaxTooHigh,
 	}
 
 	#[pallet::hooks]
@@ -1089,10 +1190,60 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			Self::do_top_up_bond(who, role, amount)
 		}
+
+		/// Pay `who`, an account that has never sent a transaction, its join grant from the
+		/// welfare pool, earned by `proof`'s work. Unsigned and free: the transaction pool runs
+		/// every check below before it takes the claim (see `validate_unsigned`).
+		#[pallet::call_index(25)]
+		#[pallet::weight(T::WeightInfo::claim_join_grant().saturating_add(T::WeightInfo::sweep_deadline()))]
+		pub fn claim_join_grant(
+			origin: OriginFor<T>,
+			who: T::AccountId,
+			proof: GrantProofOf<T>,
+		) -> DispatchResult {
+			ensure_none(origin)?;
+			Self::do_claim_join_grant(who, proof)
+		}
+
+		/// Set the terms of join grants and the welfare tax (root only); live grants keep their
+		/// expiry.
+		#[pallet::call_index(26)]
+		pub fn set_grant_terms(origin: OriginFor<T>, terms: GrantTermsOf<T>) -> DispatchResult {
+			ensure_root(origin)?;
+			Self::do_set_grant_terms(terms)
+		}
+	}
+
+	// `validate_unsigned` is deprecated in frame-support 49 and due to be removed after April
+	// 2027 (polkadot-sdk#2415); `#[pallet::authorize]` replaces it but needs general
+	// transactions, which Polkadot.js 16 does not build. Move before that release (noted
+	// 2026-12-07 in docs/maintainers.md).
+	#[allow(deprecated)]
+	#[pallet::validate_unsigned]
+	impl<T: Config> ValidateUnsigned for Pallet<T> {
+		type Call = Call<T>;
+
+		/// A claim enters the pool only if it would land now; it provides its account, so one
+		/// claim per account waits there, and lives no longer than its proof.
+		fn validate_unsigned(_source: TransactionSource, call: &Self::Call) -> TransactionValidity {
+			let Call::claim_join_grant { who, proof } = call else {
+				return InvalidTransaction::Call.into();
+			};
+			let now = frame_system::Pallet::<T>::block_number();
+			let (terms, _) = Self::check_claim(who, proof, now).map_err(Self::claim_invalidity)?;
+			let expires = proof.block.saturating_add(terms.proof_age);
+			let longevity: u64 = expires.saturating_sub(now).saturated_into::<u64>().max(1);
+			ValidTransaction::with_tag_prefix("MarketJoinGrant")
+				.priority(GRANT_CLAIM_PRIORITY)
+				.and_provides(who)
+				.longevity(longevity)
+				.propagate(true)
+				.build()
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
-		/// The market's own account; it receives what no party may keep (the penalty pool).
+		/// The market's own account; it receives what no party may keep (the welfare pool).
 		pub fn account_id() -> T::AccountId {
 			T::PalletId::get().into_account_truncating()
 		}
@@ -1124,9 +1275,13 @@ pub mod pallet {
 			Self::ensure_valid_parameters(&parameters)?;
 
 			// What each account should have on hold, per reason.
-			const REASONS: [HoldReason; 3] =
-				[HoldReason::Bond, HoldReason::JobDeposit, HoldReason::ResourceDeposit];
-			let mut expected = BTreeMap::<T::AccountId, [BalanceOf<T>; 3]>::new();
+			const REASONS: [HoldReason; 4] = [
+				HoldReason::Bond,
+				HoldReason::JobDeposit,
+				HoldReason::ResourceDeposit,
+				HoldReason::Grant,
+			];
+			let mut expected = BTreeMap::<T::AccountId, [BalanceOf<T>; 4]>::new();
 			let mut add = |who: &T::AccountId, reason: HoldReason, amount: BalanceOf<T>| {
 				let index = REASONS.iter().position(|r| *r == reason).unwrap_or_default();
 				let entry =
@@ -1178,6 +1333,23 @@ pub mod pallet {
 					*sum = sum.checked_add(&share).ok_or("reservations overflow")?;
 				}
 			}
+			for (who, grant) in Grants::<T>::iter() {
+				add(&who, HoldReason::Grant, grant.available)?;
+				if GrantHolders::<T>::get(grant.id).as_ref() == Some(&who) {
+					index_once(grant.expires_at, Deadline::Grant(grant.id))?;
+				} else {
+					ensure!(
+						grant.available.is_zero() && !grant.committed.is_zero(),
+						"an expired grant is kept without deposits it funded"
+					);
+				}
+			}
+			for (id, who) in GrantHolders::<T>::iter() {
+				ensure!(
+					Grants::<T>::get(&who).is_some_and(|grant| grant.id == id),
+					"a scheduled grant has no record"
+				);
+			}
 			let indexed: BTreeSet<(BlockNumberFor<T>, Deadline)> =
 				Deadlines::<T>::iter_keys().collect();
 			ensure!(
@@ -1197,6 +1369,19 @@ pub mod pallet {
 						"held balance differs from open deposits"
 					);
 				}
+				// A grant's share of the market's deposits and bonds is within them.
+				if let Some(grant) = Grants::<T>::get(who) {
+					let in_market = want[..3]
+						.iter()
+						.try_fold(BalanceOf::<T>::zero(), |sum, held| sum.checked_add(held))
+						.ok_or("held sum overflows")?;
+					ensure!(grant.committed <= in_market, "a grant funds more than the market holds");
+				}
+			}
+			if let Some(terms) = JoinGrantTerms::<T>::get() {
+				Self::ensure_valid_grant_terms(&terms)?;
+				let rate = JoinGrantRate::<T>::get().ok_or("grant terms without a rate")?;
+				ensure!(rate.difficulty >= terms.min_difficulty, "grant difficulty below its floor");
 			}
 			let reserved_of = |who: &T::AccountId, role| {
 				reserved.get(&(who.clone(), role)).copied().unwrap_or_default()

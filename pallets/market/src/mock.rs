@@ -18,7 +18,7 @@ pub const ENDOWMENT: Balance = 1_000_000;
 /// The minimum bond of the test parameters.
 pub const MIN_BOND: Balance = 1_000;
 
-/// The penalty pool exists from genesis, as in the runtime.
+/// The welfare pool exists from genesis, as in the runtime.
 pub const POOL_ENDOWMENT: Balance = 1;
 
 /// Accounts of the story.
@@ -84,25 +84,52 @@ impl pallet_market::Config for Test {
 	type WeightInfo = ();
 }
 
+/// What the welfare pool starts with when the chain pays join grants.
+pub const GRANT_POOL: Balance = 1_000_000;
+
+/// Join grants of the test chain: cheap proofs (16 expected hashes), a grant that covers a
+/// job offer's deposit and its registration, a 5 % welfare tax.
+pub fn test_grant_terms() -> pallet_market::GrantTerms<Balance, u64> {
+	pallet_market::GrantTerms {
+		amount: 20_000,
+		expiry: 50,
+		proof_age: 5,
+		period: 20,
+		target: 2,
+		max_per_block: 3,
+		min_difficulty: 16,
+		welfare_tax: sp_runtime::Perbill::from_percent(5),
+	}
+}
+
 /// Builds the test externalities: endowed accounts and the market's genesis parameters.
 pub struct ExtBuilder {
 	min_bond: Balance,
+	grants: bool,
 }
 
 impl Default for ExtBuilder {
 	fn default() -> Self {
-		Self { min_bond: MIN_BOND }
+		Self { min_bond: MIN_BOND, grants: false }
 	}
 }
 
 impl ExtBuilder {
+	/// A chain that pays join grants on [`test_grant_terms`] from a pool of [`GRANT_POOL`].
+	pub fn with_grants(self) -> Self {
+		Self { grants: true, ..self }
+	}
+
 	pub fn build(self) -> sp_io::TestExternalities {
 		let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 		pallet_balances::GenesisConfig::<Test> {
 			balances: [ALICE, BOB, CHARLIE, DAVE, EVE]
 				.map(|who| (who, ENDOWMENT))
 				.into_iter()
-				.chain([(Market::account_id(), POOL_ENDOWMENT)])
+				.chain([(
+					Market::account_id(),
+					if self.grants { GRANT_POOL } else { POOL_ENDOWMENT },
+				)])
 				.collect(),
 			..Default::default()
 		}
@@ -110,6 +137,7 @@ impl ExtBuilder {
 		.unwrap();
 		let mut parameters = pallet_market::GenesisConfig::<Test>::default();
 		parameters.parameters.min_bond = self.min_bond;
+		parameters.grant_terms = self.grants.then(test_grant_terms);
 		parameters.assimilate_storage(&mut storage).unwrap();
 
 		let mut ext = sp_io::TestExternalities::new(storage);

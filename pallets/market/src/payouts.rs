@@ -2,11 +2,12 @@
 //!
 //! J and R are what remains of the job creator's and the provider's deposits after the match
 //! incentive. Payments are made in the table's order and stop at what is held; what a faulty
-//! party has left goes to the penalty pool, and what an innocent party has left is released.
+//! party has left goes to the welfare pool, and what an innocent party has left is released.
+//! The welfare tax is the pool's share of each job price paid to the provider.
 
 use crate::{
-	types::*, Config, Directories, Event, HoldReason, JobOffers, Matches, Mediators, OpenMatches,
-	Pallet, ResourceOffers,
+	types::*, Config, Directories, Event, HoldReason, JobOffers, JoinGrantTerms, Matches,
+	Mediators, OpenMatches, Pallet, ResourceOffers,
 };
 use sp_runtime::traits::{Saturating, Zero};
 
@@ -51,10 +52,17 @@ impl<T: Config> Pallet<T> {
 		};
 		let pool = Self::account_id();
 		let mut penalty = BalanceOf::<T>::zero();
+		// The tax in force at settlement, at most `MAX_WELFARE_TAX` of the job price.
+		let tax_rate = JoinGrantTerms::<T>::get().map(|terms| terms.welfare_tax).unwrap_or_default();
+		let mut welfare_tax = BalanceOf::<T>::zero();
+		let mut pay_job_price = |j: &mut BalanceOf<T>| {
+			welfare_tax = from_j(&pool, tax_rate * job_price, j);
+			from_j(rp, job_price.saturating_sub(welfare_tax), j);
+		};
 
 		match ending {
 			Ending::Accepted => {
-				from_j(rp, job_price, &mut j);
+				pay_job_price(&mut j);
 				from_j(mediator, f_m, &mut j);
 				from_j(directory, f_d, &mut j);
 				from_r(mediator, f_m, &mut r);
@@ -64,7 +72,7 @@ impl<T: Config> Pallet<T> {
 				from_j(mediator, Self::mediation_price(&m), &mut j);
 				from_j(mediator, f_m, &mut j);
 				from_j(directory, f_d, &mut j);
-				from_j(rp, job_price, &mut j);
+				pay_job_price(&mut j);
 				penalty = from_j(&pool, j, &mut j);
 				from_r(mediator, f_m, &mut r);
 				from_r(directory, f_d, &mut r);
@@ -140,6 +148,7 @@ impl<T: Config> Pallet<T> {
 			creator_refund,
 			provider_refund,
 			penalty,
+			welfare_tax,
 		});
 	}
 

@@ -1,7 +1,7 @@
 //! Reputation (docs/protocol.md, Reputation): per resource provider and per mediator, the counted
 //! matches by ending and a decayed beta reputation. A match counts only when its four parties
 //! are distinct accounts and π̂_c ≥ `MinReputationPrice`; each counted success pays
-//! `ReputationFee`·π̂_c to the penalty pool, so a score bought with self-made matches has a price.
+//! `ReputationFee`·π̂_c to the welfare pool, so a score bought with self-made matches has a price.
 
 use crate::{types::*, Config, HoldReason, Mediators, Pallet, Reputations};
 use sp_runtime::traits::{Saturating, Zero};
@@ -10,7 +10,7 @@ impl<T: Config> Pallet<T> {
 	/// Record what `ending` of `m` does to its provider's and mediator's reputations and take the
 	/// fee of each counted success: the provider's from `provider_deposit` (what remains of its
 	/// deposit), the mediator's from the part of its bond no open match reserves. Returns what
-	/// went to the penalty pool.
+	/// went to the welfare pool.
 	pub(crate) fn record_reputations(
 		m: &MatchOf<T>,
 		ending: Ending,

@@ -1,7 +1,7 @@
 //! The market as off-chain workers, wallets and the node's RPC read it. Polkadot.js builds
 //! `api.call.marketApi.*` from the runtime's metadata, so these need no client configuration.
 
-use crate::types::{MatchId, OfferId, Reputation, Resources, Role};
+use crate::types::{Grant, GrantTerms, MatchId, OfferId, Reputation, Resources, Role};
 use alloc::vec::Vec;
 use codec::Codec;
 
@@ -49,7 +49,8 @@ sp_api::decl_runtime_apis! {
 		/// the first rule it breaks (the "why no match?" question).
 		fn check_match(job_offer: OfferId, resource_offer: OfferId, mediator: AccountId) -> Result<Balance, Error>;
 
-		/// What the account can spend on deposits and bonds while staying alive.
+		/// What the account can spend on deposits and bonds while staying alive: its free
+		/// balance and what is left of its join grant.
 		fn spendable_balance(who: AccountId) -> Balance;
 
 		/// Whether the directory's last heartbeat is within the heartbeat period.
@@ -58,5 +59,24 @@ sp_api::decl_runtime_apis! {
 		/// The reputation of a resource provider or mediator (`role`): counted matches by
 		/// ending and the decayed successes and failures its score comes from.
 		fn reputation(who: AccountId, role: Role) -> Reputation;
+	}
+
+	/// Join grants and the welfare pool, as the CLI and wallets read them.
+	pub trait GrantApi<AccountId, Balance, BlockNumber>
+	where
+		AccountId: Codec,
+		Balance: Codec,
+		BlockNumber: Codec,
+	{
+		/// The account's join grant: what of it is held for the market, what funds its market
+		/// deposits and bonds, and when it expires. `None` for an account without one.
+		fn grant(who: AccountId) -> Option<Grant<Balance, BlockNumber>>;
+
+		/// The grant terms and the difficulty a claim in the next block must meet, in expected
+		/// hashes; `None` if the chain pays no grants.
+		fn grant_terms() -> Option<(GrantTerms<Balance, BlockNumber>, u128)>;
+
+		/// The welfare pool's account and what it can pay out while staying alive.
+		fn welfare_pool() -> (AccountId, Balance);
 	}
 }

@@ -123,6 +123,7 @@ impl<T: Config> Pallet<T> {
 				.and_then(|m| Some((Self::due_ending(&m, now)?, m)))
 				.map(|(ending, m)| Self::close_match(id, m, ending))
 				.is_some(),
+			Deadline::Grant(id) => Self::expire_grant(id, now),
 		};
 		if !settled {
 			defensive!("a deadline entry without a due object", entry);

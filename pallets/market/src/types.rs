@@ -249,7 +249,7 @@ pub struct MarketParameters<Balance, BlockNumber> {
 	pub reputation_decay: Perbill,
 	/// The least π̂_c of a match that counts for reputation.
 	pub min_reputation_price: Balance,
-	/// Share of π̂_c each counted success pays to the penalty pool: the price of a bought score.
+	/// Share of π̂_c each counted success pays to the welfare pool: the price of a bought score.
 	pub reputation_fee: Perbill,
 }
 
@@ -886,4 +886,172 @@ pub enum Deadline {
 	JobOffer(OfferId),
 	/// An unmatched resource offer whose window ended.
 	ResourceOffer(OfferId),
+	/// A join grant whose expiry came.
+	Grant(GrantId),
+}
+
+/// Identifier of a join grant.
+pub type GrantId = u64;
+
+/// The terms of join grants and the welfare tax, set at genesis and changed only by root; see
+/// docs/economics.md for how the difficulty floor is priced.
+#[derive(
+	Clone,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantTerms<Balance, BlockNumber> {
+	/// `GrantAmount`: what one join grant pays out of the welfare pool.
+	pub amount: Balance,
+	/// `GrantExpiry`: blocks after its claim at which what is left of a grant returns to the pool.
+	pub expiry: BlockNumber,
+	/// `GrantProofAge`: the oldest block a proof of work may name, in blocks before the claim.
+	pub proof_age: BlockNumber,
+	/// `GrantPeriod`: the blocks over which the difficulty aims at `target` claims.
+	pub period: BlockNumber,
+	/// `GrantTarget`: claims per period the difficulty aims at; at most four times as many land.
+	pub target: u32,
+	/// `MaxGrantsPerBlock`: claims one block takes.
+	pub max_per_block: u32,
+	/// The least difficulty, in expected hashes per proof: a claim's work must cost at least the
+	/// grant's value on the fastest hardware.
+	pub min_difficulty: u128,
+	/// `WelfareTax`: the share of each job price paid to a provider that goes to the pool.
+	pub welfare_tax: Perbill,
+}
+
+/// [`GrantTerms`] of a runtime.
+pub type GrantTermsOf<T> = GrantTerms<BalanceOf<T>, BlockNumberFor<T>>;
+
+/// The most `WelfareTax` root may set: the tax never takes the bulk of a provider's pay.
+pub const MAX_WELFARE_TAX: Perbill = Perbill::from_percent(10);
+
+/// Where the difficulty of join grants stands: the claims of the current period and block.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct GrantRate<BlockNumber> {
+	/// The first block of the current period.
+	pub period_start: BlockNumber,
+	/// Claims landed in the current period.
+	pub claims: u32,
+	/// Expected hashes per proof in the current period.
+	pub difficulty: u128,
+	/// The block of the last claim.
+	pub block: BlockNumber,
+	/// Claims landed in that block.
+	pub in_block: u32,
+}
+
+/// [`GrantRate`] of a runtime.
+pub type GrantRateOf<T> = GrantRate<BlockNumberFor<T>>;
+
+/// An account's join grant: what of it is held for the market, what sits in the market's
+/// deposits and bonds, and when it expires. Everything else the account has is its own.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct Grant<Balance, BlockNumber> {
+	/// Its id in the deadline index.
+	pub id: GrantId,
+	/// What the claim paid.
+	pub amount: Balance,
+	/// Held under `HoldReason::Grant`: spendable only on market deposits, bonds and fees.
+	pub available: Balance,
+	/// Inside the account's market deposits and bonds; their refunds come back to the grant
+	/// first (to the pool once it has expired).
+	pub committed: Balance,
+	/// The block from which it is spent no more and its remainder returns to the pool.
+	pub expires_at: BlockNumber,
+}
+
+/// [`Grant`] of a runtime.
+pub type GrantOf<T> = Grant<BalanceOf<T>, BlockNumberFor<T>>;
+
+/// A proof of work for a join grant: a recent block and the nonce that solves the puzzle.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct GrantProof<BlockNumber> {
+	/// The block whose hash the work binds: at most `GrantProofAge` blocks before the claim.
+	pub block: BlockNumber,
+	/// The nonce that makes the work meet the difficulty.
+	pub nonce: u64,
+}
+
+/// [`GrantProof`] of a runtime.
+pub type GrantProofOf<T> = GrantProof<BlockNumberFor<T>>;
+
+/// The puzzle of one account's join grant: blake2-256 over the chain's genesis hash, the account
+/// and a recent block hash, then a nonce. One hash verifies it; only search finds it.
+pub struct GrantPuzzle {
+	/// The domain, genesis hash, account and block hash, then the nonce's eight bytes.
+	input: alloc::vec::Vec<u8>,
+}
+
+impl GrantPuzzle {
+	/// Keeps the work of one chain, account and block apart from every other's.
+	const DOMAIN: &'static [u8] = b"modicum/join-grant";
+
+	/// The puzzle of `account` (its SCALE encoding) on the chain of `genesis` at `block_hash`.
+	pub fn new(genesis: &[u8], account: &[u8], block_hash: &[u8]) -> Self {
+		let input = [Self::DOMAIN, genesis, account, block_hash, &[0u8; 8]].concat();
+		Self { input }
+	}
+
+	/// The work of `nonce`.
+	pub fn work(&mut self, nonce: u64) -> [u8; 32] {
+		let at = self.input.len() - 8;
+		self.input[at..].copy_from_slice(&nonce.to_le_bytes());
+		<sp_runtime::traits::BlakeTwo256 as sp_runtime::traits::Hash>::hash(&self.input).0
+	}
+
+	/// Whether `work` meets `difficulty` (expected hashes per solution): its first 16 bytes,
+	/// read big-endian, are at most `u128::MAX / difficulty`.
+	pub fn meets(work: &[u8; 32], difficulty: u128) -> bool {
+		let mut head = [0u8; 16];
+		head.copy_from_slice(&work[..16]);
+		u128::from_be_bytes(head) <= u128::MAX / difficulty.max(1)
+	}
 }

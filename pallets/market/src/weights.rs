@@ -40,6 +40,8 @@ pub trait WeightInfo {
 	fn sweep_block() -> Weight;
 	fn sweep_deadline() -> Weight;
 	fn top_up_bond() -> Weight;
+	fn claim_join_grant() -> Weight;
+	fn set_grant_terms() -> Weight;
 }
 
 /// Weights measured for the Modicum runtime.
@@ -450,6 +452,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
+	fn claim_join_grant() -> Weight {
+		Weight::from_parts(120_000_000, 8000)
+			.saturating_add(T::DbWeight::get().reads(10_u64))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
+	}
+	fn set_grant_terms() -> Weight {
+		Weight::from_parts(15_000_000, 1600)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
 }
 
 // For tests and runtimes without their own measurements.
@@ -594,5 +606,15 @@ impl WeightInfo for () {
 		Weight::from_parts(65_588_000, 4372)
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
+	}
+	fn claim_join_grant() -> Weight {
+		Weight::from_parts(120_000_000, 8000)
+			.saturating_add(ParityDbWeight::get().reads(10_u64))
+			.saturating_add(ParityDbWeight::get().writes(9_u64))
+	}
+	fn set_grant_terms() -> Weight {
+		Weight::from_parts(15_000_000, 1600)
+			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}
 }

@@ -1,8 +1,10 @@
 //! Configuration of each pallet of the runtime.
 
+mod fees;
 mod supply;
 mod validators;
 
+pub use fees::MarketFees;
 pub use supply::{block_author, IssuanceChanging, SudoCall, ToBlockAuthor};
 pub use validators::{
 	CANDIDACY_BOND, KICK_THRESHOLD, MAX_CANDIDATES, MAX_INVULNERABLES, MAX_VALIDATORS,
@@ -27,7 +29,7 @@ use frame_support::{
 	PalletId,
 };
 use frame_system::limits::{BlockLength, BlockWeights};
-use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
+use pallet_transaction_payment::{ConstFeeMultiplier, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_runtime::{traits::One, Perbill};
 use sp_version::RuntimeVersion;
@@ -35,7 +37,9 @@ use sp_version::RuntimeVersion;
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
 
 parameter_types! {
-	pub const BlockHashCount: BlockNumber = 2400;
+	/// A day of block hashes: a join grant's proof of work may name a block up to
+	/// `GrantProofAge` old, and a priced proof takes hours of a core to find.
+	pub const BlockHashCount: BlockNumber = 24 * crate::HOURS;
 	pub const Version: RuntimeVersion = VERSION;
 	/// Half a second of compute per 2 s block: a validator on a small machine authors within
 	/// its slot and every other validator imports in time.
@@ -121,8 +125,9 @@ parameter_types! {
 
 impl pallet_transaction_payment::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
-	/// Fees and tips are not burned: they go to the block author.
-	type OnChargeTransaction = FungibleAdapter<Balances, ToBlockAuthor>;
+	/// Fees and tips are not burned: they go to the block author. A market call's fee comes
+	/// out of the caller's join grant first.
+	type OnChargeTransaction = MarketFees;
 	type OperationalFeeMultiplier = ConstU8<5>;
 	type WeightToFee = IdentityFee<Balance>;
 	type LengthToFee = IdentityFee<Balance>;
@@ -180,6 +185,12 @@ parameter_types! {
 			.max(pallet_market::ResourceOfferOf::<Runtime>::max_encoded_len());
 		STORAGE_BYTE_DEPOSIT.saturating_mul((offer + INDEX_ENTRY_BYTES) as Balance)
 	};
+}
+
+parameter_types! {
+	/// The grant terms a chain upgrading from release 1 gets: a public test network's.
+	pub ReleaseOneGrantTerms: pallet_market::GrantTermsOf<Runtime> =
+		crate::genesis_config_presets::testnet_grant_terms();
 }
 
 impl pallet_market::Config for Runtime {

@@ -1,7 +1,7 @@
 //! The fixed token supply: every token exists from genesis, none is minted or burned later.
 //!
 //! Fees, tips and dust go to the block author's account (or, with no author, to the market's
-//! penalty pool). Calls that would change the total issuance are refused to every origin: signed
+//! welfare pool). Calls that would change the total issuance are refused to every origin: signed
 //! origins through the base call filter, root through [`SudoCall`], the only call type sudo
 //! dispatches.
 

@@ -2,7 +2,7 @@
 
 use modicum_runtime::{
 	configs::{IssuanceChanging, SudoCall, ToBlockAuthor},
-	genesis_config_presets::POOL_ENDOWMENT,
+	genesis_config_presets::DEVNET_POOL_ENDOWMENT,
 	testing::{genesis_ext, produce_block, signed, start_block},
 	*,
 };
@@ -21,13 +21,13 @@ use sp_runtime::traits::Dispatchable;
 
 /// Every planck that exists, written out independently of the presets that endow it: twelve
 /// well-known development accounts (Alice to Ferdie and their stashes) with 1 000 000 MDC each,
-/// and the penalty pool with 1 MDC, at 12 decimals.
+/// and the welfare pool with 1 MDC, at 12 decimals.
 const GENESIS_ISSUANCE: Balance = 12_000_001_000_000_000_000;
 
 /// What each well-known development account holds at genesis: 1 000 000 MDC of 10¹² plancks.
 const DEV_ACCOUNT_GENESIS_BALANCE: Balance = 1_000_000_000_000_000_000;
 
-/// What the penalty pool holds at genesis: 1 MDC.
+/// What the welfare pool holds at genesis: 1 MDC.
 const POOL_GENESIS_BALANCE: Balance = 1_000_000_000_000;
 
 /// The accounts endowed at genesis besides the pool.
@@ -119,7 +119,7 @@ fn transfers_and_their_fees_keep_the_supply_fixed() {
 const ENDOWMENT_OF: Balance = genesis_config_presets::ENDOWMENT;
 
 #[test]
-fn dust_and_fees_without_an_author_go_to_the_penalty_pool() {
+fn dust_and_fees_without_an_author_go_to_the_welfare_pool() {
 	genesis_ext(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
 		assert_eq!(configs::block_author(), None);
 		let bob = account(Sr25519Keyring::Bob);
@@ -132,7 +132,7 @@ fn dust_and_fees_without_an_author_go_to_the_penalty_pool() {
 		)
 		.unwrap();
 		ToBlockAuthor::on_unbalanced(credit);
-		assert_eq!(Balances::balance(&Market::account_id()), POOL_ENDOWMENT + MDC);
+		assert_eq!(Balances::balance(&Market::account_id()), DEVNET_POOL_ENDOWMENT + MDC);
 		assert_eq!(Balances::total_issuance(), GENESIS_ISSUANCE);
 	});
 }

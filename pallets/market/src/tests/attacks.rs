@@ -551,7 +551,7 @@ fn an_accepted_completed_result_earns_the_provider_a_success_and_costs_the_reput
 		assert_eq!(reputation.failures, 0);
 		assert_eq!(reputation.endings.accepted, 1);
 		assert_eq!(reputation.score(), Perbill::from_rational(2u32, 3u32));
-		// ⌊1 % · 250⌋ = 2 from the provider's deposit to the penalty pool.
+		// ⌊1 % · 250⌋ = 2 from the provider's deposit to the welfare pool.
 		let mut expected = accepted_changes();
 		expected[1] -= 2;
 		expected[5] += 2;

@@ -1,5 +1,5 @@
 //! Long random call sequences across many accounts: after every step the pallet's invariants
-//! hold, total issuance is unchanged, the penalty pool has not shrunk, and a refused call
+//! hold, total issuance is unchanged, the welfare pool has not shrunk, and a refused call
 //! changed nothing.
 
 use crate::{mock::*, *};
@@ -276,7 +276,7 @@ proptest! {
 				Market::do_try_state().unwrap_or_else(|e| panic!("after {action:?}: {e:?}"));
 				assert_eq!(Balances::total_issuance(), issuance, "after {action:?}");
 				let now = Balances::balance(&Market::account_id());
-				assert!(now >= pool, "the penalty pool shrank after {action:?}");
+				assert!(now >= pool, "the welfare pool shrank after {action:?}");
 				pool = now;
 			}
 		});

@@ -651,14 +651,14 @@ fn accepted_changes_at(price: i128) -> [i128; 6] {
 	]
 }
 
-/// What a faulty party forfeits to the penalty pool at job price `price`: its deposit less the
+/// What a faulty party forfeits to the welfare pool at job price `price`: its deposit less the
 /// incentive, π_m, both fees and π_d = π_c.
 fn forfeit(price: i128) -> i128 {
 	DEPOSIT as i128 - INCENTIVE - MEDIATION - F_M - F_D - price
 }
 
 /// Mediation with the job creator at fault: it pays π_m, both fees and π_d = π_c, and forfeits
-/// the rest of its deposit to the penalty pool.
+/// the rest of its deposit to the welfare pool.
 fn job_creator_at_fault_changes() -> [i128; 6] {
 	job_creator_at_fault_changes_at(PRICE)
 }
