@@ -38,7 +38,7 @@ cargo build --release --locked --workspace
 # The fuzzer keeps one core busy beside the Polkadot.js check, which mostly waits for blocks.
 fuzz_started=$SECONDS
 fuzz_log="$(mktemp)"
-"$CARGO_TARGET_DIR/release/market-fuzz" --seed 1 --calls 60000 >"$fuzz_log" 2>&1 &
+"$CARGO_TARGET_DIR/release/market-fuzz" --seed 1 --calls 40000 >"$fuzz_log" 2>&1 &
 fuzz=$!
 
 step "Polkadot.js @polkadot/api against a dev node (the market fuzzer runs beside it)"

@@ -57,13 +57,35 @@ pub enum Command {
 		/// The job offer.
 		job: OfferId,
 	},
-	/// The account's balance: free, and held per offer and match.
+	/// The account's balance: free, its join grant, and held per offer and match.
 	Balance,
+	/// The account: create one, or join the market with a grant.
+	#[command(subcommand)]
+	Account(AccountCommand),
 	/// Verify every result of this account with probability p_v, then accept or reject.
 	Verifier {
 		/// Verify at least this often (never below the paper's bound for the match).
 		#[arg(long, value_name = "P")]
 		verify_rate: Option<f64>,
+	},
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+	/// Create an account: a new mnemonic, written to FILE (readable by its owner only) or
+	/// printed, and its address.
+	New {
+		/// Write the mnemonic here instead of printing it; an existing file is never replaced.
+		#[arg(long, value_name = "FILE")]
+		out: Option<PathBuf>,
+	},
+	/// Earn this new account's join grant with a proof of work and claim it from the welfare
+	/// pool: funds for the market's deposits, bonds and fees, never transferable, returned to
+	/// the pool if unused by its expiry.
+	Join {
+		/// Threads to hash on [default: every core].
+		#[arg(long)]
+		threads: Option<usize>,
 	},
 }
 

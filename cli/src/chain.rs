@@ -8,8 +8,8 @@ use modicum_runtime::{
 	AccountId, Balance, BlockNumber, Hash, Runtime, RuntimeCall, RuntimeEvent,
 };
 use pallet_market::{
-	ActorsOf, JobOfferOf, MarketParametersOf, MatchId, MatchOf, OfferId, Reputation,
-	ResourceOfferOf, Role,
+	ActorsOf, GrantOf, GrantTermsOf, JobOfferOf, MarketParametersOf, MatchId, MatchOf, OfferId,
+	Reputation, ResourceOfferOf, Role,
 };
 use serde_json::{json, Value};
 use sp_core::{bytes, sr25519, Pair};
@@ -185,11 +185,19 @@ impl Chain {
 
 	/// A runtime API call of the market at `at`.
 	async fn market_api<T: Decode>(&self, function: &str, args: impl Encode, at: Hash) -> Result<T, ChainError> {
-		let method = format!("MarketApi_{function}");
+		self.runtime_api(&format!("MarketApi_{function}"), args, at).await
+	}
+
+	/// A runtime API call of join grants at `at`.
+	async fn grant_api<T: Decode>(&self, function: &str, args: impl Encode, at: Hash) -> Result<T, ChainError> {
+		self.runtime_api(&format!("GrantApi_{function}"), args, at).await
+	}
+
+	async fn runtime_api<T: Decode>(&self, method: &str, args: impl Encode, at: Hash) -> Result<T, ChainError> {
 		let raw: String =
 			self.rpc.call("state_call", json!([method, hex_of(&args.encode()), at])).await?;
-		let raw = bytes::from_hex(&raw).map_err(|_| ChainError::Decode(method.clone()))?;
-		decode(&raw, &method)
+		let raw = bytes::from_hex(&raw).map_err(|_| ChainError::Decode(method.into()))?;
+		decode(&raw, method)
 	}
 
 	async fn storage<T: Decode>(&self, key: Vec<u8>, at: Hash, what: &str) -> Result<Option<T>, ChainError> {
@@ -262,6 +270,27 @@ impl Chain {
 		self.market_api("spendable_balance", who, at).await
 	}
 
+	/// An account's join grant, if it has one.
+	pub async fn grant(&self, who: &AccountId, at: Hash) -> Result<Option<GrantOf<Runtime>>, ChainError> {
+		self.grant_api("grant", who, at).await
+	}
+
+	/// The chain's grant terms and the difficulty of a claim in the next block; `None` if it
+	/// pays no grants.
+	pub async fn grant_terms(&self, at: Hash) -> Result<Option<(GrantTermsOf<Runtime>, u128)>, ChainError> {
+		self.grant_api("grant_terms", (), at).await
+	}
+
+	/// The welfare pool's account and what it can pay out.
+	pub async fn welfare_pool(&self, at: Hash) -> Result<(AccountId, Balance), ChainError> {
+		self.grant_api("welfare_pool", (), at).await
+	}
+
+	/// The nonce the account's next transaction takes, counting those in the node's pool.
+	pub async fn next_nonce(&self, who: &AccountId) -> Result<u32, ChainError> {
+		Ok(self.rpc.call("system_accountNextIndex", json!([who.to_string()])).await?)
+	}
+
 	/// An account's balances.
 	pub async fn balances(&self, who: &AccountId, at: Hash) -> Result<AccountData, ChainError> {
 		let key = frame_system::Account::<Runtime>::hashed_key_for(who);
@@ -318,7 +347,7 @@ impl Chain {
 		let account: AccountId = pair.public().into();
 		// Held from reading the nonce until the pool took the transaction (or refused it).
 		let mut next_nonce = self.next_nonce.lock().await;
-		let pending: u32 = self.rpc.call("system_accountNextIndex", json!([account.to_string()])).await?;
+		let pending = self.next_nonce(&account).await?;
 		let nonce = next_nonce.map_or(pending, |next| next.max(pending));
 		let (best, finalized) = (self.best().await?, self.finalized().await?);
 		let birth = birth_number(best.number, finalized.number);
@@ -342,15 +371,30 @@ impl Chain {
 		let _: Value = self.rpc.call("author_submitExtrinsic", json!([encoded])).await?;
 		*next_nonce = Some(nonce + 1);
 		drop(next_nonce);
-		let mut next = best.number + 1;
-		let last = birth + MORTALITY as BlockNumber;
+		self.included(&encoded, best.number + 1, birth + MORTALITY as BlockNumber).await
+	}
+
+	/// Submits `call` unsigned (a claim the runtime checks by its content) and waits for its
+	/// block, at most `blocks` blocks.
+	pub async fn submit_unsigned(&self, call: impl Into<RuntimeCall>, blocks: BlockNumber) -> Result<Included, ChainError> {
+		let extrinsic = modicum_runtime::UncheckedExtrinsic::new_bare(call.into());
+		let encoded = hex_of(&extrinsic.encode());
+		let best = self.best().await?;
+		let _: Value = self.rpc.call("author_submitExtrinsic", json!([encoded])).await?;
+		self.included(&encoded, best.number + 1, best.number + blocks).await
+	}
+
+	/// Waits for the extrinsic `encoded` in the best chain from block `next` on, until `last`;
+	/// its events, or why it failed.
+	async fn included(&self, encoded: &str, first: BlockNumber, last: BlockNumber) -> Result<Included, ChainError> {
+		let mut next = first;
 		loop {
 			let best = self.next_block(next - 1).await?;
 			while next <= best.number {
 				let Some(hash) = self.block_hash(next).await? else { break };
 				let block: Value = self.rpc.call("chain_getBlock", json!([hash])).await?;
 				let extrinsics = block["block"]["extrinsics"].as_array().cloned().unwrap_or_default();
-				if let Some(index) = extrinsics.iter().position(|x| x.as_str() == Some(&encoded)) {
+				if let Some(index) = extrinsics.iter().position(|x| x.as_str() == Some(encoded)) {
 					let events: Vec<RuntimeEvent> = self
 						.events(hash)
 						.await?
@@ -363,7 +407,7 @@ impl Chain {
 				next += 1;
 			}
 			if next > last {
-				return Err(ChainError::NotIncluded(MORTALITY));
+				return Err(ChainError::NotIncluded(u64::from(last.saturating_sub(first)) + 1));
 			}
 		}
 	}

@@ -6,6 +6,7 @@
 //! - [`rpc`]: JSON-RPC to a node;
 //! - [`chain`]: the market read and changed with the runtime's own types;
 //! - [`account`]: the signing key;
+//! - [`grant`]: the proof of work of a join grant;
 //! - [`image`]: building and pushing job images;
 //! - [`offer`]: pricing a job offer;
 //! - [`status`]: a job's state, deadlines and history;
@@ -15,6 +16,7 @@
 pub mod account;
 pub mod args;
 pub mod chain;
+pub mod grant;
 pub mod image;
 pub mod offer;
 pub mod result;

@@ -2,7 +2,9 @@
 //! in real Docker, its solver, mediator and directory with a real registry): an example job
 //! from its folder with a data layer to a verified, accepted result; a provider posting wrong
 //! results caught by the verifier and fined; a non-deterministic job rejected by hand,
-//! mediated, and its creator losing; and what the CLI says when a job cannot be posted.
+//! mediated, and its creator losing; what the CLI says when a job cannot be posted; and a
+//! stranger with nothing who joins with a grant, runs a job paid from it, and whose unused rest
+//! returns to the welfare pool at expiry.
 //!
 //! They need the devnet with its roles, so they are `#[ignore]`d in a plain `cargo test`;
 //! `scripts/test.sh` starts the devnet and runs them with `--ignored`.
@@ -190,6 +192,71 @@ fn a_job_with_a_data_layer_runs_from_its_folder_to_a_verified_accepted_result() 
 	// Nothing of the job remains held.
 	let balance = ok(modicum(&home.0, JC, &["balance"]));
 	assert!(balance["held"].as_array().unwrap().is_empty(), "{balance:#}");
+}
+
+#[test]
+#[ignore = "needs the devnet with roles: scripts/test.sh starts it"]
+fn a_grant_lets_a_stranger_with_nothing_run_a_job_and_what_it_leaves_returns_to_the_pool() {
+	// First in name order, so the other stories run while the grant waits for its expiry.
+	let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+	let home = Scratch::new("cli-newcomer");
+	let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+	let seed = format!("//Newcomer//{nanos}");
+	let newcomer = chain(&seed);
+	let me = account(&seed);
+	let best = block_on(newcomer.best()).unwrap();
+	assert_eq!(block_on(newcomer.balances(&me, best.hash)).unwrap().free, 0, "it starts with nothing");
+
+	let joined = ok(modicum(&home.0, &seed, &["account", "join"]));
+	let expires_at = joined["expiresAt"].as_u64().unwrap() as BlockNumber;
+	let held = joined["held"].as_u64().unwrap() as u128;
+	assert!(held > 0, "{joined:#}");
+	let balance = ok(modicum(&home.0, &seed, &["balance"]));
+	assert_eq!(balance["grant"]["available"].as_u64().unwrap() as u128, held, "{balance:#}");
+	assert_eq!(balance["spendable"].as_u64().unwrap() as u128, held, "all of it for the market: {balance:#}");
+	let again = refused(modicum(&home.0, &seed, &["account", "join"]));
+	assert!(again.contains("already"), "{again}");
+
+	// A job creator from its grant alone: registration, deposit, fees and the job's price.
+	let example = examples().join("word-stats");
+	let run = ok(modicum(&home.0, &seed, &[
+		"job", "run", example.to_str().unwrap(),
+		"--input", example.join("input").to_str().unwrap(),
+		"--cpu", "20000", "--memory", "128", "--storage", "4",
+		"--yes", "--wait",
+	]));
+	assert_eq!(run["state"], "closed", "{run:#}");
+	assert_eq!(history_has(&run, "closed").unwrap()["ending"], "Accepted", "{run:#}");
+	let balance = ok(modicum(&home.0, &seed, &["balance"]));
+	let left = balance["grant"]["available"].as_u64().unwrap() as u128;
+	assert!(left < held, "the job was paid from the grant: {balance:#}");
+	assert_eq!(balance["grant"]["committed"].as_u64(), Some(0), "no deposit is open: {balance:#}");
+	assert_eq!(balance["free"].as_u64().unwrap() as u128, MDC / 1_000, "only the existential deposit is free: {balance:#}");
+	// The rest of the stories may run while the grant waits for its expiry.
+	drop(turn);
+
+	let deadline = Instant::now() + Duration::from_secs(600);
+	let returned = loop {
+		let best = block_on(newcomer.best()).unwrap();
+		if best.number >= expires_at {
+			let found = (expires_at..=best.number).find_map(|number| {
+				let hash = block_on(newcomer.block_hash(number)).unwrap()?;
+				block_on(newcomer.events(hash)).unwrap().into_iter().find_map(|(_, event)| match event {
+					modicum_runtime::RuntimeEvent::Market(pallet_market::Event::JoinGrantExpired { who, returned }) if who == me => Some(returned),
+					_ => None,
+				})
+			});
+			if let Some(returned) = found {
+				break returned;
+			}
+		}
+		assert!(Instant::now() < deadline, "the grant never expired (due at #{expires_at})");
+		std::thread::sleep(Duration::from_secs(5));
+	};
+	assert_eq!(returned, left, "what the job left of the grant went back to the welfare pool");
+	let best = block_on(newcomer.best()).unwrap();
+	assert!(block_on(newcomer.grant(&me, best.hash)).unwrap().is_none());
+	assert_eq!(block_on(newcomer.balances(&me, best.hash)).unwrap().reserved, 0, "nothing stays held");
 }
 
 /// Registers the cheater as a provider of the devnet's mediator and directory and offers

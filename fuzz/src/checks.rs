@@ -3,7 +3,7 @@
 use frame_support::traits::fungible::InspectHold;
 use modicum_runtime::{AccountId, Balance, Runtime, RuntimeHoldReason};
 use pallet_market::{
-	Deadlines, Directories, HoldReason, JobOffers, Matches, Mediators, ResourceOffers,
+	Deadlines, Directories, Grants, HoldReason, JobOffers, Matches, Mediators, ResourceOffers,
 };
 
 type Balances = pallet_balances::Pallet<Runtime>;
@@ -12,9 +12,11 @@ type Market = pallet_market::Pallet<Runtime>;
 /// A broken invariant: what and where.
 pub type Violation = String;
 
-/// After every call: the market's own invariants (holds equal open deposits, bonds and
-/// reservations; exactly one index entry per open offer and match at its current deadline),
-/// total issuance unchanged, and the welfare pool never shrinking.
+/// After every call: the market's own invariants (holds equal open deposits, bonds, grants and
+/// reservations; exactly one index entry per open offer, match and grant at its current
+/// deadline; a grant funds no more than the market holds of its account), total issuance
+/// unchanged, and the welfare pool never shrinking but by the grants it paid (`pool` is
+/// lowered by each before the check).
 pub fn after_call(issuance: Balance, pool: &mut Balance) -> Result<(), Violation> {
 	Market::do_try_state().map_err(|e| format!("market invariant: {e:?}"))?;
 	let now = Balances::total_issuance();
@@ -29,6 +31,20 @@ pub fn after_call(issuance: Balance, pool: &mut Balance) -> Result<(), Violation
 	Ok(())
 }
 
+/// What is held of `who`'s join grant.
+pub fn grant_held(who: &AccountId) -> Balance {
+	Balances::balance_on_hold(&RuntimeHoldReason::from(HoldReason::Grant), who)
+}
+
+/// A transfer left its sender's grant as it was.
+pub fn grant_untouched(who: &AccountId, before: Balance) -> Result<(), Violation> {
+	let after = grant_held(who);
+	if after != before {
+		return Err(format!("a transfer by {who} moved its grant from {before} to {after}"));
+	}
+	Ok(())
+}
+
 /// The welfare pool's balance: what `after_call` checks never shrinks.
 pub fn pool_balance() -> Balance {
 	Balances::free_balance(Market::account_id())
@@ -39,17 +55,21 @@ pub fn last_deadline() -> Option<modicum_runtime::BlockNumber> {
 	Deadlines::<Runtime>::iter_keys().map(|(block, _)| block).max()
 }
 
-/// Once every deadline has passed and the sweep has caught up: no offer or match is open, the
-/// index is empty, and nobody has a deposit held; only registered bonds stay held.
+/// Once every deadline has passed and the sweep has caught up: no offer, match or grant is
+/// open, the index is empty, and nobody has a deposit or grant held; only registered bonds stay
+/// held.
 pub fn nothing_held(accounts: &[AccountId]) -> Result<(), Violation> {
 	let open = (
 		JobOffers::<Runtime>::iter().count(),
 		ResourceOffers::<Runtime>::iter().count(),
 		Matches::<Runtime>::iter().count(),
 		Deadlines::<Runtime>::iter().count(),
+		Grants::<Runtime>::iter().count(),
 	);
-	if open != (0, 0, 0, 0) {
-		return Err(format!("still open (job offers, resource offers, matches, index): {open:?}"));
+	if open != (0, 0, 0, 0, 0) {
+		return Err(format!(
+			"still open (job offers, resource offers, matches, index, grants): {open:?}"
+		));
 	}
 	for who in accounts {
 		let held =
@@ -60,8 +80,9 @@ pub fn nothing_held(accounts: &[AccountId]) -> Result<(), Violation> {
 			held(HoldReason::JobDeposit),
 			held(HoldReason::ResourceDeposit),
 			held(HoldReason::Bond),
+			held(HoldReason::Grant),
 		);
-		if holds != (0, 0, bonds) {
+		if holds != (0, 0, bonds, 0) {
 			return Err(format!(
 				"{who} holds {holds:?} with every deadline passed (bonds {bonds})"
 			));

@@ -2,8 +2,9 @@
 //! (real Balances and holds, the base call filter, real weights, blocks produced with their
 //! hooks), modelled on srlabs' substrate-runtime-fuzzer but seeded and structured, so it builds
 //! with the tests' profile on stable Rust. After every call the market's invariants hold, the
-//! total issuance is unchanged and a refused call changed nothing; after each epoch the chain
-//! runs past every deadline and nothing may stay held. The same checks hold at genesis, before
+//! total issuance is unchanged, the welfare pool lost nothing but the grants it paid, a
+//! transfer moved no grant funds and a refused call changed nothing; after each epoch the chain
+//! runs past every deadline and nothing may stay held, grants included. The same checks hold at genesis, before
 //! the first call. A run passes only if it reached every way a match can end (each variant of
 //! the pallet's `Ending`) and made at least one match.
 //!
@@ -17,8 +18,8 @@ mod moves;
 use clap::Parser;
 use frame_support::dispatch::{DispatchErrorWithPostInfo, GetDispatchInfo};
 use modicum_runtime::{
-	testing::{genesis_ext, open_block},
-	AccountId, Executive, Runtime, RuntimeError, RuntimeOrigin, System, MILLI_MDC,
+	testing::{close_block, genesis_ext, open_block},
+	AccountId, Runtime, RuntimeError, RuntimeOrigin, System, MILLI_MDC,
 };
 use moves::{Generator, Move, Origin};
 use scale_info::{TypeDef, TypeInfo};
@@ -102,6 +103,18 @@ fn main() -> ExitCode {
 		let call = pallet_market::Call::<Runtime>::set_parameters { parameters: p };
 		let set = modicum_runtime::RuntimeCall::Market(call).dispatch(RuntimeOrigin::root());
 		assert!(set.is_ok(), "the fuzz parameters are valid: {set:?}");
+		// Grants whose every proof meets the difficulty (the pallet's tests search real ones)
+		// and that expire within an epoch.
+		let mut terms = pallet_market::JoinGrantTerms::<Runtime>::get().expect("the preset's");
+		terms.min_difficulty = 1;
+		terms.expiry = 60;
+		terms.proof_age = 10;
+		let call = pallet_market::Call::<Runtime>::set_grant_terms { terms };
+		let set = modicum_runtime::RuntimeCall::Market(call).dispatch(RuntimeOrigin::root());
+		assert!(set.is_ok(), "the fuzz grant terms are valid: {set:?}");
+		pallet_market::JoinGrantRate::<Runtime>::mutate(|rate| {
+			rate.as_mut().expect("terms set a rate").difficulty = 1;
+		});
 		checks::after_call(issuance, &mut pool)
 	});
 	if let Err(violation) = set {
@@ -110,6 +123,7 @@ fn main() -> ExitCode {
 	}
 	let baseline = ext.execute_with(|| Market::parameters().expect("set above"));
 	let mut generator = Generator::new(args.seed, accounts.clone(), baseline);
+	let everyone: Vec<AccountId> = accounts.iter().cloned().chain(moves::newcomers()).collect();
 
 	while report.calls < args.calls {
 		let epoch = args.epoch.max(1);
@@ -135,7 +149,7 @@ fn main() -> ExitCode {
 			if !settle {
 				return Ok(());
 			}
-			catch_unwind(AssertUnwindSafe(|| settle_everything(&accounts, &mut report)))
+			catch_unwind(AssertUnwindSafe(|| settle_everything(&everyone, &mut report)))
 				.unwrap_or_else(|panic| Err(format!("panicked: {}", panic_message(&panic))))
 				.map_err(|violation| {
 					format!("seed {} after call {}: {violation}", args.seed, report.calls)
@@ -232,9 +246,21 @@ fn play(
 			if !info.call_weight.all_lte(limit) {
 				return Err(format!("a call too heavy for any block: {:?}", info.call_weight));
 			}
+			// A transfer's sender keeps its grant whatever the transfer does.
+			let grant_before = match (origin, call) {
+				(Origin::Signed(who), modicum_runtime::RuntimeCall::Balances(_)) => {
+					Some((who.clone(), checks::grant_held(who)))
+				}
+				_ => None,
+			};
+			let claimed = matches!(
+				call,
+				modicum_runtime::RuntimeCall::Market(pallet_market::Call::claim_join_grant { .. })
+			);
 			let origin = match origin {
 				Origin::Signed(who) => RuntimeOrigin::signed(who.clone()),
 				Origin::Root => RuntimeOrigin::root(),
+				Origin::None => RuntimeOrigin::none(),
 			};
 			let name = call_name(call);
 			let events = System::read_events_no_consensus().count();
@@ -243,7 +269,13 @@ fn play(
 			let root = compare_root.then(|| sp_io::storage::root(StateVersion::V1));
 			match call.clone().dispatch(origin) {
 				// No market or balances call returns an actual weight: the declared one is checked.
-				Ok(_) => report.outcomes.entry(name).or_default().0 += 1,
+				Ok(_) => {
+					report.outcomes.entry(name).or_default().0 += 1;
+					if claimed {
+						let terms = pallet_market::JoinGrantTerms::<Runtime>::get();
+						*pool -= terms.map_or(0, |t| t.amount);
+					}
+				}
 				Err(DispatchErrorWithPostInfo { error, .. }) => {
 					report.outcomes.entry(name).or_default().1 += 1;
 					*report.errors.entry(error_name(error)).or_default() += 1;
@@ -259,6 +291,9 @@ fn play(
 				}
 			}
 			count_endings(report);
+			if let Some((who, before)) = grant_before {
+				checks::grant_untouched(&who, before)?;
+			}
 		}
 	}
 	checks::after_call(issuance, pool)
@@ -269,7 +304,7 @@ type Weight = frame_support::weights::Weight;
 /// Close the open block and open the next, running every hook and the sweep.
 fn next_block(report: &mut Report) {
 	count_endings(report);
-	Executive::finalize_block();
+	close_block();
 	open_block(System::block_number() + 1);
 	report.blocks += 1;
 	report.largest_index =

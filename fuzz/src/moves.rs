@@ -3,7 +3,8 @@
 //! honest party would send (so calls reach deep into the protocol) and often what an attacker
 //! would: boundary numbers, another party's step, absurd speeds, fees raised between offer and
 //! match, directory verdicts on any dispute, mediators that never answer, parameters that
-//! would stop the market.
+//! would stop the market; newcomers claiming join grants (again, late, early) and spending them
+//! in every role, or trying to move them out with transfers.
 
 use modicum_runtime::{AccountId, Balance, BlockNumber, Runtime, RuntimeCall, MDC, MILLI_MDC};
 use pallet_market::{
@@ -24,6 +25,8 @@ pub enum Origin {
 	Signed(AccountId),
 	/// Root (sudo).
 	Root,
+	/// An unsigned transaction (a join grant's claim).
+	None,
 }
 
 /// One step of a run.
@@ -36,7 +39,7 @@ pub enum Move {
 }
 
 /// What the generator draws, with its relative weight.
-const KINDS: [(Kind, u32); 27] = [
+const KINDS: [(Kind, u32); 28] = [
 	(Kind::Advance, 10),
 	(Kind::RegisterJobCreator, 2),
 	(Kind::RegisterResourceProvider, 2),
@@ -64,6 +67,7 @@ const KINDS: [(Kind, u32); 27] = [
 	(Kind::ClaimTimeout, 2),
 	(Kind::Transfer, 1),
 	(Kind::UpdateDirectoryFeeAfterOffer, 1),
+	(Kind::ClaimJoinGrant, 2),
 ];
 
 #[derive(Clone, Copy, Debug)]
@@ -97,9 +101,17 @@ enum Kind {
 	Transfer,
 	/// Front-running: a trusted directory raises its fee right before matches land.
 	UpdateDirectoryFeeAfterOffer,
+	ClaimJoinGrant,
 }
 
 const LAYERS: [[u8; 32]; 3] = [[1; 32], [2; 32], [3; 32]];
+/// Accounts that join through a grant in a run.
+const NEWCOMERS: u8 = 24;
+
+/// The accounts with nothing that claim join grants in a run.
+pub fn newcomers() -> Vec<AccountId> {
+	(0..NEWCOMERS).map(|i| AccountId::new([0xA0 + i; 32])).collect()
+}
 const SPEEDS: [u64; 7] = [0, 1, 1_000, 10_000, 100_000, 100_000, u64::MAX];
 const FEES: [Balance; 4] = [0, MILLI_MDC, 10 * MILLI_MDC, MDC];
 /// Asks come from the first four; bids from all, the last making π̂_c larger than a bond.
@@ -108,7 +120,11 @@ const PRICES: [Balance; 6] = [0, 1, 1_000, 100_000, 1_000_000, 10_000_000_000];
 /// The seeded generator of moves.
 pub struct Generator {
 	rng: StdRng,
+	/// Every account a move may come from: the endowed ones, then each newcomer once it has
+	/// tried to claim its grant.
 	accounts: Vec<AccountId>,
+	/// Accounts with nothing, that join through a grant.
+	newcomers: Vec<AccountId>,
 	/// The parameters root's changes start from, so the market keeps coming back to life.
 	baseline: MarketParametersOf<Runtime>,
 }
@@ -117,7 +133,7 @@ impl Generator {
 	/// A generator over `accounts`, reproducible from `seed`; root's parameter changes start
 	/// from `baseline`.
 	pub fn new(seed: u64, accounts: Vec<AccountId>, baseline: MarketParametersOf<Runtime>) -> Self {
-		Self { rng: StdRng::seed_from_u64(seed), accounts, baseline }
+		Self { rng: StdRng::seed_from_u64(seed), accounts, newcomers: newcomers(), baseline }
 	}
 
 	/// The next move, drawn from the state the externalities hold now.
@@ -505,6 +521,30 @@ impl Generator {
 				let (match_id, _) = self.pick_match(|_| true)?;
 				let who = self.account();
 				signed(who, MarketCall::claim_timeout { match_id })
+			}
+			Kind::ClaimJoinGrant => {
+				let terms = pallet_market::JoinGrantTerms::<Runtime>::get()?;
+				// Mostly a newcomer's first claim; sometimes an account's second, or anyone's.
+				let who = match self.rng.gen_range(0..10) {
+					0..7 if !self.newcomers.is_empty() => {
+						let index = self.rng.gen_range(0..self.newcomers.len());
+						let who = self.newcomers.swap_remove(index);
+						self.accounts.push(who.clone());
+						who
+					}
+					_ => self.account(),
+				};
+				// Mostly the last block; sometimes one too old or not yet made.
+				let block = match self.rng.gen_range(0..10) {
+					0 => now,
+					1 => now.saturating_sub(terms.proof_age + 1),
+					_ => now.saturating_sub(1),
+				};
+				let call = MarketCall::claim_join_grant {
+					who,
+					proof: pallet_market::GrantProof { block, nonce: self.rng.gen() },
+				};
+				Move::Call { origin: Origin::None, call: RuntimeCall::Market(call) }
 			}
 			Kind::Transfer => {
 				let (from, to) = (self.account(), self.account());

@@ -27,7 +27,7 @@ pub const DEVNET_POOL_ENDOWMENT: Balance = 10_000 * MDC;
 
 /// Hashes of the join-grant puzzle one core of the fastest machine measured does per second
 /// (docs/economics.md, "Join grants": `cargo bench -p modicum-cli --bench grant_work`).
-pub const HASHES_PER_CORE_SECOND: u128 = 4_000_000;
+pub const HASHES_PER_CORE_SECOND: u128 = 6_500_000;
 /// How many times cheaper per hash than a core specialised hardware (a GPU) is taken to be.
 pub const SPECIALISED_HARDWARE_FACTOR: u128 = 50;
 /// The market's price of one core-second the floor is priced at: the reference ask of
@@ -46,7 +46,7 @@ pub fn devnet_grant_terms() -> GrantTerms<Balance, crate::BlockNumber> {
 	GrantTerms {
 		amount: 5 * MDC,
 		expiry: 5 * MINUTES,
-		proof_age: 10 * MINUTES,
+		proof_age: 2 * MINUTES,
 		period: HOURS,
 		target: 60,
 		max_per_block: 4,

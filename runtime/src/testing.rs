@@ -49,7 +49,7 @@ pub fn start_block(number: crate::BlockNumber, slot: u64) {
 }
 
 /// Open block `number` in slot `number` (so the development chain's only authority authors
-/// it) and apply its timestamp inherent; `Executive::finalize_block` closes it.
+/// it) and apply its timestamp inherent; [`close_block`] closes it.
 pub fn open_block(number: crate::BlockNumber) {
 	open_block_in_slot(number, u64::from(number));
 }
@@ -77,8 +77,15 @@ pub fn produce_block(
 		assert!(result.is_ok(), "an included transaction failed: {result:?}");
 		count += 1;
 	}
-	Executive::finalize_block();
+	close_block();
 	count
+}
+
+/// Finalize the open block and keep its hash, as the next block's import does on a node: the
+/// next header names it as its parent, and calls that read a block's hash see it.
+pub fn close_block() {
+	let header = Executive::finalize_block();
+	frame_system::BlockHash::<crate::Runtime>::insert(header.number, header.hash());
 }
 
 /// The transaction extensions every wallet sends, immortal, with `nonce` and no tip.

@@ -72,6 +72,24 @@ try {
   const dryRun = await api.call.marketApi.checkMatch(999, 998, '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY');
   check(dryRun.isErr && dryRun.asErr.toString() === 'UnknownOffer', `the match dry-run explains a failure (${dryRun.toString()})`);
 
+  // Join grants: their terms from the runtime API, and a claim — unsigned, free — checked
+  // before the transaction pool takes it: a made-up proof never gets in.
+  const [grantTerms, difficulty] = (await api.call.grantApi.grantTerms()).unwrap();
+  check(
+    grantTerms.amount.toBigInt() > 0n && difficulty.toBigInt() >= grantTerms.minDifficulty.toBigInt(),
+    `grantApi.grantTerms: a grant of ${mdc(grantTerms.amount.toBigInt(), '')} at ${difficulty} expected hashes`,
+  );
+  const newcomer = keyring.addFromUri('//Newcomer');
+  const head = (await api.rpc.chain.getHeader()).number.toNumber();
+  let claimRefused = '';
+  try {
+    await api.tx.market.claimJoinGrant(newcomer.address, { block: Math.max(head - 1, 0), nonce: 7 }).send();
+  } catch (error) {
+    claimRefused = error.message;
+  }
+  check(claimRefused.startsWith('1010'), `an unsigned claim with a made-up proof is refused by the pool (${claimRefused})`);
+  check((await api.call.grantApi.grant(newcomer.address)).isNone, 'and the newcomer has no grant');
+
   const alice = keyring.addFromUri('//Alice');
   const ferdie = keyring.addFromUri('//Ferdie');
 
@@ -193,6 +211,8 @@ async function marketContext() {
     minBond: p.minBond.toBigInt(),
     minReputationPrice: p.minReputationPrice.toBigInt(),
     reputationFee: p.reputationFee.toBigInt(), // Perbill parts
+    // WelfareTax, Perbill parts: the pool's share of each job price paid to the provider.
+    welfareTax: (await api.query.market.joinGrantTerms()).unwrap().welfareTax.toBigInt(),
     reputationDecay: p.reputationDecay.toBigInt(),
     reactionWindow: p.reactionWindow.toNumber(),
     mediationWindow: p.mediationWindow.toNumber(),
@@ -436,12 +456,20 @@ async function postResult(market, match, usage) {
     + BigInt(Math.min(usage.bandwidth, limits.bandwidth)) * bandwidthAsk;
 }
 
-// The JC accepts: π_c, f_M and f_D from J; f_M, f_D and the reputation fee from R; the rest of
-// both released.
+// A Perbill of `amount`, rounded as the runtime rounds it (to the nearest, a half down).
+function perbillOf(parts, amount) {
+  const product = parts * amount;
+  const [quotient, rest] = [product / PER_BILLION, product % PER_BILLION];
+  return rest * 2n > PER_BILLION ? quotient + 1n : quotient;
+}
+
+// The JC accepts: π_c (less the welfare tax to the pool), f_M and f_D from J; f_M, f_D and the
+// reputation fee from R; the rest of both released.
 async function acceptResult(market, match) {
   const { jc, rp, mediator, directory } = market.parties;
   const { fees, incentive, reputationCharge } = market;
   const { events, moved } = await run(market, [api.tx.market.acceptResult(match.id), jc]);
+  const tax = perbillOf(market.welfareTax, match.price);
 
   const creatorRefund = match.jobDeposit - match.price - fees.mediator - fees.directory;
   const providerRefund = match.providerDeposit - fees.mediator - fees.directory - reputationCharge;
@@ -450,24 +478,26 @@ async function acceptResult(market, match) {
   const c = eventData(events, 'MatchClosed');
   check(
     c.matchId.eq(match.id) && c.ending.isAccepted && c.creatorRefund.toBigInt() === creatorRefund
-      && c.providerRefund.toBigInt() === providerRefund && c.penalty.toBigInt() === reputationCharge,
-    `MatchClosed: Accepted, JC refund ${mdc(creatorRefund, '')}, RP refund ${mdc(providerRefund, '')}, to the pool ${mdc(reputationCharge, '')} (reputation fee)`,
+      && c.providerRefund.toBigInt() === providerRefund && c.penalty.toBigInt() === reputationCharge
+      && c.welfareTax.toBigInt() === tax,
+    `MatchClosed: Accepted, JC refund ${mdc(creatorRefund, '')}, RP refund ${mdc(providerRefund, '')}, to the pool ${mdc(reputationCharge, '')} (reputation fee) and ${mdc(tax, '')} (welfare tax)`,
   );
   expectMoves('accept_result', moved, {
     jc: { free: creatorRefund, JobDeposit: -match.jobDeposit },
-    rp: { free: match.price + providerRefund, ResourceDeposit: -match.providerDeposit },
+    rp: { free: match.price - tax + providerRefund, ResourceDeposit: -match.providerDeposit },
     mediator: { free: 2n * fees.mediator },
     directory: { free: 2n * fees.directory },
-    pool: { free: reputationCharge },
+    pool: { free: reputationCharge + tax },
   });
-  // Offers to close: the RP earned π_c less both fees, the incentive and the reputation fee.
+  // Offers to close: the RP earned π_c less the tax, both fees, the incentive and the
+  // reputation fee.
   expectMoves('the accepted match, offers to close', market.round, {
     jc: { free: -(match.price + fees.mediator + fees.directory + incentive) },
-    rp: { free: match.price - fees.mediator - fees.directory - incentive - reputationCharge },
+    rp: { free: match.price - tax - fees.mediator - fees.directory - incentive - reputationCharge },
     mediator: { free: 2n * fees.mediator },
     directory: { free: 2n * fees.directory },
     solver: { free: 2n * incentive },
-    pool: { free: reputationCharge },
+    pool: { free: reputationCharge + tax },
   });
   await expectClosed(market, match);
   const reputation = await api.call.marketApi.reputation(rp.address, 'ResourceProvider');

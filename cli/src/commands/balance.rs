@@ -10,13 +10,14 @@ pub(crate) struct Held {
 	why: String,
 }
 
-/// `modicum balance`: free, and what each offer and match holds.
+/// `modicum balance`: free, the join grant, and what each offer and match holds.
 pub(crate) async fn balance(chain: &Chain, output: Output) -> Result<(), CliError> {
 	let me = chain.account()?;
 	let best = chain.best().await?;
 	let data = chain.balances(&me, best.hash).await?;
 	let spendable = chain.spendable(&me, best.hash).await?;
 	let holds = chain.holds(&me, best.hash).await?;
+	let grant = chain.grant(&me, best.hash).await?;
 	let mut held = Vec::new();
 	for (id, o) in chain.open_job_offers(best.hash).await?.into_iter().filter(|(_, o)| o.creator == me) {
 		held.push(Held { what: format!("job offer {id}"), amount: o.deposit, why: format!("deposit of an open job offer; released if cancelled or unmatched by #{}", o.completion_deadline) });
@@ -50,6 +51,7 @@ pub(crate) async fn balance(chain: &Chain, output: Output) -> Result<(), CliErro
 		"reserved": data.reserved,
 		"frozen": data.frozen,
 		"spendable": spendable,
+		"grant": grant,
 		"holds": holds_json,
 		"held": held,
 	});
@@ -60,6 +62,12 @@ pub(crate) async fn balance(chain: &Chain, output: Output) -> Result<(), CliErro
 		);
 		for h in &holds {
 			text += &format!("    {:?}: {}\n", h.id, mdc(h.amount));
+		}
+		if let Some(g) = &grant {
+			text += &format!(
+				"  join grant of {}: {} left for the market's deposits, bonds and fees, {} in them; never transferable, what is left returns to the welfare pool at #{}\n",
+				mdc(g.amount), mdc(g.available), mdc(g.committed), g.expires_at
+			);
 		}
 		for h in &held {
 			text += &format!("  {:<24} {:>20}  {}\n", h.what, mdc(h.amount), h.why);

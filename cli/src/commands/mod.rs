@@ -1,12 +1,13 @@
 //! The subcommands of `modicum`, one module per concern, and the errors any of them ends with.
 
+mod account;
 mod balance;
 mod job;
 mod market;
 mod verify;
 
 use modicum_cli::{
-	args::{Cli, Command, ImageCommand, JobCommand, Output, RunArgs},
+	args::{AccountCommand, Cli, Command, ImageCommand, JobCommand, Output, RunArgs},
 	account::KeySource,
 	chain::{refusal, Chain, ChainError, Included},
 	image::{self, ImageError},
@@ -35,6 +36,7 @@ use std::{
 	io::{IsTerminal, Write},
 	path::PathBuf,
 };
+use account::{join, new_account};
 use balance::balance;
 use job::*;
 use market::{offers, why_no_match};
@@ -100,6 +102,10 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
 		emit(cli.output, &json!({ "digest": digest, "baseLayer": base }), || format!("{digest} {base}\n"));
 		return Ok(());
 	}
+	// So does a new key.
+	if let Command::Account(AccountCommand::New { out }) = &cli.command {
+		return new_account(cli.output, out.as_deref());
+	}
 	let chain = Chain::connect(&url, signer).await?;
 	let output = cli.output;
 	match cli.command {
@@ -141,6 +147,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
 		Command::Offers => offers(&chain, output).await,
 		Command::WhyNoMatch { job } => why_no_match(&chain, output, job).await,
 		Command::Balance => balance(&chain, output).await,
+		Command::Account(AccountCommand::Join { threads }) => join(&chain, output, threads).await,
+		Command::Account(AccountCommand::New { .. }) => unreachable!("created above"),
 		Command::Verifier { verify_rate } => run_verifier(&chain, registries, output, verify_rate).await,
 	}
 }

@@ -42,7 +42,8 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Pay up to `wanted` out of `from`'s hold, never more than the `held` that remains of it,
-	/// and lower `held` by what left the hold. A recipient that cannot receive (e.g. a new
+	/// and lower `held` by what left the hold. A payment to `from` itself (a job creator that is
+	/// its own solver or directory) is a release, so grant funds return to the grant. A recipient that cannot receive (e.g. a new
 	/// account below the existential deposit) is replaced by the welfare pool, so a settlement
 	/// never fails; should the pool refuse too, the amount stays held for its owner. Returns
 	/// what `to` received.
@@ -55,6 +56,13 @@ impl<T: Config> Pallet<T> {
 	) -> BalanceOf<T> {
 		let amount = wanted.min(*held);
 		if amount.is_zero() {
+			return amount;
+		}
+		if from == to {
+			if Self::release_deposit(from, reason, amount).is_err() {
+				return Zero::zero();
+			}
+			held.saturating_reduce(amount);
 			return amount;
 		}
 		let transfer = |to: &T::AccountId| {

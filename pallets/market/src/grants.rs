@@ -2,8 +2,13 @@
 //!
 //! A new account earns a grant with a proof of work and spends it only in the market: what is
 //! left of it is held under [`HoldReason::Grant`], market deposits and bonds draw on it first,
-//! and their refunds return to it first. Nothing but a claim takes funds out of the pool; what
-//! a grant leaves unspent returns to the pool at its expiry.
+//! and their refunds return to it. Nothing but a claim takes funds out of the pool; what a grant
+//! leaves unspent returns to the pool at its expiry.
+//!
+//! An account's open deposits and bonds are all funded by its grant or all by its own funds,
+//! never a mix: so the grant's share of each payment and refund is exact (`committed` is either
+//! zero or everything the account holds in the market), and no deposit of its own can carry
+//! grant funds out, nor a refund of grant funds be mistaken for its own.
 
 use crate::{
 	types::*, BalanceOf, Config, Error, Event, GrantHolders, Grants, HoldReason, JoinGrantRate,
@@ -14,7 +19,7 @@ use frame_support::{
 	ensure,
 	pallet_prelude::*,
 	traits::{
-		fungible::{Inspect, Mutate, MutateHold},
+		fungible::{Inspect, InspectHold, Mutate, MutateHold},
 		tokens::{Fortitude, Precision, Preservation, Restriction},
 	},
 };
@@ -38,13 +43,13 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// Store `terms`; the difficulty starts at their floor, or keeps its level if it is above.
+	/// Store `terms`; a new period starts now at their floor, so root can always bring the
+	/// difficulty back down (after a farm drove it up) as well as up.
 	pub(crate) fn put_grant_terms(terms: GrantTermsOf<T>) {
 		let now = frame_system::Pallet::<T>::block_number();
-		let rate = JoinGrantRate::<T>::get()
-			.unwrap_or(GrantRate { period_start: now, ..Default::default() });
-		let difficulty = rate.difficulty.max(terms.min_difficulty);
-		JoinGrantRate::<T>::put(GrantRate { difficulty, ..rate });
+		let rate = JoinGrantRate::<T>::get().unwrap_or_default();
+		let difficulty = terms.min_difficulty;
+		JoinGrantRate::<T>::put(GrantRate { period_start: now, claims: 0, difficulty, ..rate });
 		JoinGrantTerms::<T>::put(terms);
 	}
 
@@ -69,9 +74,10 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// The grant rate as it stands at `now`: a period that has ended moves the difficulty
-	/// towards `GrantTarget` claims per period (at most fourfold either way, never below the
-	/// floor), and periods that passed without a claim each lower it.
+	/// The grant rate as it stands at `now`: the period that has ended moves the difficulty
+	/// towards `GrantTarget` claims per period (at most fourfold either way), each period after
+	/// it that passed without a claim lowers it fourfold more, and it never falls below the
+	/// floor.
 	pub fn grant_rate_at(terms: &GrantTermsOf<T>, now: BlockNumberFor<T>) -> GrantRateOf<T> {
 		let rate = JoinGrantRate::<T>::get().unwrap_or_default();
 		let elapsed = now.saturating_sub(rate.period_start);
@@ -79,12 +85,15 @@ impl<T: Config> Pallet<T> {
 			return rate;
 		}
 		let periods = elapsed / terms.period;
-		let periods_count: u128 = periods.saturated_into();
-		let expected = u128::from(terms.target).saturating_mul(periods_count);
-		let aimed = rate.difficulty.saturating_mul(rate.claims.into()) / expected.max(1);
-		let difficulty = aimed
-			.clamp(rate.difficulty / MAX_ADJUSTMENT, rate.difficulty.saturating_mul(MAX_ADJUSTMENT))
-			.max(terms.min_difficulty);
+		let aimed =
+			rate.difficulty.saturating_mul(rate.claims.into()) / u128::from(terms.target).max(1);
+		let adjusted = aimed.clamp(
+			rate.difficulty / MAX_ADJUSTMENT,
+			rate.difficulty.saturating_mul(MAX_ADJUSTMENT),
+		);
+		// Each quiet period divides by 4 = 2²; 63 of them leave nothing of any u128.
+		let quiet: u32 = periods.saturating_sub(1u32.into()).saturated_into::<u32>().min(63);
+		let difficulty = (adjusted >> (2 * quiet)).max(terms.min_difficulty);
 		GrantRate {
 			period_start: rate.period_start.saturating_add(periods.saturating_mul(terms.period)),
 			claims: 0,
@@ -109,6 +118,13 @@ impl<T: Config> Pallet<T> {
 		);
 		ensure!(proof.block < now, Error::<T>::GrantProofFromFuture);
 		ensure!(now.saturating_sub(proof.block) <= terms.proof_age, Error::<T>::GrantProofTooOld);
+		// Genesis's hash is known before launch, and a pruned block's reads as zero: work on
+		// either could be done in advance.
+		let block_hash = frame_system::Pallet::<T>::block_hash(proof.block);
+		ensure!(
+			!proof.block.is_zero() && block_hash != Default::default(),
+			Error::<T>::GrantProofBlockUnknown
+		);
 		let rate = Self::grant_rate_at(&terms, now);
 		ensure!(
 			rate.block != now || rate.in_block < terms.max_per_block,
@@ -119,7 +135,6 @@ impl<T: Config> Pallet<T> {
 			Error::<T>::GrantPeriodFull
 		);
 		let genesis = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
-		let block_hash = frame_system::Pallet::<T>::block_hash(proof.block);
 		let work = GrantPuzzle::new(genesis.as_ref(), &who.encode(), block_hash.as_ref())
 			.work(proof.nonce);
 		ensure!(GrantPuzzle::meets(&work, rate.difficulty), Error::<T>::GrantWorkTooEasy);
@@ -136,7 +151,9 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn claim_invalidity(error: Error<T>) -> InvalidTransaction {
 		match error {
 			Error::<T>::GrantWorkTooEasy => InvalidTransaction::BadProof,
-			Error::<T>::GrantProofTooOld => InvalidTransaction::Stale,
+			Error::<T>::GrantProofTooOld | Error::<T>::GrantProofBlockUnknown => {
+				InvalidTransaction::Stale
+			}
 			Error::<T>::GrantProofFromFuture => InvalidTransaction::Future,
 			Error::<T>::GrantBlockFull => InvalidTransaction::ExhaustsResources,
 			other => InvalidTransaction::Custom(other.encode().first().copied().unwrap_or(u8::MAX)),
@@ -258,17 +275,31 @@ impl<T: Config> Pallet<T> {
 		)
 	}
 
-	/// Before `who` holds `amount` for a deposit or bond: free what its grant can pay of it and
-	/// count that as committed to the market.
+	/// What `who` holds in the market's deposits and bonds.
+	pub(crate) fn held_in_market(who: &T::AccountId) -> BalanceOf<T> {
+		[HoldReason::Bond, HoldReason::JobDeposit, HoldReason::ResourceDeposit]
+			.into_iter()
+			.map(|reason| T::Currency::balance_on_hold(&reason.into(), who))
+			.fold(Zero::zero(), |sum: BalanceOf<T>, held| sum.saturating_add(held))
+	}
+
+	/// Before `who` holds `amount` for a deposit or bond: the grant funds all of it if it can
+	/// and nothing of the account's own is in the market; otherwise its own funds do, unless
+	/// grant-funded deposits are open (`GrantFundsInMarket`: the two never mix).
 	pub(crate) fn grant_to_deposit(who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
-		let Some(grant) = Self::live_grant(who) else { return Ok(()) };
-		let drawn = grant.available.min(amount);
-		if drawn.is_zero() {
-			return Ok(());
+		let Some(grant) = Grants::<T>::get(who) else { return Ok(()) };
+		let live = frame_system::Pallet::<T>::block_number() < grant.expires_at;
+		let can_fund = live && grant.available >= amount;
+		if grant.committed.is_zero() {
+			let own_in_market = !Self::held_in_market(who).is_zero();
+			if !can_fund || own_in_market {
+				return Ok(());
+			}
 		}
-		T::Currency::release(&HoldReason::Grant.into(), who, drawn, Precision::Exact)?;
-		let committed = grant.committed.checked_add(&drawn).ok_or(Error::<T>::Overflow)?;
-		let available = grant.available.saturating_sub(drawn);
+		ensure!(can_fund, Error::<T>::GrantFundsInMarket);
+		T::Currency::release(&HoldReason::Grant.into(), who, amount, Precision::Exact)?;
+		let committed = grant.committed.checked_add(&amount).ok_or(Error::<T>::Overflow)?;
+		let available = grant.available.saturating_sub(amount);
 		Grants::<T>::insert(who, Grant { available, committed, ..grant });
 		Ok(())
 	}

@@ -813,6 +813,11 @@ pub mod pallet {
 		ZeroGrantDifficulty,
 		/// `WelfareTax` is above `MAX_WELFARE_TAX`.
 		WelfareTaxTooHigh,
+		/// The account's grant funds open market deposits and cannot fund this one too; its own
+		/// funds may hold a deposit once those close (the two never mix).
+		GrantFundsInMarket,
+		/// A proof names the genesis block, or a block whose hash the chain no longer keeps.
+		GrantProofBlockUnknown,
 	}
 
 	#[pallet::hooks]
@@ -1369,13 +1374,16 @@ pub mod pallet {
 						"held balance differs from open deposits"
 					);
 				}
-				// A grant's share of the market's deposits and bonds is within them.
+				// A grant funds none of the account's deposits and bonds, or all of them.
 				if let Some(grant) = Grants::<T>::get(who) {
 					let in_market = want[..3]
 						.iter()
 						.try_fold(BalanceOf::<T>::zero(), |sum, held| sum.checked_add(held))
 						.ok_or("held sum overflows")?;
-					ensure!(grant.committed <= in_market, "a grant funds more than the market holds");
+					ensure!(
+						grant.committed.is_zero() || grant.committed == in_market,
+						"grant and own funds mix in the market"
+					);
 				}
 			}
 			if let Some(terms) = JoinGrantTerms::<T>::get() {

@@ -154,7 +154,14 @@ impl ExtBuilder {
 	}
 }
 
-/// Run the chain's hooks block by block up to `n`, as a node would.
+/// Run the chain's hooks block by block up to `n`, as a node would, each block recording its
+/// parent's hash (a distinct one per block) as a node's import does.
 pub fn run_to_block(n: u64) {
-	System::run_to_block::<AllPalletsWithSystem>(n);
+	let record_parent = |number: u64| {
+		frame_system::BlockHash::<Test>::insert(number - 1, sp_core::H256::from_low_u64_be(number));
+	};
+	System::run_to_block_with::<AllPalletsWithSystem>(
+		n,
+		frame_system::RunToBlockHooks::default().before_initialize(record_parent),
+	);
 }

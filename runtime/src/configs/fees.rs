@@ -21,7 +21,8 @@ impl TxCreditHold<Runtime> for MarketFees {
 	type Credit = <Plain as TxCreditHold<Runtime>>::Credit;
 }
 
-/// What of `fee` the grant of `who` may pay: only that of a market call.
+/// What of `fee` (the tip excluded: a tip is a gift to the author, never the market's) the
+/// grant of `who` may pay: only that of a market call.
 fn grant_share(who: &AccountId, call: &RuntimeCall, fee: Balance) -> Balance {
 	match call {
 		RuntimeCall::Market(_) => Market::grant_available(who).min(fee),
@@ -41,7 +42,7 @@ impl OnChargeTransaction<Runtime> for MarketFees {
 		fee_with_tip: Balance,
 		tip: Balance,
 	) -> Result<Self::LiquidityInfo, TransactionValidityError> {
-		let granted = match grant_share(who, call, fee_with_tip) {
+		let granted = match grant_share(who, call, fee_with_tip.saturating_sub(tip)) {
 			0 => 0,
 			share => Market::grant_to_fee(who, share),
 		};
@@ -63,7 +64,7 @@ impl OnChargeTransaction<Runtime> for MarketFees {
 		fee_with_tip: Balance,
 		tip: Balance,
 	) -> Result<(), TransactionValidityError> {
-		let granted = grant_share(who, call, fee_with_tip);
+		let granted = grant_share(who, call, fee_with_tip.saturating_sub(tip));
 		<Plain as OnChargeTransaction<Runtime>>::can_withdraw_fee(
 			who,
 			call,

@@ -21,14 +21,14 @@ use sp_runtime::traits::Dispatchable;
 
 /// Every planck that exists, written out independently of the presets that endow it: twelve
 /// well-known development accounts (Alice to Ferdie and their stashes) with 1 000 000 MDC each,
-/// and the welfare pool with 1 MDC, at 12 decimals.
-const GENESIS_ISSUANCE: Balance = 12_000_001_000_000_000_000;
+/// and the welfare pool with 10 000 MDC, at 12 decimals.
+const GENESIS_ISSUANCE: Balance = 12_010_000_000_000_000_000;
 
 /// What each well-known development account holds at genesis: 1 000 000 MDC of 10¹² plancks.
 const DEV_ACCOUNT_GENESIS_BALANCE: Balance = 1_000_000_000_000_000_000;
 
-/// What the welfare pool holds at genesis: 1 MDC.
-const POOL_GENESIS_BALANCE: Balance = 1_000_000_000_000;
+/// What the welfare pool holds at genesis: 10 000 MDC for join grants.
+const POOL_GENESIS_BALANCE: Balance = 10_000_000_000_000_000;
 
 /// The accounts endowed at genesis besides the pool.
 const DEV_ACCOUNTS: [Sr25519Keyring; 12] = [

@@ -350,6 +350,10 @@ fn held(who: Sr25519Keyring) -> Balance {
 	.sum()
 }
 
+/// The market's migration to storage version 1, with the terms this runtime gives it.
+type JoinGrantsFromRelease1 =
+	pallet_market::migrations::v1::InitJoinGrants<Runtime, configs::ReleaseOneGrantTerms>;
+
 #[test]
 fn a_chain_of_each_older_release_upgrades_in_place_with_its_market_in_flight() {
 	let releases = older_releases();
@@ -395,6 +399,10 @@ fn upgrade_in_place(release: u32, mut chain: Chain) {
 	let before = chain
 		.read(ValidatorsFromFixedAuthorities::check_before)
 		.unwrap_or_else(|e| panic!("release {release}'s validators: {e:?}"));
+	chain
+		.read(JoinGrantsFromRelease1::check_before)
+		.unwrap_or_else(|e| panic!("release {release} has no grants: {e:?}"));
+	let pool = chain.read(|| Balances::balance(&Market::account_id()));
 
 	// The upgrade, through sudo, as an operator sends it.
 	let code = modicum_runtime::WASM_BINARY.expect("this build's wasm").to_vec();
@@ -414,6 +422,13 @@ fn upgrade_in_place(release: u32, mut chain: Chain) {
 	// The migration ran on the upgrade's first block: release 0's validators are the session's
 	// and invulnerable, and the next block's fees reach its author's account.
 	chain.read(|| ValidatorsFromFixedAuthorities::check_after(before)).expect("migrated");
+	// The penalty pool is the welfare pool, as it was; the chain has grant terms.
+	chain.read(JoinGrantsFromRelease1::check_after).expect("grant terms stored");
+	chain.read(|| {
+		use frame_support::traits::GetStorageVersion;
+		assert_eq!(Market::on_chain_storage_version(), Market::in_code_storage_version());
+		assert_eq!(Balances::balance(&Market::account_id()), pool, "release {release}: the pool");
+	});
 	chain.read(|| {
 		assert_eq!(sorted(Session::validators()), validators, "release {release}: session");
 		let invulnerables = pallet_collator_selection::Invulnerables::<Runtime>::get().to_vec();

@@ -318,7 +318,13 @@ fn a_farm_of_fresh_identities_raises_the_difficulty_and_drains_at_most_four_targ
 			terms.min_difficulty * 4,
 			"the next period's work is four times dearer"
 		);
-		// Periods without claims bring it down again, never below the floor.
+		// Periods without claims bring it down again, fourfold each, never below the floor.
+		run_to_block(period_start + 3 * terms.period);
+		assert_eq!(difficulty(), terms.min_difficulty, "4D, then D after the first quiet period");
+		// And root can bring it back to the floor at once.
+		JoinGrantRate::<Test>::mutate(|r| r.as_mut().expect("a rate").difficulty *= 64);
+		assert_ok!(Market::set_grant_terms(RuntimeOrigin::root(), terms.clone()));
+		assert_eq!(difficulty(), terms.min_difficulty);
 		run_to_block(now() + 5 * terms.period);
 		assert_eq!(difficulty(), terms.min_difficulty);
 	});
@@ -499,4 +505,87 @@ fn the_puzzle_is_one_hash_of_domain_genesis_account_block_and_nonce() {
 	assert!(GrantPuzzle::meets(&[0; 32], u128::MAX));
 	assert!(!GrantPuzzle::meets(&[0xff; 32], 2));
 	assert!(GrantPuzzle::meets(&[0xff; 32], 1));
+}
+
+#[test]
+fn a_proof_naming_genesis_or_a_pruned_block_is_refused() {
+	with_grants(|| {
+		// Genesis's hash is public before launch: work on it could be done in advance.
+		let on_genesis =
+			search(|p| solves(System::block_hash(0), NEWCOMER, &GrantProof { block: 0, ..*p }));
+		let on_genesis = GrantProof { block: 0, ..on_genesis };
+		assert_eq!(validate(NEWCOMER, on_genesis), Err(InvalidTransaction::Stale.into()));
+		assert_noop!(claim(NEWCOMER, on_genesis), Error::<Test>::GrantProofBlockUnknown);
+		// A block whose hash the chain no longer keeps reads as zero: so would the work.
+		let proof = solve(NEWCOMER);
+		frame_system::BlockHash::<Test>::remove(proof.block);
+		assert_noop!(claim(NEWCOMER, proof), Error::<Test>::GrantProofBlockUnknown);
+	});
+}
+
+/// The newcomer's grant funds a job offer; the newcomer then has `own` of its own too.
+fn newcomer_with_a_grant_funded_offer(own: Balance) -> OfferId {
+	register(&Terms::default());
+	assert_ok!(claim(JC_NEWCOMER, solve(JC_NEWCOMER)));
+	assert_ok!(Market::register_job_creator(RuntimeOrigin::signed(JC_NEWCOMER), list(&[MEDIATOR])));
+	let offer = newcomer_job_offer(DEPOSIT);
+	assert_ok!(<Balances as Mutate<u64>>::transfer(
+		&EVE,
+		&JC_NEWCOMER,
+		own,
+		Preservation::Preserve
+	));
+	offer
+}
+
+#[test]
+fn grant_and_own_funds_never_mix_in_the_market() {
+	with_grants(|| {
+		let grant_offer = newcomer_with_a_grant_funded_offer(50_000);
+		// Its own funds cannot hold a deposit beside the grant's: a refund could not tell them
+		// apart, and its own payments could carry grant funds out.
+		let terms = Terms::default();
+		let own_offer = || {
+			Market::post_job_offer(
+				RuntimeOrigin::signed(JC_NEWCOMER),
+				terms.limits,
+				terms.job_architecture,
+				ImageOf::<Test> { repository: list(b"jobs/fib"), digest: [7; 32] },
+				[terms.base_layer; 32],
+				DIRECTORY,
+				terms.bids.0,
+				terms.bids.1,
+				terms.completion_deadline,
+				terms.jc_max_fees,
+				None,
+				30_000,
+			)
+		};
+		assert_noop!(own_offer(), Error::<Test>::GrantFundsInMarket);
+		// Once the grant's deposit is back, its own funds hold the larger deposit, and the
+		// grant waits until they are back too.
+		assert_ok!(Market::cancel_job_offer(RuntimeOrigin::signed(JC_NEWCOMER), grant_offer));
+		let grant_left = held_grant(JC_NEWCOMER);
+		assert_ok!(own_offer());
+		assert_eq!(held_grant(JC_NEWCOMER), grant_left, "the grant did not fund its own deposit");
+		let own = newcomer_job_offer(DEPOSIT);
+		assert_eq!(held_grant(JC_NEWCOMER), grant_left, "nor one beside it");
+		assert_eq!(Grants::<Test>::get(JC_NEWCOMER).map(|g| g.committed), Some(0));
+		assert_ok!(Market::cancel_job_offer(RuntimeOrigin::signed(JC_NEWCOMER), own));
+		assert_eq!(held_grant(JC_NEWCOMER), grant_left, "its own refund stays its own");
+	});
+}
+
+#[test]
+fn a_job_creator_that_is_its_own_solver_gets_its_incentive_back_into_its_grant() {
+	with_grants(|| {
+		let job = newcomer_with_a_grant_funded_offer(0);
+		let before = held_grant(JC_NEWCOMER);
+		assert_ok!(post_resource_offer(&Terms::default()));
+		let resource = NextOfferId::<Test>::get() - 1;
+		assert_ok!(Market::post_match(RuntimeOrigin::signed(JC_NEWCOMER), job, resource, MEDIATOR));
+		// Its own incentive went back to the grant; the provider's is real MDC.
+		assert_eq!(held_grant(JC_NEWCOMER), before + INCENTIVE as Balance);
+		assert_eq!(Balances::balance(&JC_NEWCOMER), 1 + INCENTIVE as Balance);
+	});
 }
