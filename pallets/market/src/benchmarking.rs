@@ -12,7 +12,10 @@ use frame_support::{
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use frame_system::RawOrigin;
-use sp_runtime::{traits::Bounded, Perbill};
+use sp_runtime::{
+	traits::{Bounded, Hash},
+	Perbill,
+};
 
 /// What each benchmark account gets: small enough that dozens of them fit in the issuance.
 fn endowment<T: Config>() -> BalanceOf<T> {
@@ -704,6 +707,9 @@ mod benchmarks {
 		});
 		let who: T::AccountId = account("newcomer", 0, 0);
 		let proof = GrantProof { block: 59u32.into(), nonce: 0 };
+		// The block the proof names, as its import recorded it.
+		let hash = <T as frame_system::Config>::Hashing::hash(b"block 59");
+		frame_system::BlockHash::<T>::insert(proof.block, hash);
 
 		#[extrinsic_call]
 		_(RawOrigin::None, who.clone(), proof);

@@ -11,8 +11,8 @@
 //! grant funds out, nor a refund of grant funds be mistaken for its own.
 
 use crate::{
-	types::*, BalanceOf, Config, Error, Event, GrantHolders, Grants, HoldReason, JoinGrantRate,
-	JoinGrantTerms, NextGrantId, Pallet,
+	types::*, BalanceOf, Config, Error, Event, GrantHolders, Grants, HoldReason, JoinGrantClaimed,
+	JoinGrantRate, JoinGrantTerms, NextGrantId, Pallet,
 };
 use codec::Encode;
 use frame_support::{
@@ -111,7 +111,7 @@ impl<T: Config> Pallet<T> {
 		let terms = JoinGrantTerms::<T>::get().ok_or(Error::<T>::GrantsClosed)?;
 		let pool = Self::account_id();
 		ensure!(*who != pool, Error::<T>::NotANewAccount);
-		ensure!(!Grants::<T>::contains_key(who), Error::<T>::GrantAlreadyClaimed);
+		ensure!(!JoinGrantClaimed::<T>::contains_key(who), Error::<T>::GrantAlreadyClaimed);
 		ensure!(
 			frame_system::Pallet::<T>::account_nonce(who).is_zero(),
 			Error::<T>::NotANewAccount
@@ -185,8 +185,8 @@ impl<T: Config> Pallet<T> {
 		GrantHolders::<T>::insert(id, &who);
 		NextGrantId::<T>::put(next_id);
 		Self::schedule(expires_at, Deadline::Grant(id));
-		// The nonce never returns to 0 while the account lives: a second claim is refused.
-		frame_system::Pallet::<T>::inc_account_nonce(&who);
+		// Claimed for good: the account's nonce stays 0, so what it signed before stays valid.
+		JoinGrantClaimed::<T>::insert(&who, ());
 		let in_block = if rate.block == now { rate.in_block.saturating_add(1) } else { 1 };
 		JoinGrantRate::<T>::put(GrantRate {
 			claims: rate.claims.saturating_add(1),
@@ -250,11 +250,20 @@ impl<T: Config> Pallet<T> {
 		Self::live_grant(who).map_or_else(Zero::zero, |g| g.available)
 	}
 
-	/// What `who` can spend on deposits, bonds and market fees while staying alive: its free
-	/// balance and what is left of its grant.
+	/// The largest deposit or bond `who` can hold next while staying alive: one is funded by
+	/// its grant or by its own funds, never both, and never the one while the other is in the
+	/// market.
 	pub fn spendable_in_market(who: &T::AccountId) -> BalanceOf<T> {
-		T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite)
-			.saturating_add(Self::grant_available(who))
+		let own = T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
+		let Some(grant) = Grants::<T>::get(who) else { return own };
+		let granted = Self::grant_available(who);
+		if !grant.committed.is_zero() {
+			granted
+		} else if !Self::held_in_market(who).is_zero() {
+			own
+		} else {
+			granted.max(own)
+		}
 	}
 
 	/// The terms of join grants and the difficulty of a claim in the block after the current

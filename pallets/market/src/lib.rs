@@ -235,6 +235,12 @@ pub mod pallet {
 	pub type Grants<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, GrantOf<T>, OptionQuery>;
 
+	/// Every account that has claimed a join grant: it never claims another. Each entry cost a
+	/// proof of work worth a grant.
+	#[pallet::storage]
+	pub type JoinGrantClaimed<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, (), OptionQuery>;
+
 	/// The account of each grant whose expiry is in the deadline index.
 	#[pallet::storage]
 	pub type GrantHolders<T: Config> =
@@ -1339,6 +1345,7 @@ pub mod pallet {
 				}
 			}
 			for (who, grant) in Grants::<T>::iter() {
+				ensure!(JoinGrantClaimed::<T>::contains_key(&who), "a grant of an unclaimed account");
 				add(&who, HoldReason::Grant, grant.available)?;
 				if GrantHolders::<T>::get(grant.id).as_ref() == Some(&who) {
 					index_once(grant.expires_at, Deadline::Grant(grant.id))?;

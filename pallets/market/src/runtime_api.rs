@@ -49,8 +49,8 @@ sp_api::decl_runtime_apis! {
 		/// the first rule it breaks (the "why no match?" question).
 		fn check_match(job_offer: OfferId, resource_offer: OfferId, mediator: AccountId) -> Result<Balance, Error>;
 
-		/// What the account can spend on deposits and bonds while staying alive: its free
-		/// balance and what is left of its join grant.
+		/// The largest deposit or bond the account can hold next while staying alive: funded by
+		/// its join grant or by its own funds, never both.
 		fn spendable_balance(who: AccountId) -> Balance;
 
 		/// Whether the directory's last heartbeat is within the heartbeat period.

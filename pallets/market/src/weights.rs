@@ -52,7 +52,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Mediators` (r:16 w:0)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
 	fn register_job_creator() -> Weight {
-		Weight::from_parts(78_766_000, 55102)
+		Weight::from_parts(79_318_000, 55102)
 			.saturating_add(T::DbWeight::get().reads(17_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -63,7 +63,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Directories` (r:16 w:0)
 	/// Proof: `Market::Directories` (`max_values`: None, `max_size`: Some(743), added: 3218, mode: `MaxEncodedLen`)
 	fn register_resource_provider() -> Weight {
-		Weight::from_parts(149_843_000, 55102)
+		Weight::from_parts(159_977_000, 55102)
 			.saturating_add(T::DbWeight::get().reads(33_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -73,13 +73,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::Parameters` (`max_values`: Some(1), `max_size`: Some(132), added: 627, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Directories` (r:16 w:0)
 	/// Proof: `Market::Directories` (`max_values`: None, `max_size`: Some(743), added: 3218, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	fn register_mediator() -> Weight {
-		Weight::from_parts(134_619_000, 52478)
-			.saturating_add(T::DbWeight::get().reads(20_u64))
+		Weight::from_parts(168_690_000, 52478)
+			.saturating_add(T::DbWeight::get().reads(21_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Market::Directories` (r:1 w:1)
@@ -88,33 +90,35 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::Parameters` (`max_values`: Some(1), `max_size`: Some(132), added: 627, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Mediators` (r:16 w:0)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	fn register_directory() -> Weight {
-		Weight::from_parts(134_851_000, 55102)
-			.saturating_add(T::DbWeight::get().reads(20_u64))
+		Weight::from_parts(209_591_000, 55102)
+			.saturating_add(T::DbWeight::get().reads(21_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Market::ResourceProviders` (r:1 w:1)
 	/// Proof: `Market::ResourceProviders` (`max_values`: None, `max_size`: Some(1340), added: 3815, mode: `MaxEncodedLen`)
 	fn update_resource_provider() -> Weight {
-		Weight::from_parts(30_014_000, 4805)
+		Weight::from_parts(31_326_000, 4805)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::Mediators` (r:1 w:1)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
 	fn update_mediator() -> Weight {
-		Weight::from_parts(23_395_000, 4372)
+		Weight::from_parts(25_728_000, 4372)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::Directories` (r:1 w:1)
 	/// Proof: `Market::Directories` (`max_values`: None, `max_size`: Some(743), added: 3218, mode: `MaxEncodedLen`)
 	fn update_directory() -> Weight {
-		Weight::from_parts(15_383_000, 4208)
+		Weight::from_parts(22_303_000, 4208)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -123,14 +127,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ResourceProviders` (r:1 w:1)
 	/// Proof: `Market::ResourceProviders` (`max_values`: None, `max_size`: Some(1340), added: 3815, mode: `MaxEncodedLen`)
 	fn trust_mediator() -> Weight {
-		Weight::from_parts(30_505_000, 4805)
+		Weight::from_parts(62_072_000, 4805)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::ResourceProviders` (r:1 w:1)
 	/// Proof: `Market::ResourceProviders` (`max_values`: None, `max_size`: Some(1340), added: 3815, mode: `MaxEncodedLen`)
 	fn distrust_mediator() -> Weight {
-		Weight::from_parts(25_387_000, 4805)
+		Weight::from_parts(31_547_000, 4805)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -139,14 +143,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ResourceProviders` (r:1 w:1)
 	/// Proof: `Market::ResourceProviders` (`max_values`: None, `max_size`: Some(1340), added: 3815, mode: `MaxEncodedLen`)
 	fn trust_directory() -> Weight {
-		Weight::from_parts(32_829_000, 4805)
+		Weight::from_parts(39_208_000, 4805)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::ResourceProviders` (r:1 w:1)
 	/// Proof: `Market::ResourceProviders` (`max_values`: None, `max_size`: Some(1340), added: 3815, mode: `MaxEncodedLen`)
 	fn distrust_directory() -> Weight {
-		Weight::from_parts(28_683_000, 4805)
+		Weight::from_parts(32_628_000, 4805)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -157,23 +161,25 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	fn deregister() -> Weight {
-		Weight::from_parts(66_068_000, 4372)
-			.saturating_add(T::DbWeight::get().reads(4_u64))
+		Weight::from_parts(108_251_000, 4372)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Market::Parameters` (r:0 w:1)
 	/// Proof: `Market::Parameters` (`max_values`: Some(1), `max_size`: Some(132), added: 627, mode: `MaxEncodedLen`)
 	fn set_parameters() -> Weight {
-		Weight::from_parts(6_650_000, 0)
+		Weight::from_parts(6_970_000, 0)
 			.saturating_add(T::DbWeight::get().reads(0_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::Directories` (r:1 w:1)
 	/// Proof: `Market::Directories` (`max_values`: None, `max_size`: Some(743), added: 3218, mode: `MaxEncodedLen`)
 	fn directory_heartbeat() -> Weight {
-		Weight::from_parts(15_173_000, 4208)
+		Weight::from_parts(15_153_000, 4208)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -183,17 +189,19 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::ResourceProviders` (`max_values`: None, `max_size`: Some(1340), added: 3815, mode: `MaxEncodedLen`)
 	/// Storage: `Market::NextOfferId` (r:1 w:1)
 	/// Proof: `Market::NextOfferId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deadlines` (r:0 w:1)
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	/// Storage: `Market::ResourceOffers` (r:0 w:1)
 	/// Proof: `Market::ResourceOffers` (`max_values`: None, `max_size`: Some(178), added: 2653, mode: `MaxEncodedLen`)
 	fn post_resource_offer() -> Weight {
-		Weight::from_parts(87_891_000, 4805)
-			.saturating_add(T::DbWeight::get().reads(5_u64))
+		Weight::from_parts(108_070_000, 4805)
+			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `Market::Parameters` (r:1 w:0)
@@ -204,17 +212,19 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::Directories` (`max_values`: None, `max_size`: Some(743), added: 3218, mode: `MaxEncodedLen`)
 	/// Storage: `Market::NextOfferId` (r:1 w:1)
 	/// Proof: `Market::NextOfferId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deadlines` (r:0 w:1)
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	/// Storage: `Market::JobOffers` (r:0 w:1)
 	/// Proof: `Market::JobOffers` (`max_values`: None, `max_size`: Some(413), added: 2888, mode: `MaxEncodedLen`)
 	fn post_job_offer() -> Weight {
-		Weight::from_parts(73_840_000, 4208)
-			.saturating_add(T::DbWeight::get().reads(6_u64))
+		Weight::from_parts(113_238_000, 4208)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `Market::JobOffers` (r:1 w:1)
@@ -222,12 +232,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deadlines` (r:0 w:1)
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	fn cancel_job_offer() -> Weight {
-		Weight::from_parts(69_363_000, 3878)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+		Weight::from_parts(83_644_000, 3878)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Market::ResourceOffers` (r:1 w:1)
@@ -235,12 +247,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deadlines` (r:0 w:1)
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	fn cancel_resource_offer() -> Weight {
-		Weight::from_parts(68_301_000, 3643)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+		Weight::from_parts(78_296_000, 3643)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Market::Parameters` (r:1 w:0)
@@ -262,9 +276,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::NextMatchId` (r:1 w:1)
 	/// Proof: `Market::NextMatchId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:2 w:2)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:2 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::OpenMatches` (r:4 w:4)
 	/// Proof: `Market::OpenMatches` (`max_values`: None, `max_size`: Some(61), added: 2536, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deadlines` (r:0 w:3)
@@ -272,8 +288,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Matches` (r:0 w:1)
 	/// Proof: `Market::Matches` (`max_values`: None, `max_size`: Some(710), added: 3185, mode: `MaxEncodedLen`)
 	fn post_match() -> Weight {
-		Weight::from_parts(190_623_000, 11134)
-			.saturating_add(T::DbWeight::get().reads(18_u64))
+		Weight::from_parts(204_103_000, 11134)
+			.saturating_add(T::DbWeight::get().reads(20_u64))
 			.saturating_add(T::DbWeight::get().writes(18_u64))
 	}
 	/// Storage: `Market::Parameters` (r:1 w:0)
@@ -295,9 +311,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::NextMatchId` (r:1 w:1)
 	/// Proof: `Market::NextMatchId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:2 w:2)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:2 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::OpenMatches` (r:4 w:4)
 	/// Proof: `Market::OpenMatches` (`max_values`: None, `max_size`: Some(61), added: 2536, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deadlines` (r:0 w:3)
@@ -305,9 +323,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Matches` (r:0 w:1)
 	/// Proof: `Market::Matches` (`max_values`: None, `max_size`: Some(710), added: 3185, mode: `MaxEncodedLen`)
 	fn post_match_among_open_offers(o: u32, ) -> Weight {
-		Weight::from_parts(210_495_932, 11134)
-			.saturating_add(Weight::from_parts(27_659, 0).saturating_mul(o.into()))
-			.saturating_add(T::DbWeight::get().reads(18_u64))
+		Weight::from_parts(221_530_942, 11134)
+			.saturating_add(Weight::from_parts(41_733, 0).saturating_mul(o.into()))
+			.saturating_add(T::DbWeight::get().reads(20_u64))
 			.saturating_add(T::DbWeight::get().writes(18_u64))
 	}
 	/// Storage: `Market::Matches` (r:1 w:1)
@@ -315,16 +333,20 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Deadlines` (r:0 w:2)
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	fn post_result() -> Weight {
-		Weight::from_parts(30_545_000, 4175)
+		Weight::from_parts(28_953_000, 4175)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Market::Matches` (r:1 w:1)
 	/// Proof: `Market::Matches` (`max_values`: None, `max_size`: Some(710), added: 3185, mode: `MaxEncodedLen`)
+	/// Storage: `Market::JoinGrantTerms` (r:1 w:0)
+	/// Proof: `Market::JoinGrantTerms` (`max_values`: Some(1), `max_size`: Some(56), added: 551, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:2 w:2)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:5 w:5)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:2 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Mediators` (r:1 w:1)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Directories` (r:1 w:1)
@@ -340,8 +362,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::JobOffers` (r:0 w:1)
 	/// Proof: `Market::JobOffers` (`max_values`: None, `max_size`: Some(413), added: 2888, mode: `MaxEncodedLen`)
 	fn accept_result() -> Weight {
-		Weight::from_parts(418_100_000, 14005)
-			.saturating_add(T::DbWeight::get().reads(15_u64))
+		Weight::from_parts(488_626_000, 14005)
+			.saturating_add(T::DbWeight::get().reads(18_u64))
 			.saturating_add(T::DbWeight::get().writes(18_u64))
 	}
 	/// Storage: `Market::Matches` (r:1 w:1)
@@ -351,16 +373,20 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Deadlines` (r:0 w:2)
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	fn reject_result() -> Weight {
-		Weight::from_parts(41_271_000, 4372)
+		Weight::from_parts(51_246_000, 4372)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Market::Matches` (r:1 w:1)
 	/// Proof: `Market::Matches` (`max_values`: None, `max_size`: Some(710), added: 3185, mode: `MaxEncodedLen`)
+	/// Storage: `Market::JoinGrantTerms` (r:1 w:0)
+	/// Proof: `Market::JoinGrantTerms` (`max_values`: Some(1), `max_size`: Some(56), added: 551, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:3 w:3)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:5 w:5)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:3 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Mediators` (r:1 w:1)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Directories` (r:1 w:1)
@@ -376,16 +402,20 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::JobOffers` (r:0 w:1)
 	/// Proof: `Market::JobOffers` (`max_values`: None, `max_size`: Some(413), added: 2888, mode: `MaxEncodedLen`)
 	fn post_mediation_result() -> Weight {
-		Weight::from_parts(508_304_000, 14005)
-			.saturating_add(T::DbWeight::get().reads(17_u64))
+		Weight::from_parts(581_693_000, 14005)
+			.saturating_add(T::DbWeight::get().reads(21_u64))
 			.saturating_add(T::DbWeight::get().writes(20_u64))
 	}
 	/// Storage: `Market::Matches` (r:1 w:1)
 	/// Proof: `Market::Matches` (`max_values`: None, `max_size`: Some(710), added: 3185, mode: `MaxEncodedLen`)
+	/// Storage: `Market::JoinGrantTerms` (r:1 w:0)
+	/// Proof: `Market::JoinGrantTerms` (`max_values`: Some(1), `max_size`: Some(56), added: 551, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:2 w:2)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:5 w:5)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:2 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Mediators` (r:1 w:1)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Directories` (r:1 w:1)
@@ -401,8 +431,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::JobOffers` (r:0 w:1)
 	/// Proof: `Market::JobOffers` (`max_values`: None, `max_size`: Some(413), added: 2888, mode: `MaxEncodedLen`)
 	fn claim_timeout() -> Weight {
-		Weight::from_parts(419_463_000, 14005)
-			.saturating_add(T::DbWeight::get().reads(15_u64))
+		Weight::from_parts(475_786_000, 14005)
+			.saturating_add(T::DbWeight::get().reads(18_u64))
 			.saturating_add(T::DbWeight::get().writes(18_u64))
 	}
 	/// Storage: `Market::SweepCursor` (r:1 w:1)
@@ -410,7 +440,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Deadlines` (r:1 w:0)
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	fn sweep_block() -> Weight {
-		Weight::from_parts(12_449_000, 3486)
+		Weight::from_parts(13_540_000, 3486)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -420,10 +450,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Matches` (r:1 w:1)
 	/// Proof: `Market::Matches` (`max_values`: None, `max_size`: Some(710), added: 3185, mode: `MaxEncodedLen`)
+	/// Storage: `Market::JoinGrantTerms` (r:1 w:0)
+	/// Proof: `Market::JoinGrantTerms` (`max_values`: Some(1), `max_size`: Some(56), added: 551, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:2 w:2)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:5 w:5)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:2 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Mediators` (r:1 w:1)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Directories` (r:1 w:1)
@@ -437,28 +471,54 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::JobOffers` (r:0 w:1)
 	/// Proof: `Market::JobOffers` (`max_values`: None, `max_size`: Some(413), added: 2888, mode: `MaxEncodedLen`)
 	fn sweep_deadline() -> Weight {
-		Weight::from_parts(415_066_000, 14005)
-			.saturating_add(T::DbWeight::get().reads(18_u64))
+		Weight::from_parts(486_843_000, 14005)
+			.saturating_add(T::DbWeight::get().reads(21_u64))
 			.saturating_add(T::DbWeight::get().writes(19_u64))
 	}
 	/// Storage: `Market::Mediators` (r:1 w:1)
 	/// Proof: `Market::Mediators` (`max_values`: None, `max_size`: Some(907), added: 3382, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:1 w:0)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	fn top_up_bond() -> Weight {
-		Weight::from_parts(65_588_000, 4372)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+		Weight::from_parts(67_049_000, 4372)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
+	/// Storage: `Market::JoinGrantTerms` (r:1 w:0)
+	/// Proof: `Market::JoinGrantTerms` (`max_values`: Some(1), `max_size`: Some(56), added: 551, mode: `MaxEncodedLen`)
+	/// Storage: `Market::JoinGrantClaimed` (r:1 w:1)
+	/// Proof: `Market::JoinGrantClaimed` (`max_values`: None, `max_size`: Some(48), added: 2523, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:2 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `Market::JoinGrantRate` (r:1 w:1)
+	/// Proof: `Market::JoinGrantRate` (`max_values`: Some(1), `max_size`: Some(32), added: 527, mode: `MaxEncodedLen`)
+	/// Storage: `Market::NextGrantId` (r:1 w:1)
+	/// Proof: `Market::NextGrantId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Deadlines` (r:0 w:1)
+	/// Proof: `Market::Deadlines` (`max_values`: None, `max_size`: Some(21), added: 2496, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Grants` (r:0 w:1)
+	/// Proof: `Market::Grants` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
+	/// Storage: `Market::GrantHolders` (r:0 w:1)
+	/// Proof: `Market::GrantHolders` (`max_values`: None, `max_size`: Some(48), added: 2523, mode: `MaxEncodedLen`)
 	fn claim_join_grant() -> Weight {
-		Weight::from_parts(120_000_000, 8000)
-			.saturating_add(T::DbWeight::get().reads(10_u64))
+		Weight::from_parts(132_747_000, 6196)
+			.saturating_add(T::DbWeight::get().reads(9_u64))
 			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
+	/// Storage: `Market::JoinGrantRate` (r:1 w:1)
+	/// Proof: `Market::JoinGrantRate` (`max_values`: Some(1), `max_size`: Some(32), added: 527, mode: `MaxEncodedLen`)
+	/// Storage: `Market::JoinGrantTerms` (r:0 w:1)
+	/// Proof: `Market::JoinGrantTerms` (`max_values`: Some(1), `max_size`: Some(56), added: 551, mode: `MaxEncodedLen`)
 	fn set_grant_terms() -> Weight {
-		Weight::from_parts(15_000_000, 1600)
+		Weight::from_parts(12_108_000, 1517)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -467,153 +527,153 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 // For tests and runtimes without their own measurements.
 impl WeightInfo for () {
 	fn register_job_creator() -> Weight {
-		Weight::from_parts(78_766_000, 55102)
+		Weight::from_parts(79_318_000, 55102)
 			.saturating_add(ParityDbWeight::get().reads(17_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn register_resource_provider() -> Weight {
-		Weight::from_parts(149_843_000, 55102)
+		Weight::from_parts(159_977_000, 55102)
 			.saturating_add(ParityDbWeight::get().reads(33_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn register_mediator() -> Weight {
-		Weight::from_parts(134_619_000, 52478)
-			.saturating_add(ParityDbWeight::get().reads(20_u64))
+		Weight::from_parts(168_690_000, 52478)
+			.saturating_add(ParityDbWeight::get().reads(21_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn register_directory() -> Weight {
-		Weight::from_parts(134_851_000, 55102)
-			.saturating_add(ParityDbWeight::get().reads(20_u64))
+		Weight::from_parts(209_591_000, 55102)
+			.saturating_add(ParityDbWeight::get().reads(21_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn update_resource_provider() -> Weight {
-		Weight::from_parts(30_014_000, 4805)
+		Weight::from_parts(31_326_000, 4805)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn update_mediator() -> Weight {
-		Weight::from_parts(23_395_000, 4372)
+		Weight::from_parts(25_728_000, 4372)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn update_directory() -> Weight {
-		Weight::from_parts(15_383_000, 4208)
+		Weight::from_parts(22_303_000, 4208)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn trust_mediator() -> Weight {
-		Weight::from_parts(30_505_000, 4805)
+		Weight::from_parts(62_072_000, 4805)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn distrust_mediator() -> Weight {
-		Weight::from_parts(25_387_000, 4805)
+		Weight::from_parts(31_547_000, 4805)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn trust_directory() -> Weight {
-		Weight::from_parts(32_829_000, 4805)
+		Weight::from_parts(39_208_000, 4805)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn distrust_directory() -> Weight {
-		Weight::from_parts(28_683_000, 4805)
+		Weight::from_parts(32_628_000, 4805)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deregister() -> Weight {
-		Weight::from_parts(66_068_000, 4372)
-			.saturating_add(ParityDbWeight::get().reads(4_u64))
+		Weight::from_parts(108_251_000, 4372)
+			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn set_parameters() -> Weight {
-		Weight::from_parts(6_650_000, 0)
+		Weight::from_parts(6_970_000, 0)
 			.saturating_add(ParityDbWeight::get().reads(0_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn directory_heartbeat() -> Weight {
-		Weight::from_parts(15_173_000, 4208)
+		Weight::from_parts(15_153_000, 4208)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn post_resource_offer() -> Weight {
-		Weight::from_parts(87_891_000, 4805)
-			.saturating_add(ParityDbWeight::get().reads(5_u64))
-			.saturating_add(ParityDbWeight::get().writes(5_u64))
-	}
-	fn post_job_offer() -> Weight {
-		Weight::from_parts(73_840_000, 4208)
+		Weight::from_parts(108_070_000, 4805)
 			.saturating_add(ParityDbWeight::get().reads(6_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
+	fn post_job_offer() -> Weight {
+		Weight::from_parts(113_238_000, 4208)
+			.saturating_add(ParityDbWeight::get().reads(7_u64))
+			.saturating_add(ParityDbWeight::get().writes(5_u64))
+	}
 	fn cancel_job_offer() -> Weight {
-		Weight::from_parts(69_363_000, 3878)
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
+		Weight::from_parts(83_644_000, 3878)
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn cancel_resource_offer() -> Weight {
-		Weight::from_parts(68_301_000, 3643)
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
+		Weight::from_parts(78_296_000, 3643)
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn post_match() -> Weight {
-		Weight::from_parts(190_623_000, 11134)
-			.saturating_add(ParityDbWeight::get().reads(18_u64))
+		Weight::from_parts(204_103_000, 11134)
+			.saturating_add(ParityDbWeight::get().reads(20_u64))
 			.saturating_add(ParityDbWeight::get().writes(18_u64))
 	}
 	fn post_match_among_open_offers(o: u32, ) -> Weight {
-		Weight::from_parts(210_495_932, 11134)
-			.saturating_add(Weight::from_parts(27_659, 0).saturating_mul(o.into()))
-			.saturating_add(ParityDbWeight::get().reads(18_u64))
+		Weight::from_parts(221_530_942, 11134)
+			.saturating_add(Weight::from_parts(41_733, 0).saturating_mul(o.into()))
+			.saturating_add(ParityDbWeight::get().reads(20_u64))
 			.saturating_add(ParityDbWeight::get().writes(18_u64))
 	}
 	fn post_result() -> Weight {
-		Weight::from_parts(30_545_000, 4175)
+		Weight::from_parts(28_953_000, 4175)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn accept_result() -> Weight {
-		Weight::from_parts(418_100_000, 14005)
-			.saturating_add(ParityDbWeight::get().reads(15_u64))
+		Weight::from_parts(488_626_000, 14005)
+			.saturating_add(ParityDbWeight::get().reads(18_u64))
 			.saturating_add(ParityDbWeight::get().writes(18_u64))
 	}
 	fn reject_result() -> Weight {
-		Weight::from_parts(41_271_000, 4372)
+		Weight::from_parts(51_246_000, 4372)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn post_mediation_result() -> Weight {
-		Weight::from_parts(508_304_000, 14005)
-			.saturating_add(ParityDbWeight::get().reads(17_u64))
+		Weight::from_parts(581_693_000, 14005)
+			.saturating_add(ParityDbWeight::get().reads(21_u64))
 			.saturating_add(ParityDbWeight::get().writes(20_u64))
 	}
 	fn claim_timeout() -> Weight {
-		Weight::from_parts(419_463_000, 14005)
-			.saturating_add(ParityDbWeight::get().reads(15_u64))
+		Weight::from_parts(475_786_000, 14005)
+			.saturating_add(ParityDbWeight::get().reads(18_u64))
 			.saturating_add(ParityDbWeight::get().writes(18_u64))
 	}
 	fn sweep_block() -> Weight {
-		Weight::from_parts(12_449_000, 3486)
+		Weight::from_parts(13_540_000, 3486)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn sweep_deadline() -> Weight {
-		Weight::from_parts(415_066_000, 14005)
-			.saturating_add(ParityDbWeight::get().reads(18_u64))
+		Weight::from_parts(486_843_000, 14005)
+			.saturating_add(ParityDbWeight::get().reads(21_u64))
 			.saturating_add(ParityDbWeight::get().writes(19_u64))
 	}
 	fn top_up_bond() -> Weight {
-		Weight::from_parts(65_588_000, 4372)
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
+		Weight::from_parts(67_049_000, 4372)
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn claim_join_grant() -> Weight {
-		Weight::from_parts(120_000_000, 8000)
-			.saturating_add(ParityDbWeight::get().reads(10_u64))
+		Weight::from_parts(132_747_000, 6196)
+			.saturating_add(ParityDbWeight::get().reads(9_u64))
 			.saturating_add(ParityDbWeight::get().writes(9_u64))
 	}
 	fn set_grant_terms() -> Weight {
-		Weight::from_parts(15_000_000, 1600)
+		Weight::from_parts(12_108_000, 1517)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 	}

@@ -136,9 +136,8 @@ fn a_newcomer_holding_only_a_grant_registers_posts_an_offer_and_pays_the_fees_fr
 			max_fees: pallet_market::MaxFees { mediator: MDC, directory: MDC },
 			deposit,
 		});
-		// The claim spent the nonce 0.
 		let mut calls =
-			vec![signed_at(NEWCOMER, register, 1), signed_at(NEWCOMER, offer, 2)].into_iter();
+			vec![signed_at(NEWCOMER, register, 0), signed_at(NEWCOMER, offer, 1)].into_iter();
 		assert_eq!(produce_block(now + 1, || calls.next()), 2, "both land");
 		let fees = Balances::balance(&author) - author_before;
 		assert!(fees > 0, "the author earned the newcomer's fees");
@@ -186,7 +185,7 @@ fn a_tip_is_never_paid_from_a_grant() {
 		let cancel = RuntimeCall::Market(pallet_market::Call::cancel_job_offer { offer: 999 });
 		let parent = System::block_hash(System::block_number());
 		open_block(System::block_number() + 1);
-		let tipped = signed_with_tip(NEWCOMER, cancel.clone(), 1, held / 2);
+		let tipped = signed_with_tip(NEWCOMER, cancel.clone(), 0, held / 2);
 		assert_eq!(
 			Executive::validate_transaction(TransactionSource::External, tipped.clone(), parent)
 				.map(|_| ()),
@@ -199,7 +198,7 @@ fn a_tip_is_never_paid_from_a_grant() {
 		);
 		assert_eq!(grant_held(&newcomer()), held);
 		// Without the tip the grant pays the fee, and the call's failure costs only that.
-		assert!(Executive::apply_extrinsic(signed_at(NEWCOMER, cancel, 1)).is_ok());
+		assert!(Executive::apply_extrinsic(signed_at(NEWCOMER, cancel, 0)).is_ok());
 		assert!(grant_held(&newcomer()) < held);
 		close_block();
 	});

@@ -95,7 +95,8 @@ fn a_new_account_claims_its_grant_from_the_pool_with_a_proof_of_work() {
 		let grant = Grants::<Test>::get(NEWCOMER).expect("the grant is on chain");
 		assert_eq!(grant.available, terms.amount - existential);
 		assert_eq!(grant.expires_at, now() + terms.expiry);
-		assert_eq!(System::account_nonce(NEWCOMER), 1, "the claim spends the nonce 0");
+		assert!(JoinGrantClaimed::<Test>::contains_key(NEWCOMER), "claimed for good");
+		assert_eq!(System::account_nonce(NEWCOMER), 0, "what it signed before stays valid");
 		assert!(has_event(Event::JoinGrantClaimed {
 			who: NEWCOMER,
 			amount: terms.amount,
@@ -260,7 +261,7 @@ fn claiming_twice_is_refused_even_after_the_grant_expired() {
 		assert_noop!(claim(NEWCOMER, again), Error::<Test>::GrantAlreadyClaimed);
 		run_to_block(now() + test_grant_terms().expiry + 1);
 		assert!(!Grants::<Test>::contains_key(NEWCOMER), "the spent grant is gone");
-		assert_noop!(claim(NEWCOMER, solve(NEWCOMER)), Error::<Test>::NotANewAccount);
+		assert_noop!(claim(NEWCOMER, solve(NEWCOMER)), Error::<Test>::GrantAlreadyClaimed);
 	});
 }
 
@@ -587,5 +588,23 @@ fn a_job_creator_that_is_its_own_solver_gets_its_incentive_back_into_its_grant()
 		// Its own incentive went back to the grant; the provider's is real MDC.
 		assert_eq!(held_grant(JC_NEWCOMER), before + INCENTIVE as Balance);
 		assert_eq!(Balances::balance(&JC_NEWCOMER), 1 + INCENTIVE as Balance);
+	});
+}
+
+#[test]
+fn what_the_market_can_spend_follows_the_never_mix_rule() {
+	with_grants(|| {
+		let own = |who: u64| Balances::balance(&who) - 1;
+		let grant_offer = newcomer_with_a_grant_funded_offer(50_000);
+		// A grant-funded deposit is open: only the grant funds the next one.
+		assert_eq!(Market::spendable_in_market(&JC_NEWCOMER), held_grant(JC_NEWCOMER));
+		assert_ok!(Market::cancel_job_offer(RuntimeOrigin::signed(JC_NEWCOMER), grant_offer));
+		// Nothing in the market: the larger of the two, never their sum.
+		assert_eq!(Market::spendable_in_market(&JC_NEWCOMER), own(JC_NEWCOMER));
+		assert!(own(JC_NEWCOMER) > held_grant(JC_NEWCOMER));
+		// Its own funds are in the market: the grant waits.
+		let offer = newcomer_job_offer(30_000);
+		assert_eq!(Market::spendable_in_market(&JC_NEWCOMER), own(JC_NEWCOMER));
+		assert_ok!(Market::cancel_job_offer(RuntimeOrigin::signed(JC_NEWCOMER), offer));
 	});
 }
