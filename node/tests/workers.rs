@@ -217,6 +217,12 @@ fn price(terms: &MatchOf<Runtime>, usage: &Resources) -> i128 {
 		+ (usage.bandwidth.min(terms.limits.bandwidth) as i128) * terms.bandwidth_price as i128
 }
 
+/// What the provider keeps of job price `pi_c` after the devnet's welfare tax.
+fn after_tax(pi_c: i128) -> i128 {
+	let tax = modicum_runtime::genesis_config_presets::devnet_grant_terms().welfare_tax * pi_c as u128;
+	pi_c - tax as i128
+}
+
 /// The result archive's entries, raw, fetched from the directory's registry by digest: name
 /// bytes, kind, data (or link target).
 fn result_entries(digest: [u8; 32]) -> Vec<(Vec<u8>, tar::EntryType, Vec<u8>)> {
@@ -299,7 +305,7 @@ fn an_honest_job_is_matched_run_accepted_and_every_balance_ends_exactly_right() 
 		end,
 		&[
 			(JC, -incentive - pi_c - f_m - f_d),
-			(RP, -incentive + pi_c - f_m - f_d),
+			(RP, -incentive + after_tax(pi_c) - f_m - f_d),
 			(MEDIATOR, 2 * f_m),
 			(DIRECTORY, 2 * f_d),
 			(SOLVER, 2 * incentive),
@@ -706,7 +712,7 @@ fn a_non_deterministic_job_is_caught_by_the_mediator_and_the_job_creator_fined()
 		end,
 		&[
 			(JC, -(50 * MDC as i128)),
-			(RP, -incentive - f_m - f_d + pi_c),
+			(RP, -incentive - f_m - f_d + after_tax(pi_c)),
 			(MEDIATOR, 2 * f_m + pi_m),
 			(DIRECTORY, 2 * f_d),
 			(SOLVER, 2 * incentive),
@@ -1303,7 +1309,7 @@ fn two_jobs_run_side_by_side_on_one_provider_and_both_are_accepted() {
 		end = end.max(closed_at);
 		let (incentive, f_m, f_d) = fees(&terms);
 		let pi_c = price(&terms, &receipt.usage);
-		let changes = [-incentive - pi_c - f_m - f_d, -incentive + pi_c - f_m - f_d, 2 * f_m, 2 * f_d, 2 * incentive];
+		let changes = [-incentive - pi_c - f_m - f_d, -incentive + after_tax(pi_c) - f_m - f_d, 2 * f_m, 2 * f_d, 2 * incentive];
 		for (total, change) in expected.iter_mut().zip(changes) {
 			*total += change;
 		}

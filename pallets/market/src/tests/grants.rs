@@ -130,24 +130,15 @@ fn a_grant_pays_a_newcomers_deposits_and_their_refunds_return_to_it() {
 /// mediator.
 const JC_NEWCOMER: u64 = 102;
 
-/// A job offer of the newcomer on the default terms with `deposit`.
+/// The newcomer's job offer on the default terms with `deposit`.
+fn post_newcomer_job_offer(deposit: Balance) -> DispatchResult {
+	post_job_offer_as(JC_NEWCOMER, &Terms { jc_deposit: deposit, ..Default::default() })
+}
+
+/// The newcomer's job offer with `deposit`, which must land; its id.
 fn newcomer_job_offer(deposit: Balance) -> OfferId {
-	let terms = Terms::default();
 	let id = NextOfferId::<Test>::get();
-	assert_ok!(Market::post_job_offer(
-		RuntimeOrigin::signed(JC_NEWCOMER),
-		terms.limits,
-		terms.job_architecture,
-		ImageOf::<Test> { repository: list(b"jobs/fib"), digest: [7; 32] },
-		[terms.base_layer; 32],
-		DIRECTORY,
-		terms.bids.0,
-		terms.bids.1,
-		terms.completion_deadline,
-		terms.jc_max_fees,
-		None,
-		deposit,
-	));
+	assert_ok!(post_newcomer_job_offer(deposit));
 	id
 }
 
@@ -545,23 +536,7 @@ fn grant_and_own_funds_never_mix_in_the_market() {
 		let grant_offer = newcomer_with_a_grant_funded_offer(50_000);
 		// Its own funds cannot hold a deposit beside the grant's: a refund could not tell them
 		// apart, and its own payments could carry grant funds out.
-		let terms = Terms::default();
-		let own_offer = || {
-			Market::post_job_offer(
-				RuntimeOrigin::signed(JC_NEWCOMER),
-				terms.limits,
-				terms.job_architecture,
-				ImageOf::<Test> { repository: list(b"jobs/fib"), digest: [7; 32] },
-				[terms.base_layer; 32],
-				DIRECTORY,
-				terms.bids.0,
-				terms.bids.1,
-				terms.completion_deadline,
-				terms.jc_max_fees,
-				None,
-				30_000,
-			)
-		};
+		let own_offer = || post_newcomer_job_offer(30_000);
 		assert_noop!(own_offer(), Error::<Test>::GrantFundsInMarket);
 		// Once the grant's deposit is back, its own funds hold the larger deposit, and the
 		// grant waits until they are back too.

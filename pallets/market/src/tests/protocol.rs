@@ -148,8 +148,13 @@ pub(super) fn register(terms: &Terms) {
 }
 
 pub(super) fn post_job_offer(terms: &Terms) -> DispatchResult {
+	post_job_offer_as(JC, terms)
+}
+
+/// `who`'s job offer on `terms`.
+pub(super) fn post_job_offer_as(who: u64, terms: &Terms) -> DispatchResult {
 	Market::post_job_offer(
-		RuntimeOrigin::signed(JC),
+		RuntimeOrigin::signed(who),
 		terms.limits,
 		terms.job_architecture,
 		ImageOf::<Test> { repository: list(b"jobs/fib"), digest: [7; 32] },
