@@ -207,6 +207,14 @@ fn a_grant_lets_a_stranger_with_nothing_run_a_job_and_what_it_leaves_returns_to_
 	let best = block_on(newcomer.best()).unwrap();
 	assert_eq!(block_on(newcomer.balances(&me, best.hash)).unwrap().free, 0, "it starts with nothing");
 
+	// Root (the devnet's sudo, Alice) shortens the grants' life to two minutes, so the story
+	// sees this one expire without holding up the rest; the job takes well under a minute.
+	let mut terms = modicum_runtime::genesis_config_presets::devnet_grant_terms();
+	(terms.expiry, terms.proof_age) = (60, 30);
+	let set = RuntimeCall::Market(MarketCall::set_grant_terms { terms });
+	let sudo = RuntimeCall::Sudo(pallet_sudo::Call::sudo { call: Box::new(set.into()) });
+	block_on(chain("//Alice").submit(sudo)).expect("sudo sets the grant terms");
+
 	let joined = ok(modicum(&home.0, &seed, &["account", "join"]));
 	let expires_at = joined["expiresAt"].as_u64().unwrap() as BlockNumber;
 	let held = joined["held"].as_u64().unwrap() as u128;
