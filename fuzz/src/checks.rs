@@ -14,7 +14,7 @@ pub type Violation = String;
 
 /// After every call: the market's own invariants (holds equal open deposits, bonds, grants and
 /// reservations; exactly one index entry per open offer, match and grant at its current
-/// deadline; a grant funds no more than the market holds of its account), total issuance
+/// deadline; a grant funds all of its account's deposits and bonds or none), total issuance
 /// unchanged, and the welfare pool never shrinking but by the grants it paid (`pool` is
 /// lowered by each before the check).
 pub fn after_call(issuance: Balance, pool: &mut Balance) -> Result<(), Violation> {

@@ -1,6 +1,7 @@
 //! Every movement of held balance goes through these helpers: take, release, and pay out of a
-//! hold to another account. Each keeps the account's join grant in step: a deposit draws on the
-//! grant first, a payment spends the grant's share first, a refund returns to the grant first.
+//! hold to another account. Each keeps the account's join grant in step (grants.rs): a deposit
+//! is funded wholly by the grant or wholly by the account's own funds, a payment out of a
+//! grant-funded deposit spends grant funds, and a refund of one returns to the grant.
 
 use crate::{BalanceOf, Config, Error, HoldReason, Pallet};
 use frame_support::{
@@ -43,10 +44,10 @@ impl<T: Config> Pallet<T> {
 
 	/// Pay up to `wanted` out of `from`'s hold, never more than the `held` that remains of it,
 	/// and lower `held` by what left the hold. A payment to `from` itself (a job creator that is
-	/// its own solver or directory) is a release, so grant funds return to the grant. A recipient that cannot receive (e.g. a new
-	/// account below the existential deposit) is replaced by the welfare pool, so a settlement
-	/// never fails; should the pool refuse too, the amount stays held for its owner. Returns
-	/// what `to` received.
+	/// its own solver or directory) is a release, so grant funds return to the grant. A
+	/// recipient that cannot receive (e.g. a new account below the existential deposit) is
+	/// replaced by the welfare pool, so a settlement never fails; should the pool refuse too, the
+	/// amount stays held for its owner. Returns what `to` received.
 	pub(crate) fn pay_from_deposit(
 		from: &T::AccountId,
 		reason: HoldReason,

@@ -341,8 +341,8 @@ impl<T: Config> Pallet<T> {
 		Self::keep_grant(who, Grant { available, committed, ..grant });
 	}
 
-	/// After `amount` left `who`'s deposits or bonds as a payment: the grant's share, spent
-	/// first, is gone from the market.
+	/// After `amount` left `who`'s deposits or bonds as a payment: if the grant funds them (it
+	/// funds all or none), that much of it is gone from the market.
 	pub(crate) fn deposit_spent(who: &T::AccountId, amount: BalanceOf<T>) {
 		let Some(grant) = Grants::<T>::get(who) else { return };
 		let spent = grant.committed.min(amount);

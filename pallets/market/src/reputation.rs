@@ -1,7 +1,8 @@
 //! Reputation (docs/protocol.md, Reputation): per resource provider and per mediator, the counted
 //! matches by ending and a decayed beta reputation. A match counts only when its four parties
 //! are distinct accounts and π̂_c ≥ `MinReputationPrice`; each counted success pays
-//! `ReputationFee`·π̂_c to the welfare pool, so a score bought with self-made matches has a price.
+//! `ReputationFee`·π̂_c to the welfare pool, so a score bought with self-made matches has a
+//! price.
 
 use crate::{types::*, Config, HoldReason, Mediators, Pallet, Reputations};
 use sp_runtime::traits::{Saturating, Zero};
